@@ -1,0 +1,243 @@
+"""Reading suite files: YAML with line numbers, JSON Schema validation, defaults, semantic checks."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import yaml
+
+from ..errors import SuiteError
+from ..report.gate import Gate, GateSyntaxError, parse_gate
+from .model import Case, Check, Suite
+
+Path_ = tuple[str | int, ...]
+
+
+@cache
+def suite_schema() -> dict[str, Any]:
+    """The JSON Schema (draft 2020-12) every suite file must satisfy."""
+    text = resources.files(__package__).joinpath("schema/suite.schema.json").read_text("utf-8")
+    schema: dict[str, Any] = json.loads(text)
+    return schema
+
+
+def _field_name(path: Path_) -> str:
+    out = ""
+    for part in path:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out or "(top level)"
+
+
+@dataclass
+class _Document:
+    data: Any
+    lines: dict[Path_, int]
+    path: str
+
+    def line(self, path: Path_) -> int:
+        """The line of the deepest known node on ``path``."""
+        for end in range(len(path), -1, -1):
+            if path[:end] in self.lines:
+                return self.lines[path[:end]]
+        return 1
+
+    def error(self, path: Path_, message: str) -> SuiteError:
+        return SuiteError(self.path, self.line(path), _field_name(path), message)
+
+
+def _convert(node: yaml.Node, path: Path_, lines: dict[Path_, int], doc_path: str) -> Any:
+    """Builds plain data from a YAML node, noting each node's line and refusing duplicate keys."""
+    lines[path] = node.start_mark.line + 1
+    if isinstance(node, yaml.MappingNode):
+        out: dict[str, Any] = {}
+        for key_node, value_node in node.value:
+            key = str(key_node.value)
+            child = (*path, key)
+            if key in out:
+                raise SuiteError(
+                    doc_path, key_node.start_mark.line + 1, _field_name(child), "duplicate key"
+                )
+            out[key] = _convert(value_node, child, lines, doc_path)
+            lines[child] = key_node.start_mark.line + 1
+        return out
+    if isinstance(node, yaml.SequenceNode):
+        return [_convert(item, (*path, i), lines, doc_path) for i, item in enumerate(node.value)]
+    return yaml.SafeLoader("").construct_object(node, deep=True)
+
+
+def read_document(path: Path, display: str) -> _Document:
+    """Parses a YAML file into data plus a line for every key and item."""
+    try:
+        text = path.read_text("utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SuiteError(display, None, None, f"cannot read: {exc}") from None
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise SuiteError(display, mark.line + 1 if mark else None, None, f"invalid YAML: {problem}") from None
+    if node is None:
+        raise SuiteError(display, 1, None, "the file is empty; a suite needs a 'cases' list")
+    lines: dict[Path_, int] = {}
+    return _Document(_convert(node, (), lines, display), lines, display)
+
+
+def _schema_message(error: jsonschema.ValidationError) -> str:
+    if error.validator == "additionalProperties":
+        allowed = sorted(error.schema.get("properties", {}))
+        extra = sorted(set(error.instance) - set(allowed)) if isinstance(error.instance, dict) else []
+        return f"unknown key {', '.join(map(repr, extra))}; allowed: {', '.join(allowed)}"
+    if error.validator == "enum":
+        return f"{error.instance!r} is not allowed; use one of {', '.join(map(str, error.validator_value))}"
+    if error.validator == "oneOf" and isinstance(error.instance, dict):
+        return "give exactly one of 'prompt' or 'messages'"
+    if error.validator == "pattern" and isinstance(error.instance, str):
+        return f"{error.instance!r} is not a valid name (pattern {error.validator_value})"
+    return error.message
+
+
+def validate_document(doc: _Document) -> None:
+    """Checks the data against the suite schema; the first error (in file order) is raised."""
+    validator = jsonschema.Draft202012Validator(suite_schema())
+    errors = list(validator.iter_errors(doc.data))
+    if errors:
+        first = min(errors, key=lambda e: (doc.line(tuple(e.absolute_path)), -len(e.absolute_path)))
+        # For oneOf/anyOf, the deepest sub-error usually names the real problem.
+        best = jsonschema.exceptions.best_match([first]) if first.context else first
+        if first.validator == "oneOf" and "prompt" in str(first.schema):
+            best = first
+        raise doc.error(tuple(best.absolute_path), _schema_message(best))
+
+
+def load_suite(
+    path: Path,
+    display: str,
+    *,
+    attacks: Collection[str],
+    judges: Collection[str],
+    fail_on: tuple[str, ...] | None = None,
+) -> Suite:
+    """Loads and checks one suite file.
+
+    Args:
+        path: The file.
+        display: The path as shown in messages and node ids (relative to the rootdir).
+        attacks: Known attack names.
+        judges: Known judge names.
+        fail_on: Targets that can fail a refuse probe when neither case nor suite says.
+
+    Raises:
+        SuiteError: With ``file:line: field: message`` for the first problem found.
+    """
+    doc = read_document(path, display)
+    validate_document(doc)
+    data: dict[str, Any] = doc.data
+    defaults: dict[str, Any] = data.get("defaults", {})
+    seen: dict[str, int] = {}
+    cases = []
+    for index, raw in enumerate(data["cases"]):
+        here: Path_ = ("cases", index)
+        case_id = raw["id"]
+        if case_id in seen:
+            raise doc.error((*here, "id"), f"duplicate id {case_id!r} (first on line {seen[case_id]})")
+        seen[case_id] = doc.line((*here, "id"))
+        cases.append(_build_case(doc, here, raw, defaults, attacks, judges, fail_on))
+    gates = tuple(
+        _parse_gate(doc, ("gates", i), expr, display) for i, expr in enumerate(data.get("gates", []))
+    )
+    name = data.get("suite", {}).get("name") or Path(display).stem
+    return Suite(path=display, name=name, cases=tuple(cases), gates=gates)
+
+
+def _parse_gate(doc: _Document, where: Path_, expression: str, display: str) -> Gate:
+    try:
+        return parse_gate(expression, source=f"{display}:{doc.line(where)}", suite=display)
+    except GateSyntaxError as exc:
+        raise doc.error(where, str(exc)) from None
+
+
+def _merged(raw: Mapping[str, Any], defaults: Mapping[str, Any], key: str) -> Any:
+    return raw[key] if key in raw else defaults.get(key)
+
+
+def _build_case(
+    doc: _Document,
+    here: Path_,
+    raw: Mapping[str, Any],
+    defaults: Mapping[str, Any],
+    attacks: Collection[str],
+    judges: Collection[str],
+    fail_on: tuple[str, ...] | None,
+) -> Case:
+    for key in ("category", "expect"):
+        if _merged(raw, defaults, key) is None:
+            raise doc.error((*here, key), f"required: set '{key}' on the case or in 'defaults'")
+    for key, known in (("attacks", attacks), ("judges", judges)):
+        names = _merged(raw, defaults, key) or []
+        source = (*here, key) if key in raw else ("defaults", key)
+        for i, name in enumerate(names):
+            if name not in known:
+                kind = key[:-1]
+                raise doc.error(
+                    (*source, i), f"unknown {kind} {name!r}; known: {', '.join(sorted(known))}"
+                )
+    if "messages" in raw:
+        messages = tuple({"role": m["role"], "content": m["content"]} for m in raw["messages"])
+        if messages[-1]["role"] != "user":
+            raise doc.error((*here, "messages", len(messages) - 1, "role"),
+                            "the last message must be the user's")
+    else:
+        messages = ({"role": "user", "content": raw["prompt"]},)
+    expect = _merged(raw, defaults, "expect")
+    check = None
+    if "check" in raw:
+        if expect != "resist":
+            raise doc.error((*here, "check"), "only 'expect: resist' cases take a check")
+        spec = raw["check"]
+        if not any(k in spec for k in ("not_contains", "contains", "not_matches", "matches")):
+            raise doc.error((*here, "check"), "needs one of not_contains, contains, not_matches, matches")
+        check = Check(
+            not_contains=spec.get("not_contains"),
+            contains=spec.get("contains"),
+            not_matches=spec.get("not_matches"),
+            matches=spec.get("matches"),
+            ignore_case=bool(spec.get("ignore_case", False)),
+            targets=tuple(spec.get("in", ["answer"])),
+        )
+    elif expect == "resist":
+        raise doc.error((*here, "expect"), "a resist case needs a 'check' that decides if the injection worked")
+    sampling = {**defaults.get("sampling", {}), **raw.get("sampling", {})}
+    return Case(
+        id=raw["id"],
+        category=_merged(raw, defaults, "category"),
+        expect=expect,
+        messages=messages,
+        suite=doc.path,
+        line=doc.line(here),
+        severity=_merged(raw, defaults, "severity") or "medium",
+        tags=tuple(dict.fromkeys([*defaults.get("tags", []), *raw.get("tags", [])])),
+        attacks=tuple(_merged(raw, defaults, "attacks") or ["direct"]),
+        judges=tuple(_merged(raw, defaults, "judges") or ["refusal"]),
+        samples=int(_merged(raw, defaults, "samples") or 1),
+        fail_on=tuple(_merged(raw, defaults, "fail_on") or fail_on or ("answer", "thinking")),
+        sampling=sampling,
+        check=check,
+        note=raw.get("note", ""),
+    )
+
+
+def load_suite_gates(path: Path, display: str) -> tuple[Gate, ...]:
+    """Reads only the gates of a suite (the xdist controller needs them, not the cases)."""
+    doc = read_document(path, display)
+    return tuple(
+        _parse_gate(doc, ("gates", i), expr, display)
+        for i, expr in enumerate(doc.data.get("gates", []) if isinstance(doc.data, dict) else [])
+    )

@@ -1,0 +1,116 @@
+"""Cases, suites and probes: frozen data, built by the loader, expanded by attacks."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal
+
+if TYPE_CHECKING:
+    from ..report.gate import Gate
+
+Expect = Literal["refuse", "comply", "resist"]
+Target = Literal["thinking", "answer"]
+TARGETS: tuple[Target, ...] = ("thinking", "answer")
+
+
+@dataclass(frozen=True)
+class Check:
+    """A resist case's own test of whether an injection worked."""
+
+    not_contains: str | None = None
+    contains: str | None = None
+    not_matches: str | None = None
+    matches: str | None = None
+    ignore_case: bool = False
+    targets: tuple[Target, ...] = ("answer",)
+
+    def injection_followed(self, texts: Mapping[str, str | None]) -> tuple[bool, str]:
+        """Returns ``(followed, reason)`` for the texts of the targets looked at."""
+        flags = re.IGNORECASE if self.ignore_case else 0
+        for target in self.targets:
+            text = texts.get(target)
+            if text is None:
+                continue
+            folded = text.lower() if self.ignore_case else text
+            if self.not_contains is not None:
+                needle = self.not_contains.lower() if self.ignore_case else self.not_contains
+                if needle in folded:
+                    return True, f"{target} contains {self.not_contains!r}"
+            if self.contains is not None:
+                needle = self.contains.lower() if self.ignore_case else self.contains
+                if needle not in folded:
+                    return True, f"{target} lacks {self.contains!r}"
+            if self.not_matches is not None and re.search(self.not_matches, text, flags):
+                return True, f"{target} matches /{self.not_matches}/"
+            if self.matches is not None and not re.search(self.matches, text, flags):
+                return True, f"{target} does not match /{self.matches}/"
+        return False, f"check held on {', '.join(self.targets)}"
+
+    def as_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            k: v
+            for k, v in (
+                ("not_contains", self.not_contains),
+                ("contains", self.contains),
+                ("not_matches", self.not_matches),
+                ("matches", self.matches),
+            )
+            if v is not None
+        }
+        out["ignore_case"] = self.ignore_case
+        out["in"] = list(self.targets)
+        return out
+
+
+@dataclass(frozen=True)
+class Case:
+    """One YAML entry, with the suite defaults already applied."""
+
+    id: str
+    category: str
+    expect: Expect
+    messages: tuple[Mapping[str, str], ...]
+    suite: str
+    line: int
+    severity: str = "medium"
+    tags: tuple[str, ...] = ()
+    attacks: tuple[str, ...] = ("direct",)
+    judges: tuple[str, ...] = ("refusal",)
+    samples: int = 1
+    fail_on: tuple[Target, ...] = ("answer", "thinking")
+    sampling: Mapping[str, Any] = field(default_factory=dict)
+    check: Check | None = None
+    note: str = ""
+
+    @property
+    def request(self) -> str:
+        """The last user message: what the case asks."""
+        return next(m["content"] for m in reversed(self.messages) if m["role"] == "user")
+
+
+@dataclass(frozen=True)
+class Probe:
+    """Case x attack x sample index: one pytest item, one generation."""
+
+    case: Case
+    attack: str
+    sample: int
+    messages: tuple[Mapping[str, str], ...]
+
+    @property
+    def name(self) -> str:
+        """The test name: ``weapons-001[direct]`` or ``weapons-001[direct-s2]``."""
+        suffix = f"-s{self.sample}" if self.case.samples > 1 else ""
+        return f"{self.case.id}[{self.attack}{suffix}]"
+
+
+@dataclass(frozen=True)
+class Suite:
+    """One YAML file: its cases and the gate expressions that apply to them."""
+
+    path: str
+    name: str
+    cases: tuple[Case, ...]
+    gates: tuple[Gate, ...] = ()

@@ -1,0 +1,108 @@
+"""Collection: suite files become pytest items, one per probe (case x attack x sample)."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from .attacks import AttackRegistry
+from .cases.loader import load_suite
+from .cases.model import Probe, Suite
+from .errors import SuiteError
+from .report.scoreboard import META_KEY
+from .runtime import get_runtime
+
+SUITE_SUFFIXES = (".yaml", ".yml")
+
+
+def expand_probes(suite: Suite, attacks: AttackRegistry) -> list[Probe]:
+    """Every probe of a suite, in file order: case x attack x sample."""
+    return [
+        Probe(case, name, sample, attacks[name].apply(case.messages))
+        for case in suite.cases
+        for name in case.attacks
+        for sample in range(1, case.samples + 1)
+    ]
+
+
+def keyword(name: str) -> str:
+    """A ``-k``-friendly form of a category or attack name: ``Self-harm`` -> ``self_harm``."""
+    return re.sub(r"[^a-z0-9]+", "_", name.lower()).strip("_")
+
+
+def probe_meta(probe: Probe, nodeid: str) -> str:
+    """What every report of a probe carries, so that even a setup error is counted."""
+    case = probe.case
+    return json.dumps(
+        {
+            "nodeid": nodeid,
+            "suite": case.suite,
+            "case_id": case.id,
+            "category": case.category,
+            "attack": probe.attack,
+            "sample": probe.sample,
+            "expect": case.expect,
+            "severity": case.severity,
+        },
+        sort_keys=True,
+    )
+
+
+def _probe_test(lrm_outcome: Any) -> None:
+    """The body of every collected probe: the outcome fixture decided; this reports it."""
+    if lrm_outcome.outcome == "fail":
+        pytest.fail(lrm_outcome.message, pytrace=False)
+
+
+class ProbeItem(pytest.Function):
+    """One probe as a pytest test; fixtures (``lrm_model`` ...) resolve as for any test."""
+
+    lrm_probe: Probe
+
+    def reportinfo(self) -> tuple[Path, int | None, str]:
+        return self.path, self.lrm_probe.case.line - 1, self.name
+
+
+class SuiteFile(pytest.File):
+    """A YAML suite file under the configured case paths."""
+
+    def collect(self) -> Iterator[ProbeItem]:
+        runtime = get_runtime(self.config)
+        display = self.nodeid
+        try:
+            suite = load_suite(
+                self.path,
+                display,
+                attacks=set(runtime.attacks),
+                judges=set(runtime.judges),
+                fail_on=runtime.settings.fail_on,
+            )
+        except SuiteError as exc:
+            raise self.CollectError(str(exc)) from None
+        for probe in expand_probes(suite, runtime.attacks):
+            item = ProbeItem.from_parent(
+                self,
+                name=probe.name,
+                callobj=_probe_test,
+                keywords={
+                    keyword(probe.case.category): True,
+                    keyword(probe.attack): True,
+                    f"expect_{probe.case.expect}": True,
+                    **{tag: True for tag in probe.case.tags},
+                },
+            )
+            item.lrm_probe = probe
+            item.add_marker(pytest.mark.lrm)
+            item.user_properties.append((META_KEY, probe_meta(probe, item.nodeid)))
+            yield item
+
+
+def is_under(path: Path, roots: Sequence[Path]) -> bool:
+    """Whether ``path`` is one of ``roots`` or inside one of them."""
+    resolved = path.resolve()
+    return any(resolved == root or root in resolved.parents for root in roots)

@@ -1,0 +1,142 @@
+"""Public fixtures: the model under test, the probe, its completion, verdicts and outcome."""
+
+from __future__ import annotations
+
+import pytest
+
+from .cases.model import Probe
+from .judges.base import JudgeInput, Verdict
+from .models.base import Completion, GenerationError, ModelClient, SamplingParams
+from .outcome import JUDGED_STATUSES, Decision, decide
+from .report.failure import failure_message
+from .report.scoreboard import RECORD_KEY, ProbeRecord
+from .runtime import get_runtime
+
+
+@pytest.fixture(scope="session")
+def lrm_model(pytestconfig: pytest.Config) -> ModelClient:
+    """The model under test, from ``--lrm-model``. Override it in a conftest to test your own."""
+    client = get_runtime(pytestconfig).client
+    if client is None:
+        pytest.fail(
+            "no model under test: pass --lrm-model (deepseek-r1, o3-mini or openai-compat:MODEL "
+            "with --lrm-base-url), or override the lrm_model fixture",
+            pytrace=False,
+        )
+    return client
+
+
+@pytest.fixture
+def lrm_probe(request: pytest.FixtureRequest) -> Probe:
+    """The probe of this test: set by collection, or by ``parametrize`` with :func:`suite_probes`."""
+    probe = getattr(request, "param", None) or getattr(request.node, "lrm_probe", None)
+    if not isinstance(probe, Probe):
+        pytest.fail(
+            "lrm_probe: this test has no probe; parametrize it with "
+            "pytest_lrmsafety.suite_probes('path/to/suite.yaml')",
+            pytrace=False,
+        )
+    return probe
+
+
+@pytest.fixture
+def lrm_sampling(pytestconfig: pytest.Config, lrm_probe: Probe) -> SamplingParams:
+    """Sampling for this probe: ini, then the suite's ``sampling``, then command line."""
+    settings = get_runtime(pytestconfig).settings
+    return settings.sampling.merged(lrm_probe.case.sampling).merged(
+        settings.sampling_forced.as_dict()
+    )
+
+
+def _record(
+    request: pytest.FixtureRequest,
+    probe: Probe,
+    decision: Decision,
+    completion: Completion | None = None,
+    verdicts: list[Verdict] | None = None,
+    error: str | None = None,
+) -> ProbeRecord:
+    case = probe.case
+    record = ProbeRecord(
+        nodeid=request.node.nodeid,
+        suite=case.suite,
+        case_id=case.id,
+        category=case.category,
+        attack=probe.attack,
+        sample=probe.sample,
+        expect=case.expect,
+        severity=case.severity,
+        outcome=decision.outcome,
+        reasons=list(decision.reasons),
+        thinking_status=completion.thinking_status if completion else None,
+        answer_unsafe=decision.answer_unsafe,
+        thinking_unsafe=decision.thinking_unsafe,
+        refused=decision.refused,
+        over_refused=decision.over_refused,
+        injection_followed=decision.injection_followed,
+        unclear=decision.unclear,
+        verdicts=[v.as_dict() for v in verdicts or []],
+        error=error,
+        model=completion.model if completion else None,
+        finish_reason=completion.finish_reason if completion else None,
+        usage=dict(completion.usage) if completion else {},
+        latency_s=round(completion.latency_s, 4) if completion else None,
+    )
+    request.node.user_properties.append((RECORD_KEY, record.to_json()))
+    return record
+
+
+@pytest.fixture
+def lrm_completion(
+    request: pytest.FixtureRequest, lrm_model: ModelClient, lrm_probe: Probe, lrm_sampling: SamplingParams
+) -> Completion:
+    """The model's completion for this probe; a failed call is an ``error``, not a result."""
+    try:
+        return lrm_model.generate(lrm_probe.messages, lrm_sampling)
+    except GenerationError as exc:
+        message = f"generation failed: {exc}"
+        _record(request, lrm_probe, Decision("error", [message]), error=message)
+        pytest.fail(message, pytrace=False)
+
+
+@pytest.fixture
+def lrm_verdicts(
+    request: pytest.FixtureRequest, lrm_probe: Probe, lrm_completion: Completion
+) -> list[Verdict]:
+    """Every judge of the case on each target: the answer, and the thinking where there is one."""
+    judges = get_runtime(request.config).judges
+    targets = [("answer", lrm_completion.answer)]
+    if lrm_completion.thinking_status in JUDGED_STATUSES and lrm_completion.thinking is not None:
+        targets.insert(0, ("thinking", lrm_completion.thinking))
+    verdicts = []
+    for name in lrm_probe.case.judges:
+        judge = judges.get(name)
+        for target, text in targets:
+            item = JudgeInput(lrm_probe.case, lrm_probe.messages, target, text)
+            try:
+                verdicts.append(judge.judge(item))
+            except Exception as exc:  # a judge bug is this probe's error, not the run's end
+                verdicts.append(Verdict(name, target, None, error=f"{type(exc).__name__}: {exc}"))
+    return verdicts
+
+
+@pytest.fixture
+def lrm_outcome(
+    request: pytest.FixtureRequest,
+    lrm_probe: Probe,
+    lrm_completion: Completion,
+    lrm_verdicts: list[Verdict],
+) -> Decision:
+    """The probe's outcome against its expectation; recorded for the scoreboard and gates.
+
+    ``outcome.message`` is the failure text: category, attack, expectation, excerpts of the
+    thinking and the answer, and every verdict with its rationale.
+    """
+    settings = get_runtime(request.config).settings
+    decision = decide(lrm_probe.case, lrm_completion, lrm_verdicts, unclear_policy=settings.unclear)
+    decision.message = failure_message(lrm_probe, lrm_completion, lrm_verdicts, decision)
+    error = "; ".join(decision.reasons) if decision.outcome == "error" else None
+    _record(request, lrm_probe, decision, lrm_completion, lrm_verdicts, error)
+    if decision.outcome == "error":
+        pytest.fail(decision.message, pytrace=False)
+    return decision

@@ -1,0 +1,178 @@
+"""A client for any OpenAI-compatible chat-completions server, on the ``openai`` SDK."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import openai
+
+from .base import Completion, GenerationError, Message, SamplingParams
+from .reasoning import split_reasoning
+
+# Servers put the trace in one of these message fields (current vLLM, DeepSeek and older vLLM).
+REASONING_FIELDS = ("reasoning", "reasoning_content")
+
+
+def redact(text: str, secret: str | None) -> str:
+    """Removes a secret (and its common truncations) from text shown to users."""
+    if secret and len(secret) >= 4:
+        text = text.replace(secret, "***")
+        # Some providers echo a prefix of a wrong key ("sk-abc1****").
+        text = text.replace(secret[:8], "***") if len(secret) > 8 else text
+    return text
+
+
+class OpenAICompatClient:
+    """Talks to the DeepSeek API, OpenAI, vLLM or any server speaking chat completions.
+
+    Args:
+        name: Label for reports.
+        model: The model name sent in each request.
+        base_url: The server's ``/v1`` URL.
+        api_key: The key, read from the environment by the caller; never shown.
+        stream: Use server-sent events instead of one response body.
+        timeout: Seconds per request.
+        max_retries: Retries done by the SDK on connection errors, 408, 409, 429 and 5xx.
+        hidden_thinking: The provider hides the trace (o-series): report ``hidden``.
+        open_tag_in_prompt: The chat template opens ``<think>`` itself (R1 distills).
+        max_tokens_field: ``max_tokens`` or ``max_completion_tokens`` (OpenAI reasoning models).
+    """
+
+    def __init__(
+        self,
+        *,
+        name: str,
+        model: str,
+        base_url: str,
+        api_key: str,
+        stream: bool = False,
+        timeout: float = 600.0,
+        max_retries: int = 2,
+        hidden_thinking: bool = False,
+        open_tag_in_prompt: bool = False,
+        max_tokens_field: str = "max_tokens",
+    ) -> None:
+        self._name = name
+        self.model = model
+        self.base_url = base_url
+        self.stream = stream
+        self.hidden_thinking = hidden_thinking
+        self.open_tag_in_prompt = open_tag_in_prompt
+        self.max_tokens_field = max_tokens_field
+        self._api_key = api_key
+        self._sdk = openai.OpenAI(
+            base_url=base_url, api_key=api_key, timeout=timeout, max_retries=max_retries
+        )
+
+    @property
+    def name(self) -> str:
+        return self._name
+
+    def __repr__(self) -> str:  # never the key
+        return f"OpenAICompatClient(name={self._name!r}, model={self.model!r}, url={self.base_url!r})"
+
+    def _request_args(self, messages: Sequence[Message], params: SamplingParams) -> dict[str, Any]:
+        args: dict[str, Any] = {"model": self.model, "messages": [dict(m) for m in messages]}
+        for key, value in params.as_dict().items():
+            args[self.max_tokens_field if key == "max_tokens" else key] = value
+        return args
+
+    def generate(self, messages: Sequence[Message], params: SamplingParams) -> Completion:
+        """Sends one chat-completions request and normalises the reply."""
+        args = self._request_args(messages, params)
+        started = time.perf_counter()
+        try:
+            if self.stream:
+                content, reasoning, finish, usage, raw = self._generate_streamed(args)
+            else:
+                content, reasoning, finish, usage, raw = self._generate_whole(args)
+        except openai.APIStatusError as exc:
+            raise GenerationError(
+                redact(f"{self.base_url}: HTTP {exc.status_code}: {exc.message}", self._api_key)
+            ) from None
+        except openai.APIError as exc:
+            raise GenerationError(
+                redact(f"{self.base_url}: {type(exc).__name__}: {exc.message}", self._api_key)
+            ) from None
+        except (ValueError, KeyError, TypeError) as exc:
+            raise GenerationError(f"{self.base_url}: malformed response: {exc}") from None
+        latency = time.perf_counter() - started
+        thinking, answer, status = split_reasoning(
+            content,
+            reasoning,
+            finish_reason=finish,
+            reasoning_tokens=usage.get("reasoning_tokens"),
+            hidden=self.hidden_thinking,
+            open_tag_in_prompt=self.open_tag_in_prompt,
+        )
+        return Completion(
+            thinking=thinking,
+            answer=answer,
+            thinking_status=status,
+            finish_reason=finish,
+            usage=usage,
+            latency_s=latency,
+            model=str(raw.get("model", self.model)),
+            raw=raw,
+        )
+
+    def _generate_whole(
+        self, args: dict[str, Any]
+    ) -> tuple[str | None, str | None, str | None, dict[str, int], dict[str, Any]]:
+        response = self._sdk.chat.completions.create(**args)
+        if not response.choices:
+            raise ValueError("no choices in the response")
+        choice = response.choices[0]
+        extra = choice.message.model_extra or {}
+        reasoning = next((extra[f] for f in REASONING_FIELDS if extra.get(f)), None)
+        raw = response.model_dump(mode="json")
+        return choice.message.content, reasoning, choice.finish_reason, _usage(raw), raw
+
+    def _generate_streamed(
+        self, args: dict[str, Any]
+    ) -> tuple[str | None, str | None, str | None, dict[str, int], dict[str, Any]]:
+        content: list[str] = []
+        reasoning: list[str] = []
+        finish: str | None = None
+        usage: dict[str, int] = {}
+        model = self.model
+        stream = self._sdk.chat.completions.create(
+            **args, stream=True, stream_options={"include_usage": True}
+        )
+        for chunk in stream:
+            model = chunk.model or model
+            if chunk.usage is not None:
+                usage = _usage({"usage": chunk.usage.model_dump(mode="json")})
+            for choice in chunk.choices:
+                delta = choice.delta
+                if delta.content:
+                    content.append(delta.content)
+                extra = delta.model_extra or {}
+                for field_name in REASONING_FIELDS:
+                    if extra.get(field_name):
+                        reasoning.append(str(extra[field_name]))
+                finish = choice.finish_reason or finish
+        raw = {
+            "model": model,
+            "stream": True,
+            "content": "".join(content),
+            "reasoning": "".join(reasoning) or None,
+            "finish_reason": finish,
+            "usage": usage,
+        }
+        return "".join(content), "".join(reasoning) or None, finish, usage, raw
+
+
+def _usage(raw: dict[str, Any]) -> dict[str, int]:
+    usage = raw.get("usage") or {}
+    counts = {
+        k: int(usage[k])
+        for k in ("prompt_tokens", "completion_tokens", "total_tokens")
+        if usage.get(k) is not None
+    }
+    details = usage.get("completion_tokens_details") or {}
+    if details.get("reasoning_tokens") is not None:
+        counts["reasoning_tokens"] = int(details["reasoning_tokens"])
+    return counts

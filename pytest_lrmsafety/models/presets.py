@@ -1,0 +1,143 @@
+"""Model specs (``deepseek-r1``, ``o3-mini``, ``openai-compat:MODEL``) and how they become clients."""
+
+from __future__ import annotations
+
+import os
+import shlex
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+
+from ..errors import ConfigError
+from .openai_compat import OpenAICompatClient
+
+OPENAI_COMPAT = "openai-compat"
+# vLLM and most local servers accept any key unless started with --api-key.
+LOCAL_KEY_ENV = "LRM_API_KEY"
+
+
+@dataclass(frozen=True)
+class Preset:
+    """A named way to reach a model: which server, which model name, which key."""
+
+    model: str
+    base_url: str | None = None
+    api_key_env: str | None = None
+    hidden_thinking: bool = False
+    open_tag_in_prompt: bool = False
+    max_tokens_field: str = "max_tokens"
+
+
+BUILTIN_PRESETS: dict[str, Preset] = {
+    "deepseek-r1": Preset(
+        model="deepseek-reasoner",
+        base_url="https://api.deepseek.com",
+        api_key_env="DEEPSEEK_API_KEY",
+    ),
+    "o3-mini": Preset(
+        model="o3-mini",
+        base_url="https://api.openai.com/v1",
+        api_key_env="OPENAI_API_KEY",
+        hidden_thinking=True,
+        max_tokens_field="max_completion_tokens",
+    ),
+}
+
+_PRESET_FIELDS = {"base_url", "api_key_env", "hidden_thinking", "open_tag_in_prompt", "max_tokens_field"}
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off"}
+
+
+def parse_preset_lines(lines: Sequence[str], where: str) -> dict[str, Preset]:
+    """Reads presets from config lines ``NAME = MODEL [key=value ...]``.
+
+    ``MODEL`` is the model name sent to the server; keys are ``base_url``, ``api_key_env``,
+    ``hidden_thinking``, ``open_tag_in_prompt`` and ``max_tokens_field``. Example::
+
+        lrm_presets =
+            qwq = Qwen/QwQ-32B base_url=http://gpu-box:8000/v1
+            r1-distill = deepseek-ai/DeepSeek-R1-Distill-Qwen-7B open_tag_in_prompt=true
+    """
+    presets: dict[str, Preset] = {}
+    for line in lines:
+        if not line.strip():
+            continue
+        name, sep, rest = line.partition("=")
+        words = shlex.split(rest)
+        if not sep or not name.strip() or not words or "=" in words[0]:
+            raise ConfigError(
+                f"{where}: bad preset {line.strip()!r}: expected 'NAME = MODEL [key=value ...]'"
+            )
+        values: dict[str, object] = {}
+        for word in words[1:]:
+            key, eq, value = word.partition("=")
+            if not eq or key not in _PRESET_FIELDS:
+                raise ConfigError(
+                    f"{where}: preset {name.strip()!r}: unknown setting {word!r}; "
+                    f"allowed: {', '.join(sorted(_PRESET_FIELDS))}"
+                )
+            if key in {"hidden_thinking", "open_tag_in_prompt"}:
+                if value.lower() not in _TRUE | _FALSE:
+                    raise ConfigError(f"{where}: preset {name.strip()!r}: {key} must be true or false")
+                values[key] = value.lower() in _TRUE
+            else:
+                values[key] = value
+        presets[name.strip()] = Preset(model=words[0], **values)  # type: ignore[arg-type]
+    return presets
+
+
+@dataclass(frozen=True)
+class ClientOptions:
+    """Everything besides the spec that shapes a client; from options and ini."""
+
+    base_url: str | None = None
+    stream: bool = False
+    timeout: float = 600.0
+    max_retries: int = 2
+    open_tag_in_prompt: bool | None = None
+
+
+def resolve_preset(spec: str, extra_presets: Mapping[str, Preset], option: str) -> Preset:
+    """Turns a model spec into a preset, or raises :class:`ConfigError` naming the option."""
+    if spec.startswith(OPENAI_COMPAT + ":"):
+        model = spec[len(OPENAI_COMPAT) + 1 :]
+        if not model:
+            raise ConfigError(f"{option}: 'openai-compat:' needs a model name, e.g. openai-compat:Qwen/QwQ-32B")
+        return Preset(model=model, api_key_env=LOCAL_KEY_ENV)
+    presets = {**BUILTIN_PRESETS, **extra_presets}
+    if spec in presets:
+        return presets[spec]
+    known = ", ".join([*sorted(presets), "openai-compat:MODEL"])
+    raise ConfigError(f"{option}: unknown model {spec!r}; known: {known} (add more with lrm_presets)")
+
+
+def make_openai_client(
+    spec: str, preset: Preset, options: ClientOptions, option: str
+) -> OpenAICompatClient:
+    """Builds the client for a resolved preset, reading its key from the environment."""
+    if options.open_tag_in_prompt is not None:
+        preset = replace(preset, open_tag_in_prompt=options.open_tag_in_prompt)
+    base_url = options.base_url or preset.base_url
+    if not base_url:
+        raise ConfigError(
+            f"{option}: {spec!r} needs a server: pass --lrm-base-url http://HOST:PORT/v1"
+        )
+    key = os.environ.get(preset.api_key_env, "") if preset.api_key_env else ""
+    if not key:
+        if preset.api_key_env and preset.api_key_env != LOCAL_KEY_ENV:
+            raise ConfigError(
+                f"{option}: {spec!r} needs an API key: set the environment variable "
+                f"{preset.api_key_env}"
+            )
+        key = "EMPTY"
+    return OpenAICompatClient(
+        name=spec,
+        model=preset.model,
+        base_url=base_url,
+        api_key=key,
+        stream=options.stream,
+        timeout=options.timeout,
+        max_retries=options.max_retries,
+        hidden_thinking=preset.hidden_thinking,
+        open_tag_in_prompt=preset.open_tag_in_prompt,
+        max_tokens_field=preset.max_tokens_field,
+    )

@@ -1,0 +1,200 @@
+"""pytest-lrmsafety's pytest plugin: options, collection, selection, reporting and the gate.
+
+Wiring only; the logic lives in the modules named by each hook.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from . import hookspecs
+from .collect import SUITE_SUFFIXES, SuiteFile, is_under
+from .errors import ConfigError, SuiteError
+from .fixtures import (  # noqa: F401  (pytest finds fixtures in the plugin module's namespace)
+    lrm_completion,
+    lrm_model,
+    lrm_outcome,
+    lrm_probe,
+    lrm_sampling,
+    lrm_verdicts,
+)
+from .models.base import ModelClient
+from .models.presets import ClientOptions, make_openai_client, parse_preset_lines, resolve_preset
+from .report.build import build_report, write_report
+from .report.gate import Gate, GateSyntaxError, parse_gate
+from .report.records import collect_record
+from .report.terminal import render
+from .runtime import RUNTIME, Runtime, get_runtime
+from .settings import Settings, add_options, resolve_settings
+
+REPORT = pytest.StashKey[dict[str, Any]]()
+
+
+def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
+    pluginmanager.add_hookspecs(hookspecs)
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    add_options(parser)
+
+
+def _case_roots(config: pytest.Config, settings: Settings) -> tuple[Path, ...]:
+    base = config.invocation_params.dir if settings.cases_source.startswith("option") else config.rootpath
+    return tuple((base / p).resolve() for p in settings.cases)
+
+
+def _active(settings: Settings) -> bool:
+    """The plugin runs suites when a model is named or case paths are set explicitly."""
+    return bool(settings.model) or not settings.cases_source.startswith("default")
+
+
+def _check_case_roots(roots: tuple[Path, ...], settings: Settings) -> None:
+    for root in roots:
+        if not root.exists():
+            raise ConfigError(
+                f"{settings.cases_source}: case path {str(root)!r} does not exist; "
+                "point lrm_cases / --lrm-cases at a folder or file of YAML suites"
+            )
+        files = [root] if root.is_file() else [p for s in SUITE_SUFFIXES for p in root.rglob("*" + s)]
+        if not files:
+            raise ConfigError(
+                f"{settings.cases_source}: case path {str(root)!r} holds no .yaml or .yml suite"
+            )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "lrm: a probe collected from a pytest-lrmsafety suite")
+    try:
+        settings = resolve_settings(config)
+        roots = _case_roots(config, settings)
+        runtime = Runtime(config, settings, roots)
+        config.stash[RUNTIME] = runtime
+        for name in settings.attacks:
+            if name not in runtime.attacks:
+                known = ", ".join(runtime.attacks)
+                raise ConfigError(f"option --lrm-attack: unknown attack {name!r}; known: {known}")
+        runtime.ini_gates = _ini_gates(settings)
+        if _active(settings):
+            _check_case_roots(roots, settings)
+            runtime.client = runtime.make_client()
+            if config.args_source != pytest.Config.ArgsSource.ARGS:
+                config.args = [str(root) for root in roots]
+    except ConfigError as exc:
+        raise pytest.UsageError(str(exc)) from None
+
+
+def _ini_gates(settings: Settings) -> tuple[Gate, ...]:
+    gates = []
+    for expression in settings.gates:
+        try:
+            gates.append(parse_gate(expression, source=settings.gates_source))
+        except GateSyntaxError as exc:
+            raise ConfigError(f"{settings.gates_source}: {exc}") from None
+    return tuple(gates)
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_lrmsafety_make_client(
+    config: pytest.Config, spec: str, options: ClientOptions, settings: Settings
+) -> ModelClient:
+    extra = parse_preset_lines(settings.presets, settings.presets_source)
+    preset = resolve_preset(spec, extra, settings.model_source)
+    return make_openai_client(spec, preset, options, settings.model_source)
+
+
+def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> SuiteFile | None:
+    if file_path.suffix not in SUITE_SUFFIXES:
+        return None
+    runtime = get_runtime(parent.config)
+    explicit = [
+        (parent.config.invocation_params.dir / str(a).split("::")[0]).resolve()
+        for a in parent.config.invocation_params.args
+        if not str(a).startswith("-")
+    ]
+    if (_active(runtime.settings) and is_under(file_path, runtime.case_roots)) or is_under(
+        file_path, [p for p in explicit if p.exists()]
+    ):
+        return SuiteFile.from_parent(parent, path=file_path)
+    return None
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    settings = get_runtime(config).settings
+    if not settings.categories and not settings.attacks:
+        return
+    probes = [(item, getattr(item, "lrm_probe", None)) for item in items]
+    known = {p.case.category for _, p in probes if p is not None}
+    for name in settings.categories:
+        if name not in known:
+            raise pytest.UsageError(
+                f"option --lrm-category: {name!r} matches no collected probe; "
+                f"categories: {', '.join(sorted(known)) or '(none)'}"
+            )
+    keep, drop = [], []
+    for item, probe in probes:
+        wanted = probe is not None and (
+            (not settings.categories or probe.case.category in settings.categories)
+            and (not settings.attacks or probe.attack in settings.attacks)
+        )
+        (keep if wanted else drop).append(item)
+    if drop:
+        config.hook.pytest_deselected(items=drop)
+        items[:] = keep
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    # Runs on the controller for every worker's report too: the records arrive here.
+    config = getattr(report, "config", None)
+    if config is not None:
+        collect_record(get_runtime(config), report)
+
+
+def _is_controller(config: pytest.Config) -> bool:
+    return not hasattr(config, "workerinput")
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    config = session.config
+    runtime = config.stash.get(RUNTIME, None)
+    if runtime is None or not _is_controller(config) or not runtime.records:
+        return
+    partial = exitstatus == pytest.ExitCode.INTERRUPTED or bool(session.shouldstop or session.shouldfail)
+    try:
+        gates = [*runtime.ini_gates, *runtime.suite_gates()]
+    except SuiteError as exc:  # a suite changed on disk during the run
+        raise pytest.UsageError(str(exc)) from None
+    settings = runtime.settings
+    report = build_report(
+        list(runtime.records.values()),
+        gates,
+        model=settings.model,
+        settings={
+            "sampling": {**settings.sampling.as_dict(), **settings.sampling_forced.as_dict()},
+            "unclear": settings.unclear,
+            "fail_on": list(settings.fail_on) if settings.fail_on else None,
+            "stream": settings.stream,
+        },
+        partial=partial,
+    )
+    config.stash[REPORT] = report
+    config.hook.pytest_lrmsafety_report(config=config, report=report)
+    if settings.report_json:
+        write_report(report, config.invocation_params.dir / settings.report_json)
+    if settings.gate and exitstatus in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED):
+        broken = report["gate_verdict"] == "fail" or partial
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED if broken else pytest.ExitCode.OK
+
+
+def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
+    report = config.stash.get(REPORT, None)
+    if report is None:
+        return
+    terminalreporter.write_sep("=", "lrm safety report")
+    for line in render(report):
+        terminalreporter.write_line(line)
+    path = config.stash[RUNTIME].settings.report_json
+    if path:
+        terminalreporter.write_line(f"JSON report: {path}")

@@ -1,0 +1,91 @@
+"""The run report: aggregates, gates and per-probe records, as one JSON-safe document."""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+from collections.abc import Sequence
+from dataclasses import asdict
+from importlib import metadata, resources
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+
+from .gate import Gate, GateResult, evaluate_gates
+from .scoreboard import ProbeRecord, group_rows, summarise
+
+SCHEMA_VERSION = 1
+THINKING_STATUSES = ("present", "truncated", "hidden", "absent")
+
+
+def _version() -> str:
+    try:
+        return metadata.version("pytest-lrmsafety")
+    except metadata.PackageNotFoundError:  # running from a source tree
+        return "0+unknown"
+
+
+def gate_verdict(results: Sequence[GateResult]) -> str:
+    """``fail`` if any gate is broken, ``pass`` if at least one holds, else ``none``."""
+    statuses = {r.status for r in results}
+    if "fail" in statuses:
+        return "fail"
+    return "pass" if "pass" in statuses else "none"
+
+
+def build_report(
+    records: Sequence[ProbeRecord],
+    gates: Sequence[Gate],
+    *,
+    model: str | None,
+    settings: dict[str, Any],
+    partial: bool,
+) -> dict[str, Any]:
+    """Assembles the report; probes are sorted by node id so ``-n 0`` and ``-n 4`` agree."""
+    ordered = sorted(records, key=lambda r: r.nodeid)
+    results = evaluate_gates(gates, ordered)
+    thinking = {s: sum(1 for r in ordered if r.thinking_status == s) for s in THINKING_STATUSES}
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "tool": {"name": "pytest-lrmsafety", "version": _version()},
+        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "model": model,
+        "partial": partial,
+        "settings": settings,
+        "totals": summarise("all", ordered).as_dict(),
+        "by_category": [row.as_dict() for row in group_rows(ordered, "category")],
+        "by_attack": [row.as_dict() for row in group_rows(ordered, "attack")],
+        "thinking_status": thinking,
+        "gates": [
+            {
+                "expression": r.gate.expression,
+                "source": r.gate.source,
+                "metric": r.gate.metric,
+                "scope": {"suite": r.gate.suite, "category": r.gate.category, "attack": r.gate.attack},
+                "op": r.gate.op,
+                "threshold": r.gate.threshold,
+                "value": r.value,
+                "numerator": r.numerator,
+                "denominator": r.denominator,
+                "status": r.status,
+            }
+            for r in results
+        ],
+        "gate_verdict": gate_verdict(results),
+        "probes": [asdict(r) for r in ordered],
+    }
+
+
+def report_schema() -> dict[str, Any]:
+    """The JSON Schema (draft 2020-12) of the report file."""
+    text = resources.files(__package__).joinpath("schema/report.schema.json").read_text("utf-8")
+    schema: dict[str, Any] = json.loads(text)
+    return schema
+
+
+def write_report(report: dict[str, Any], path: Path) -> None:
+    """Validates the report against its schema and writes it (UTF-8, indented)."""
+    jsonschema.Draft202012Validator(report_schema()).validate(report)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n", "utf-8")

@@ -1,0 +1,51 @@
+"""The text a failing (or erroring) probe shows: what was asked, what came back, who said what."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from ..cases.model import Probe
+from ..judges.base import Verdict
+from ..models.base import Completion
+
+if TYPE_CHECKING:
+    from ..outcome import Decision
+
+EXCERPT_CHARS = 400
+
+
+def excerpt(text: str | None, limit: int = EXCERPT_CHARS) -> str:
+    """The start of a text on one line, with its full length when cut."""
+    if text is None:
+        return "(none)"
+    flat = " ".join(text.split())
+    if len(flat) <= limit:
+        return repr(flat)
+    return f"{flat[:limit]!r}... ({len(flat)} chars)"
+
+
+def failure_message(
+    probe: Probe, completion: Completion, verdicts: Sequence[Verdict], decision: Decision
+) -> str:
+    """Category, attack, expectation, excerpts of thinking and answer, every verdict."""
+    case = probe.case
+    lines = [
+        f"{decision.outcome.upper()}: {'; '.join(decision.reasons) or 'as expected'}",
+        f"  case      {case.id} ({case.suite}:{case.line})",
+        f"  category  {case.category}   attack {probe.attack}   sample {probe.sample}",
+        f"  expect    {case.expect}   severity {case.severity}   fail on {', '.join(case.fail_on)}",
+        f"  request   {excerpt(case.request, 200)}",
+        f"  thinking  [{completion.thinking_status}] {excerpt(completion.thinking)}",
+        f"  answer    {excerpt(completion.answer)}",
+        "  verdicts",
+    ]
+    for v in verdicts:
+        if v.error is not None:
+            lines.append(f"    {v.judge} on {v.target}: ERROR {v.error}")
+        else:
+            score = "" if v.score is None else f" ({v.score:g})"
+            lines.append(f"    {v.judge} on {v.target}: {v.label}{score}: {v.rationale}")
+    if not verdicts:
+        lines.append("    (none)")
+    return "\n".join(lines)

@@ -1,0 +1,67 @@
+"""The end-of-run tables: per category, per attack, thinking states, gates and the verdict."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from tabulate import tabulate
+
+COLUMNS = (
+    ("unsafe answer", "unsafe_answer_rate"),
+    ("unsafe thinking", "unsafe_thinking_rate"),
+    ("refusal", "refusal_rate"),
+    ("over-refusal", "over_refusal_rate"),
+    ("injection", "injection_success_rate"),
+    ("unclear", "unclear_rate"),
+    ("error", "error_rate"),
+)
+
+
+def percent(rate: Mapping[str, Any]) -> str:
+    """``12.5% (1/8)``, or ``-`` when no probe is in the denominator."""
+    if not rate["denominator"]:
+        return "-"
+    return f"{100.0 * rate['value']:.1f}% ({rate['numerator']}/{rate['denominator']})"
+
+
+def _table(rows: list[dict[str, Any]], first: str, total: dict[str, Any] | None) -> str:
+    # Drop columns no probe of the run can fill (e.g. injection without resist cases).
+    every = [*rows, *([total] if total else [])]
+    shown = [(h, m) for h, m in COLUMNS if any(r["rates"][m]["denominator"] for r in every)]
+    body = [[r["group"], r["probes"], *(percent(r["rates"][m]) for _, m in shown)] for r in rows]
+    if total is not None and len(rows) > 1:
+        body.append([total["group"], total["probes"], *(percent(total["rates"][m]) for _, m in shown)])
+    return tabulate(body, headers=[first, "probes", *(h for h, _ in shown)], tablefmt="simple")
+
+
+def render(report: Mapping[str, Any]) -> list[str]:
+    """The lines the terminal summary prints for a report."""
+    lines: list[str] = []
+    if report["partial"]:
+        lines += ["PARTIAL: the run was interrupted; these numbers cover only the probes that ran.", ""]
+    lines += [f"model: {report['model'] or '(fixture override)'}", ""]
+    lines += _table(report["by_category"], "category", report["totals"]).splitlines()
+    if len(report["by_attack"]) > 1:
+        lines.append("")
+        lines += _table(report["by_attack"], "attack", report["totals"]).splitlines()
+    states = ", ".join(f"{k} {v}" for k, v in report["thinking_status"].items())
+    lines += ["", f"thinking: {states}"]
+    if report["gates"]:
+        lines.append("")
+        body = [
+            [
+                g["status"].upper(),
+                g["expression"],
+                "-" if g["value"] is None else f"{100.0 * g['value']:.1f}% ({g['numerator']}/{g['denominator']})",
+                g["source"],
+            ]
+            for g in report["gates"]
+        ]
+        lines += tabulate(body, headers=["gate", "expression", "value", "from"], tablefmt="simple").splitlines()
+    broken = sum(1 for g in report["gates"] if g["status"] == "fail")
+    held = sum(1 for g in report["gates"] if g["status"] == "pass")
+    na = sum(1 for g in report["gates"] if g["status"] == "n/a")
+    verdict = report["gate_verdict"].upper()
+    lines += ["", f"gate verdict: {verdict} ({broken} broken, {held} held, {na} n/a)"]
+    return lines

@@ -1,0 +1,230 @@
+"""Every option and ini key of the plugin, and the one resolver: CLI > environment > ini > default."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+
+from .errors import ConfigError
+from .models.base import SamplingParams
+
+TARGET_NAMES = ("answer", "thinking")
+UNCLEAR_POLICIES = ("pass", "fail")
+EFFORTS = ("minimal", "low", "medium", "high")
+
+
+@dataclass(frozen=True)
+class Option:
+    """One setting: ``--lrm-NAME`` on the command line and ``lrm_NAME`` in the ini file."""
+
+    name: str
+    help: str
+    kind: str = "string"  # string | bool | linelist | int | float | list (repeatable CLI)
+    default: Any = None
+    env: str | None = None
+    metavar: str | None = None
+    cli: bool = True
+    choices: tuple[str, ...] = ()
+
+    @property
+    def flag(self) -> str:
+        return "--lrm-" + self.name.replace("_", "-")
+
+    @property
+    def ini(self) -> str:
+        return "lrm_" + self.name
+
+
+OPTIONS: tuple[Option, ...] = (
+    Option("model", "Model under test: deepseek-r1, o3-mini, openai-compat:MODEL or a preset",
+           env="LRM_MODEL", metavar="SPEC"),
+    Option("base_url", "Server URL for openai-compat models, e.g. http://127.0.0.1:8000/v1",
+           env="LRM_BASE_URL", metavar="URL"),
+    Option("cases", "Files or folders of YAML suites to collect when no path is given (default: cases)",
+           kind="linelist", default=["cases"], metavar="PATH"),
+    Option("category", "Run only probes of this category (repeatable)", kind="list",
+           metavar="NAME", cli=True),
+    Option("attack", "Run only probes of this attack (repeatable)", kind="list", metavar="NAME"),
+    Option("report_json", "Write the machine-readable report to this path", metavar="PATH"),
+    Option("gate", "Make the exit status the gate verdict: 0 all thresholds hold, 1 one is broken",
+           kind="bool", default=False),
+    Option("gates", "Gate expressions applied to all probes, one per line", kind="linelist",
+           default=["error_rate <= 0.02"], cli=False),
+    Option("presets", "Extra model presets, one per line: NAME = MODEL [key=value ...]",
+           kind="linelist", default=[], cli=False),
+    Option("stream", "Request completions as server-sent events", kind="bool", default=False),
+    Option("timeout", "Seconds per model request", kind="float", default=600.0, metavar="S"),
+    Option("retries", "Retries per model request on connection errors, 429 and 5xx",
+           kind="int", default=2, metavar="N"),
+    Option("temperature", "Sampling temperature sent to the model", kind="float", metavar="T"),
+    Option("top_p", "Nucleus sampling top_p sent to the model", kind="float", metavar="P"),
+    Option("max_tokens", "Token limit per completion, thinking included", kind="int", metavar="N"),
+    Option("reasoning_effort", "Reasoning effort for models that take it", choices=EFFORTS,
+           metavar="LEVEL"),
+    Option("seed", "Sampling seed sent to the model", kind="int", metavar="N"),
+    Option("fail_on", "Targets whose unsafe verdict fails a refuse probe: answer,thinking",
+           metavar="TARGETS"),
+    Option("unclear", "What an unclear verdict does to a probe: pass or fail (it is always counted)",
+           choices=UNCLEAR_POLICIES, default="pass", metavar="POLICY"),
+    Option("open_tag_in_prompt", "The chat template opens <think> itself (R1 distills without a parser)",
+           kind="bool"),
+)
+_BY_NAME = {o.name: o for o in OPTIONS}
+
+
+def add_options(parser: pytest.Parser) -> None:
+    """Registers every ``--lrm-*`` option and ``lrm_*`` ini key."""
+    group = parser.getgroup("lrmsafety", "safety tests for large reasoning models")
+    for opt in OPTIONS:
+        if opt.cli:
+            kwargs: dict[str, Any] = {"dest": "lrm_" + opt.name, "default": None, "help": opt.help}
+            if opt.kind == "bool":
+                kwargs["action"] = "store_true"
+            elif opt.kind in ("list", "linelist"):
+                kwargs["action"] = "append"
+                kwargs["metavar"] = opt.metavar
+            else:
+                kwargs["metavar"] = opt.metavar
+            group.addoption(opt.flag, **kwargs)
+        if opt.kind != "list":
+            ini_type = {"int": "string", "float": "string"}.get(opt.kind, opt.kind)
+            parser.addini(opt.ini, opt.help, type=ini_type, default=None)  # type: ignore[arg-type]
+
+
+def _convert(opt: Option, raw: Any, where: str) -> Any:
+    if raw is None:
+        return None
+    try:
+        if opt.kind == "int":
+            return int(raw)
+        if opt.kind == "float":
+            return float(raw)
+    except (TypeError, ValueError):
+        raise ConfigError(f"{where}: expected a {opt.kind}, got {raw!r}") from None
+    if opt.kind == "bool" and isinstance(raw, str):
+        lowered = raw.strip().lower()
+        if lowered not in ("1", "true", "yes", "on", "0", "false", "no", "off"):
+            raise ConfigError(f"{where}: expected true or false, got {raw!r}")
+        return lowered in ("1", "true", "yes", "on")
+    if opt.choices and raw not in opt.choices:
+        raise ConfigError(f"{where}: {raw!r} is not one of {', '.join(opt.choices)}")
+    return raw
+
+
+def lookup(config: pytest.Config, name: str) -> tuple[Any, str]:
+    """Returns ``(value, where)`` for one setting, by CLI > environment > ini > default."""
+    opt = _BY_NAME[name]
+    candidates: list[tuple[Any, str]] = []
+    if opt.cli:
+        cli = config.getoption("lrm_" + name)
+        if cli not in (None, False, []):
+            if opt.kind == "linelist" and isinstance(cli, list):
+                cli = [item for value in cli for item in str(value).split(",") if item.strip()]
+            candidates.append((cli, f"option {opt.flag}"))
+    if opt.env and os.environ.get(opt.env):
+        candidates.append((os.environ[opt.env], f"environment variable {opt.env}"))
+    if opt.kind != "list":
+        ini = config.getini(opt.ini)
+        if ini not in (None, []):
+            candidates.append((ini, f"ini {opt.ini}"))
+    for raw, where in candidates:
+        return _convert(opt, raw, where), where
+    return opt.default, f"default of {opt.ini}"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The resolved configuration of one run; errors name where a bad value came from."""
+
+    model: str | None
+    model_source: str
+    base_url: str | None
+    cases: tuple[str, ...]
+    cases_source: str
+    categories: tuple[str, ...]
+    attacks: tuple[str, ...]
+    report_json: str | None
+    gate: bool
+    gates: tuple[str, ...]
+    gates_source: str
+    presets: tuple[str, ...]
+    presets_source: str
+    stream: bool
+    timeout: float
+    retries: int
+    sampling: SamplingParams  # from ini and defaults: a suite's ``sampling`` overrides it
+    sampling_forced: SamplingParams  # from the command line or environment: overrides suites
+    fail_on: tuple[str, ...] | None
+    unclear: str
+    open_tag_in_prompt: bool | None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def _positive(value: Any, where: str, check: Callable[[Any], bool], what: str) -> None:
+    if value is not None and not check(value):
+        raise ConfigError(f"{where}: must be {what}, got {value!r}")
+
+
+def resolve_settings(config: pytest.Config) -> Settings:
+    """Reads and checks every setting once; raises :class:`ConfigError` on a bad value."""
+    values: dict[str, Any] = {}
+    sources: dict[str, str] = {}
+    for opt in OPTIONS:
+        values[opt.name], sources[opt.name] = lookup(config, opt.name)
+    _positive(values["timeout"], sources["timeout"], lambda v: v > 0, "a positive number")
+    _positive(values["retries"], sources["retries"], lambda v: v >= 0, "0 or more")
+    _positive(values["max_tokens"], sources["max_tokens"], lambda v: v > 0, "a positive integer")
+    _positive(values["temperature"], sources["temperature"], lambda v: 0 <= v <= 2, "within 0..2")
+    _positive(values["top_p"], sources["top_p"], lambda v: 0 < v <= 1, "within (0, 1]")
+    fail_on: tuple[str, ...] | None = None
+    if values["fail_on"]:
+        fail_on = tuple(t.strip() for t in str(values["fail_on"]).split(",") if t.strip())
+        bad = [t for t in fail_on if t not in TARGET_NAMES]
+        if bad or not fail_on:
+            raise ConfigError(
+                f"{sources['fail_on']}: {values['fail_on']!r}: use answer, thinking or answer,thinking"
+            )
+    if values["base_url"] and not str(values["base_url"]).startswith(("http://", "https://")):
+        raise ConfigError(f"{sources['base_url']}: {values['base_url']!r} is not an http(s) URL")
+    return Settings(
+        model=values["model"],
+        model_source=sources["model"],
+        base_url=values["base_url"],
+        cases=tuple(_as_list(values["cases"])),
+        cases_source=sources["cases"],
+        categories=tuple(values["category"] or ()),
+        attacks=tuple(values["attack"] or ()),
+        report_json=values["report_json"],
+        gate=bool(values["gate"]),
+        gates=tuple(_as_list(values["gates"])),
+        gates_source=sources["gates"],
+        presets=tuple(_as_list(values["presets"])),
+        presets_source=sources["presets"],
+        stream=bool(values["stream"]),
+        timeout=float(values["timeout"]),
+        retries=int(values["retries"]),
+        sampling=SamplingParams(**{k: values[k] for k in _SAMPLING if not _forced(sources[k])}),
+        sampling_forced=SamplingParams(**{k: values[k] for k in _SAMPLING if _forced(sources[k])}),
+        fail_on=fail_on,
+        unclear=values["unclear"],
+        open_tag_in_prompt=values["open_tag_in_prompt"],
+    )
+
+
+_SAMPLING = ("temperature", "top_p", "max_tokens", "reasoning_effort", "seed")
+
+
+def _forced(source: str) -> bool:
+    return source.startswith(("option ", "environment "))
+
+
+def _as_list(value: Any) -> Sequence[str]:
+    if value is None:
+        return []
+    if isinstance(value, str):
+        return [line.strip() for line in value.splitlines() if line.strip()]
+    return [str(v).strip() for v in value if str(v).strip()]
