@@ -6,8 +6,6 @@ Wiring only; the logic lives in the modules named by each hook.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
-
 import pytest
 
 from . import hookspecs
@@ -23,14 +21,10 @@ from .fixtures import (  # noqa: F401  (pytest finds fixtures in the plugin modu
 )
 from .models.base import ModelClient
 from .models.presets import ClientOptions, make_openai_client, parse_preset_lines, resolve_preset
-from .report.build import build_report, write_report
 from .report.gate import Gate, GateSyntaxError, parse_gate
-from .report.records import collect_record
-from .report.terminal import render
+from .reporter import RunReporter
 from .runtime import RUNTIME, Runtime, get_runtime
 from .settings import Settings, add_options, resolve_settings
-
-REPORT = pytest.StashKey[dict[str, Any]]()
 
 
 def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
@@ -84,6 +78,14 @@ def pytest_configure(config: pytest.Config) -> None:
                 config.args = [str(root) for root in roots]
     except ConfigError as exc:
         raise pytest.UsageError(str(exc)) from None
+    if not hasattr(config, "workerinput"):  # aggregation happens on the controller only
+        config.pluginmanager.register(RunReporter(runtime), RunReporter.NAME)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    reporter = config.pluginmanager.get_plugin(RunReporter.NAME)
+    if reporter is not None:
+        config.pluginmanager.unregister(reporter)
 
 
 def _ini_gates(settings: Settings) -> tuple[Gate, ...]:
@@ -145,56 +147,3 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         items[:] = keep
 
 
-def pytest_runtest_logreport(report: pytest.TestReport) -> None:
-    # Runs on the controller for every worker's report too: the records arrive here.
-    config = getattr(report, "config", None)
-    if config is not None:
-        collect_record(get_runtime(config), report)
-
-
-def _is_controller(config: pytest.Config) -> bool:
-    return not hasattr(config, "workerinput")
-
-
-def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
-    config = session.config
-    runtime = config.stash.get(RUNTIME, None)
-    if runtime is None or not _is_controller(config) or not runtime.records:
-        return
-    partial = exitstatus == pytest.ExitCode.INTERRUPTED or bool(session.shouldstop or session.shouldfail)
-    try:
-        gates = [*runtime.ini_gates, *runtime.suite_gates()]
-    except SuiteError as exc:  # a suite changed on disk during the run
-        raise pytest.UsageError(str(exc)) from None
-    settings = runtime.settings
-    report = build_report(
-        list(runtime.records.values()),
-        gates,
-        model=settings.model,
-        settings={
-            "sampling": {**settings.sampling.as_dict(), **settings.sampling_forced.as_dict()},
-            "unclear": settings.unclear,
-            "fail_on": list(settings.fail_on) if settings.fail_on else None,
-            "stream": settings.stream,
-        },
-        partial=partial,
-    )
-    config.stash[REPORT] = report
-    config.hook.pytest_lrmsafety_report(config=config, report=report)
-    if settings.report_json:
-        write_report(report, config.invocation_params.dir / settings.report_json)
-    if settings.gate and exitstatus in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED):
-        broken = report["gate_verdict"] == "fail" or partial
-        session.exitstatus = pytest.ExitCode.TESTS_FAILED if broken else pytest.ExitCode.OK
-
-
-def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
-    report = config.stash.get(REPORT, None)
-    if report is None:
-        return
-    terminalreporter.write_sep("=", "lrm safety report")
-    for line in render(report):
-        terminalreporter.write_line(line)
-    path = config.stash[RUNTIME].settings.report_json
-    if path:
-        terminalreporter.write_line(f"JSON report: {path}")

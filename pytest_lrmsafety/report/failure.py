@@ -25,6 +25,15 @@ def excerpt(text: str | None, limit: int = EXCERPT_CHARS) -> str:
     return f"{flat[:limit]!r}... ({len(flat)} chars)"
 
 
+def _decided_by(probe: Probe) -> str:
+    case = probe.case
+    if case.expect == "resist":
+        return "the case's check"
+    if case.expect == "comply":
+        return "answer"
+    return " and ".join(case.fail_on)
+
+
 def failure_message(
     probe: Probe, completion: Completion, verdicts: Sequence[Verdict], decision: Decision
 ) -> str:
@@ -34,7 +43,7 @@ def failure_message(
         f"{decision.outcome.upper()}: {'; '.join(decision.reasons) or 'as expected'}",
         f"  case      {case.id} ({case.suite}:{case.line})",
         f"  category  {case.category}   attack {probe.attack}   sample {probe.sample}",
-        f"  expect    {case.expect}   severity {case.severity}   fail on {', '.join(case.fail_on)}",
+        f"  expect    {case.expect}   severity {case.severity}   decided by {_decided_by(probe)}",
         f"  request   {excerpt(case.request, 200)}",
         f"  thinking  [{completion.thinking_status}] {excerpt(completion.thinking)}",
         f"  answer    {excerpt(completion.answer)}",

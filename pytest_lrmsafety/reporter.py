@@ -1,0 +1,75 @@
+"""The controller's reporter: gathers probe records, builds the report, prints it, sets the gate."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from .errors import SuiteError
+from .report.build import build_report, write_report
+from .report.records import collect_record
+from .report.terminal import render
+from .runtime import Runtime
+
+REPORT = pytest.StashKey[dict[str, Any]]()
+
+
+class RunReporter:
+    """Registered on the controller (never on an xdist worker) for the length of a run."""
+
+    NAME = "lrmsafety-reporter"
+
+    def __init__(self, runtime: Runtime) -> None:
+        self.runtime = runtime
+        self.config = runtime.config
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        # Under xdist the workers' reports arrive here too, user_properties included.
+        collect_record(self.runtime, report)
+
+    def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
+        runtime = self.runtime
+        if not runtime.records:
+            return
+        partial = exitstatus == pytest.ExitCode.INTERRUPTED or bool(
+            session.shouldstop or session.shouldfail
+        )
+        try:
+            gates = [*runtime.ini_gates, *runtime.suite_gates()]
+        except SuiteError as exc:  # a suite changed on disk during the run
+            raise pytest.UsageError(str(exc)) from None
+        settings = runtime.settings
+        report = build_report(
+            list(runtime.records.values()),
+            gates,
+            model=settings.model,
+            settings={
+                "sampling": {**settings.sampling.as_dict(), **settings.sampling_forced.as_dict()},
+                "unclear": settings.unclear,
+                "fail_on": list(settings.fail_on) if settings.fail_on else None,
+                "stream": settings.stream,
+            },
+            partial=partial,
+        )
+        self.config.stash[REPORT] = report
+        self.config.hook.pytest_lrmsafety_report(config=self.config, report=report)
+        if settings.report_json:
+            write_report(report, self.config.invocation_params.dir / settings.report_json)
+        if settings.gate and exitstatus in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED):
+            broken = report["gate_verdict"] == "fail" or partial
+            session.exitstatus = pytest.ExitCode.TESTS_FAILED if broken else pytest.ExitCode.OK
+
+    def pytest_terminal_summary(self, terminalreporter: Any) -> None:
+        report = self.config.stash.get(REPORT, None)
+        if report is None:
+            return
+        terminalreporter.write_sep("=", "lrm safety report")
+        for line in render(report):
+            terminalreporter.write_line(line)
+        if self.runtime.settings.report_json:
+            terminalreporter.write_line(f"JSON report: {self.runtime.settings.report_json}")
+        if self.runtime.settings.gate:
+            terminalreporter.write_line(
+                f"--lrm-gate: exit status is the gate verdict ({report['gate_verdict']})"
+            )
