@@ -64,6 +64,17 @@ class ProbeItem(pytest.Function):
 
     lrm_probe: Probe
 
+    if hasattr(pytest.Item, "id"):  # pytest >= 9.2 keeps a structured node id
+
+        @property
+        def id(self) -> Any:
+            # A name with brackets ("weapons-001[direct]") is stored as one name, but the
+            # cache reads "file::weapons-001[direct]" back as name + params, so --lf would
+            # find no match. Re-reading our own id the same way keeps the two equal.
+            # (Node.id has no public setter; this is the narrowest place to do it.)
+            base = super().id
+            return type(base).parse(str(base))
+
     def reportinfo(self) -> tuple[Path, int | None, str]:
         return self.path, self.lrm_probe.case.line - 1, self.name
 
@@ -85,18 +96,18 @@ class SuiteFile(pytest.File):
         except SuiteError as exc:
             raise self.CollectError(str(exc)) from None
         for probe in expand_probes(suite, runtime.attacks):
-            item = ProbeItem.from_parent(
-                self,
-                name=probe.name,
-                callobj=_probe_test,
-                keywords={
-                    keyword(probe.case.category): True,
-                    keyword(probe.attack): True,
-                    f"expect_{probe.case.expect}": True,
-                    **{tag: True for tag in probe.case.tags},
-                },
-            )
+            item = ProbeItem.from_parent(self, name=probe.name, callobj=_probe_test)
             item.lrm_probe = probe
+            # -k matches these: `-k "self_harm and base64"`, `-k expect_comply`, `-k <tag>`.
+            item.extra_keyword_matches.update(
+                {
+                    keyword(probe.case.category),
+                    keyword(probe.attack),
+                    f"expect_{probe.case.expect}",
+                    f"severity_{probe.case.severity}",
+                    *probe.case.tags,
+                }
+            )
             item.add_marker(pytest.mark.lrm)
             item.user_properties.append((META_KEY, probe_meta(probe, item.nodeid)))
             yield item

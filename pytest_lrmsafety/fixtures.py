@@ -95,8 +95,8 @@ def lrm_completion(
         return lrm_model.generate(lrm_probe.messages, lrm_sampling)
     except GenerationError as exc:
         message = f"generation failed: {exc}"
-        _record(request, lrm_probe, Decision("error", [message]), error=message)
-        pytest.fail(message, pytrace=False)
+    _record(request, lrm_probe, Decision("error", [message]), error=message)
+    pytest.fail(message, pytrace=False)
 
 
 @pytest.fixture

@@ -72,9 +72,11 @@ def pytest_configure(config: pytest.Config) -> None:
                 raise ConfigError(f"option --lrm-attack: unknown attack {name!r}; known: {known}")
         runtime.ini_gates = _ini_gates(settings)
         if _active(settings):
-            _check_case_roots(roots, settings)
+            paths_given = config.args_source == pytest.Config.ArgsSource.ARGS
+            if not paths_given or not settings.cases_source.startswith("default"):
+                _check_case_roots(roots, settings)
             runtime.client = runtime.make_client()
-            if config.args_source != pytest.Config.ArgsSource.ARGS:
+            if not paths_given:  # `pytest --lrm-model X` runs the suites, not testpaths
                 config.args = [str(root) for root in roots]
     except ConfigError as exc:
         raise pytest.UsageError(str(exc)) from None

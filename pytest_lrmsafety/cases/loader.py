@@ -114,7 +114,13 @@ def validate_document(doc: _Document) -> None:
         best = jsonschema.exceptions.best_match([first]) if first.context else first
         if first.validator == "oneOf" and "prompt" in str(first.schema):
             best = first
-        raise doc.error(tuple(best.absolute_path), _schema_message(best))
+        where: Path_ = tuple(best.absolute_path)
+        if best.validator == "additionalProperties" and isinstance(best.instance, dict):
+            allowed = best.schema.get("properties", {})
+            extra = [k for k in best.instance if k not in allowed]
+            if extra:  # point at the unknown key itself
+                where = (*where, extra[0])
+        raise doc.error(where, _schema_message(best))
 
 
 def load_suite(

@@ -89,8 +89,9 @@ class OpenAICompatClient:
             else:
                 content, reasoning, finish, usage, raw = self._generate_whole(args)
         except openai.APIStatusError as exc:
+            detail = _server_message(exc.body) or exc.message
             raise GenerationError(
-                redact(f"{self.base_url}: HTTP {exc.status_code}: {exc.message}", self._api_key)
+                redact(f"{self.base_url}: HTTP {exc.status_code}: {detail}", self._api_key)
             ) from None
         except openai.APIError as exc:
             raise GenerationError(
@@ -176,3 +177,12 @@ def _usage(raw: dict[str, Any]) -> dict[str, int]:
     if details.get("reasoning_tokens") is not None:
         counts["reasoning_tokens"] = int(details["reasoning_tokens"])
     return counts
+
+
+def _server_message(body: object) -> str | None:
+    """The ``message`` of an OpenAI-style error body, as the server wrote it."""
+    if isinstance(body, dict):
+        inner = body.get("error", body)
+        if isinstance(inner, dict) and isinstance(inner.get("message"), str):
+            return inner["message"]
+    return None
