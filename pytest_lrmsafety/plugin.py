@@ -52,6 +52,10 @@ def _check_case_roots(roots: tuple[Path, ...], settings: Settings) -> None:
                 f"{settings.cases_source}: case path {str(root)!r} does not exist; "
                 "point lrm_cases / --lrm-cases at a folder or file of YAML suites"
             )
+        if root.is_file() and root.suffix not in SUITE_SUFFIXES:
+            raise ConfigError(
+                f"{settings.cases_source}: case path {str(root)!r} is not a .yaml or .yml suite"
+            )
         files = [root] if root.is_file() else [p for s in SUITE_SUFFIXES for p in root.rglob("*" + s)]
         if not files:
             raise ConfigError(
@@ -118,11 +122,14 @@ def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> SuiteFile 
         for a in parent.config.invocation_params.args
         if not str(a).startswith("-")
     ]
-    if (_active(runtime.settings) and is_under(file_path, runtime.case_roots)) or is_under(
-        file_path, [p for p in explicit if p.exists()]
-    ):
-        return SuiteFile.from_parent(parent, path=file_path)
-    return None
+    named = [p for p in explicit if p.exists()]
+    in_roots = is_under(file_path, runtime.case_roots)
+    if _active(runtime.settings):
+        wanted = in_roots or is_under(file_path, named)
+    else:  # a plain run (`pytest .`) must not read every YAML file of the project as a suite
+        files = [p for p in named if p.is_file()]
+        wanted = is_under(file_path, files) or (in_roots and is_under(file_path, named))
+    return SuiteFile.from_parent(parent, path=file_path) if wanted else None
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

@@ -95,6 +95,15 @@ def add_options(parser: pytest.Parser) -> None:
             parser.addini(opt.ini, opt.help, type=ini_type, default=None)  # type: ignore[arg-type]
 
 
+_KIND_WORDS = {
+    "int": "an integer",
+    "float": "a number",
+    "bool": "true or false",
+    "string": "a string",
+    "linelist": "a list of lines",
+}
+
+
 def _convert(opt: Option, raw: Any, where: str) -> Any:
     if raw is None:
         return None
@@ -104,7 +113,7 @@ def _convert(opt: Option, raw: Any, where: str) -> Any:
         if opt.kind == "float":
             return float(raw)
     except (TypeError, ValueError):
-        raise ConfigError(f"{where}: expected a {opt.kind}, got {raw!r}") from None
+        raise ConfigError(f"{where}: expected {_KIND_WORDS[opt.kind]}, got {raw!r}") from None
     if opt.kind == "bool" and isinstance(raw, str):
         lowered = raw.strip().lower()
         if lowered not in ("1", "true", "yes", "on", "0", "false", "no", "off"):
@@ -128,7 +137,10 @@ def lookup(config: pytest.Config, name: str) -> tuple[Any, str]:
     if opt.env and os.environ.get(opt.env):
         candidates.append((os.environ[opt.env], f"environment variable {opt.env}"))
     if opt.kind != "list":
-        ini = config.getini(opt.ini)
+        try:
+            ini = config.getini(opt.ini)
+        except (TypeError, ValueError) as exc:  # pytest's own bool / toml type checks
+            raise ConfigError(f"ini {opt.ini}: expected {_KIND_WORDS[opt.kind]} ({exc})") from None
         if ini not in (None, []):
             candidates.append((ini, f"ini {opt.ini}"))
     for raw, where in candidates:

@@ -43,6 +43,7 @@ BUILTIN_PRESETS: dict[str, Preset] = {
 }
 
 _PRESET_FIELDS = {"base_url", "api_key_env", "hidden_thinking", "open_tag_in_prompt", "max_tokens_field"}
+_MAX_TOKENS_FIELDS = ("max_tokens", "max_completion_tokens")
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
 
@@ -62,7 +63,10 @@ def parse_preset_lines(lines: Sequence[str], where: str) -> dict[str, Preset]:
         if not line.strip():
             continue
         name, sep, rest = line.partition("=")
-        words = shlex.split(rest)
+        try:
+            words = shlex.split(rest)
+        except ValueError as exc:  # an unclosed quote
+            raise ConfigError(f"{where}: bad preset {line.strip()!r}: {exc}") from None
         if not sep or not name.strip() or not words or "=" in words[0]:
             raise ConfigError(
                 f"{where}: bad preset {line.strip()!r}: expected 'NAME = MODEL [key=value ...]'"
@@ -79,6 +83,11 @@ def parse_preset_lines(lines: Sequence[str], where: str) -> dict[str, Preset]:
                 if value.lower() not in _TRUE | _FALSE:
                     raise ConfigError(f"{where}: preset {name.strip()!r}: {key} must be true or false")
                 values[key] = value.lower() in _TRUE
+            elif key == "max_tokens_field" and value not in _MAX_TOKENS_FIELDS:
+                raise ConfigError(
+                    f"{where}: preset {name.strip()!r}: max_tokens_field must be "
+                    f"{' or '.join(_MAX_TOKENS_FIELDS)}"
+                )
             else:
                 values[key] = value
         presets[name.strip()] = Preset(model=words[0], **values)  # type: ignore[arg-type]
