@@ -139,7 +139,7 @@ def lookup(config: pytest.Config, name: str) -> tuple[Any, str]:
     if opt.kind != "list":
         try:
             ini = config.getini(opt.ini)
-        except (TypeError, ValueError) as exc:  # pytest's own bool / toml type checks
+        except (TypeError, ValueError, pytest.UsageError) as exc:  # pytest's bool / toml checks
             raise ConfigError(f"ini {opt.ini}: expected {_KIND_WORDS[opt.kind]} ({exc})") from None
         if ini not in (None, []):
             candidates.append((ini, f"ini {opt.ini}"))

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import re
+from typing import Any
+
 import pytest
 from chat_server import ChatServer, Reply
 
@@ -21,14 +24,13 @@ from pytest_lrmsafety.models.presets import (
 THINK = "one two three four"  # 4 words ("tokens")
 ANSWER = "five six seven"  # 3 words
 USER = [{"role": "user", "content": "Say hi"}]  # 2 prompt tokens
+PARAMS = SamplingParams()
 STREAM = pytest.mark.parametrize("stream", [False, True], ids=["whole", "stream"])
 
 
-def client(server: ChatServer, model: str, *, stream: bool = False, **kw: object) -> OpenAICompatClient:
-    kw.setdefault("max_retries", 0)
-    return OpenAICompatClient(
-        name="test", model=model, base_url=server.url, api_key="test-key", stream=stream, **kw  # type: ignore[arg-type]
-    )
+def client(server: ChatServer, model: str, key: str = "k", **kw: Any) -> OpenAICompatClient:
+    kw = {"max_retries": 0, **kw}
+    return OpenAICompatClient(name="t", model=model, base_url=server.url, api_key=key, **kw)
 
 
 @pytest.fixture
@@ -39,7 +41,7 @@ def server(chat_server: ChatServer) -> ChatServer:
 
 @STREAM
 @pytest.mark.parametrize(
-    ("style", "thinking", "status", "reasoning_tokens", "extra"),
+    "row",
     [
         ("reasoning", THINK, "present", 4, {}),
         ("reasoning_content", THINK, "present", 4, {}),
@@ -51,23 +53,15 @@ def server(chat_server: ChatServer) -> ChatServer:
         ("plain", None, "hidden", 0, {"hidden_thinking": True}),
     ],
 )
-def test_styles(
-    server: ChatServer, stream: bool, style: str, thinking: str | None, status: str,
-    reasoning_tokens: int, extra: dict[str, bool],
-) -> None:
-    completion = client(server, f"{style}:m1", stream=stream, **extra).generate(USER, SamplingParams())
-    assert completion.thinking == thinking
-    assert completion.answer == ANSWER
-    assert completion.thinking_status == status
-    assert completion.finish_reason == "stop"
-    completion_tokens = reasoning_tokens + 3
-    assert dict(completion.usage) == {
-        "prompt_tokens": 2,
-        "completion_tokens": completion_tokens,
-        "total_tokens": 2 + completion_tokens,
-        "reasoning_tokens": reasoning_tokens,
-    }
-    assert completion.model == f"{style}:m1"
+def test_styles(server: ChatServer, stream: bool, row: tuple[Any, ...]) -> None:
+    style, thinking, status, reasoning_tokens, extra = row
+    completion = client(server, f"{style}:m1", stream=stream, **extra).generate(USER, PARAMS)
+    got = [completion.thinking, completion.answer, completion.thinking_status]
+    assert got == [thinking, ANSWER, status]
+    assert (completion.finish_reason, completion.model) == ("stop", f"{style}:m1")
+    total = reasoning_tokens + 3  # + the 3 answer words
+    usage = {"prompt_tokens": 2, "completion_tokens": total, "total_tokens": 2 + total}
+    assert dict(completion.usage) == {**usage, "reasoning_tokens": reasoning_tokens}
     assert completion.latency_s > 0
     assert server.requests[-1]["messages"] == USER
     assert bool(server.requests[-1].get("stream")) is stream
@@ -75,7 +69,7 @@ def test_styles(
 
 @STREAM
 @pytest.mark.parametrize(
-    ("style", "limit", "thinking", "answer", "status", "extra"),
+    "row",
     [
         ("reasoning", 2, "one two", "", "truncated", {}),
         ("reasoning", 4, THINK, "", "truncated", {}),
@@ -91,15 +85,11 @@ def test_styles(
         ("hidden", 5, None, "five", "hidden", {}),
     ],
 )
-def test_truncation(
-    server: ChatServer, stream: bool, style: str, limit: int, thinking: str | None, answer: str,
-    status: str, extra: dict[str, bool],
-) -> None:
+def test_truncation(server: ChatServer, stream: bool, row: tuple[Any, ...]) -> None:
+    style, limit, *expected, extra = row
     c = client(server, style, stream=stream, **extra)
     completion = c.generate(USER, SamplingParams(max_tokens=limit))
-    assert (completion.thinking, completion.answer, completion.thinking_status) == (
-        thinking, answer, status
-    )
+    assert [completion.thinking, completion.answer, completion.thinking_status] == expected
     assert completion.finish_reason == "length"
     assert completion.usage["completion_tokens"] == limit
     assert server.requests[-1]["max_tokens"] == limit
@@ -121,9 +111,8 @@ def test_sampling_params_sent(server: ChatServer, stream: bool) -> None:
     params = SamplingParams(temperature=0.6, top_p=0.95, reasoning_effort="low", seed=7)
     client(server, "think", stream=stream).generate(USER, params)
     sent = server.requests[-1]
-    assert (sent["temperature"], sent["top_p"], sent["reasoning_effort"], sent["seed"]) == (
-        0.6, 0.95, "low", 7,
-    )
+    keys = ("temperature", "top_p", "reasoning_effort", "seed")
+    assert [sent[k] for k in keys] == [0.6, 0.95, "low", 7]
     assert "max_tokens" not in sent and "max_completion_tokens" not in sent
     assert sent["model"] == "think"
 
@@ -139,30 +128,20 @@ def test_unset_sampling_params_not_sent(server: ChatServer, stream: bool) -> Non
 
 @STREAM
 @pytest.mark.parametrize(
-    ("match", "fault", "expected"),
+    ("model", "fault", "expected"),
     [
-        ("boom", {"status": 500, "error_message": "engine died"}, "HTTP 500: engine died"),
-        ("slow", {"status": 429, "error_message": "rate limited"}, "HTTP 429: rate limited"),
-        ("bad", {"malformed": True}, "malformed response: "),
+        ("think", {"status": 500, "error_message": "engine died"}, "HTTP 500: engine died"),
+        ("think", {"status": 429, "error_message": "rate limited"}, "HTTP 429: rate limited"),
+        ("think", {"malformed": True}, "malformed response: Unterminated string .+"),
+        ("nosuch", {}, "HTTP 404: model not found: nosuch"),
     ],
 )
-def test_faults(
-    server: ChatServer, stream: bool, match: str, fault: dict[str, object], expected: str
-) -> None:
-    server.add_rule(match, **fault)
+def test_faults(server: ChatServer, stream: bool, model: str, fault: Any, expected: str) -> None:
+    server.add_rule("Say", **fault)
     with pytest.raises(GenerationError) as info:
-        client(server, "think", stream=stream).generate(
-            [{"role": "user", "content": match}], SamplingParams()
-        )
-    assert str(info.value).startswith(f"{server.url}: {expected}")
+        client(server, model, stream=stream).generate(USER, PARAMS)
+    assert re.fullmatch(re.escape(f"{server.url}: ") + expected, str(info.value))
     assert len(server.requests) == 1  # max_retries=0: no retry
-
-
-@STREAM
-def test_unknown_model(server: ChatServer, stream: bool) -> None:
-    with pytest.raises(GenerationError) as info:
-        client(server, "nosuch-model", stream=stream).generate(USER, SamplingParams())
-    assert str(info.value) == f"{server.url}: HTTP 404: model not found: nosuch-model"
 
 
 def test_connection_refused() -> None:
@@ -179,16 +158,12 @@ def test_rejected_key_is_never_shown(stream: bool) -> None:
     wrong = "sk-wrong-key-987654"
     with ChatServer(api_key="sk-right-key-123456") as server:
         url = server.url
-        c = OpenAICompatClient(
-            name="t", model="think", base_url=server.url, api_key=wrong, stream=stream, max_retries=0
-        )
+        c = client(server, "think", wrong, stream=stream)
         with pytest.raises(GenerationError) as info:
             c.generate(USER, SamplingParams())
         assert server.requests == []
-    message = str(info.value)
-    assert message == f"{url}: HTTP 401: Incorrect API key provided."
-    assert wrong not in message and wrong not in repr(c)
-    assert repr(c) == f"OpenAICompatClient(name='t', model='think', url='{url}')"
+    assert str(info.value) == f"{url}: HTTP 401: Incorrect API key provided."
+    assert repr(c) == f"OpenAICompatClient(name='t', model='think', url='{url}')"  # no key
 
 
 @STREAM
@@ -197,14 +172,11 @@ def test_key_echoed_by_the_server_is_redacted(stream: bool) -> None:
     with ChatServer(api_key=key) as server:
         url = server.url
         server.add_rule("echo", status=401, error_message=f"Bad key {key}, starts {key[:8]}****")
-        c = OpenAICompatClient(
-            name="t", model="think", base_url=server.url, api_key=key, stream=stream, max_retries=0
-        )
+        c = client(server, "think", key, stream=stream)
         with pytest.raises(GenerationError) as info:
             c.generate([{"role": "user", "content": "echo"}], SamplingParams())
-    message = str(info.value)
-    assert message == f"{url}: HTTP 401: Bad key ***, starts *******"
-    assert key[:8] not in message and key not in repr(c)
+    assert str(info.value) == f"{url}: HTTP 401: Bad key ***, starts *******"
+    assert key not in repr(c)
 
 
 # -- presets --------------------------------------------------------------------------------
@@ -224,39 +196,37 @@ def test_resolve_preset(spec: str, expected: Preset) -> None:
     assert resolve_preset(spec, extra, "--lrm-model") == expected
 
 
+KNOWN = "deepseek-r1, o3-mini, openai-compat:MODEL (add more with lrm_presets)"
+NEEDS_MODEL = "'openai-compat:' needs a model name, e.g. openai-compat:Qwen/QwQ-32B"
+
+
 @pytest.mark.parametrize(
     ("spec", "message"),
-    [
-        ("gpt-nope", "option --lrm-model: unknown model 'gpt-nope'; known: deepseek-r1, o3-mini, "
-         "openai-compat:MODEL (add more with lrm_presets)"),
-        ("openai-compat:", "option --lrm-model: 'openai-compat:' needs a model name, "
-         "e.g. openai-compat:Qwen/QwQ-32B"),
-    ],
+    [("gpt-nope", f"unknown model 'gpt-nope'; known: {KNOWN}"), ("openai-compat:", NEEDS_MODEL)],
 )
 def test_resolve_preset_errors(spec: str, message: str) -> None:
     with pytest.raises(ConfigError) as info:
         resolve_preset(spec, {}, "option --lrm-model")
-    assert str(info.value) == message
+    assert str(info.value) == f"option --lrm-model: {message}"
 
 
-def test_make_client_needs_base_url(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv(LOCAL_KEY_ENV, raising=False)
-    preset = resolve_preset("openai-compat:m", {}, "ini lrm_model")
+@pytest.mark.parametrize(
+    ("spec", "message"),
+    [
+        ("openai-compat:m", "needs a server: pass --lrm-base-url http://HOST:PORT/v1"),
+        ("deepseek-r1", "needs an API key: set the environment variable DEEPSEEK_API_KEY"),
+        ("o3-mini", "needs an API key: set the environment variable OPENAI_API_KEY"),
+    ],
+)
+def test_make_client_errors(monkeypatch: pytest.MonkeyPatch, spec: str, message: str) -> None:
+    for env in (LOCAL_KEY_ENV, "DEEPSEEK_API_KEY", "OPENAI_API_KEY"):
+        monkeypatch.delenv(env, raising=False)
+    options = ClientOptions(base_url=None if spec.startswith("openai") else "http://h:1/v1")
     with pytest.raises(ConfigError) as info:
-        make_openai_client("openai-compat:m", preset, ClientOptions(), "ini lrm_model")
-    assert str(info.value) == (
-        "ini lrm_model: 'openai-compat:m' needs a server: pass --lrm-base-url http://HOST:PORT/v1"
-    )
-
-
-@pytest.mark.parametrize(("spec", "env"), [("deepseek-r1", "DEEPSEEK_API_KEY"), ("o3-mini", "OPENAI_API_KEY")])
-def test_make_client_needs_key(monkeypatch: pytest.MonkeyPatch, spec: str, env: str) -> None:
-    monkeypatch.delenv(env, raising=False)
-    with pytest.raises(ConfigError) as info:
-        make_openai_client(spec, BUILTIN_PRESETS[spec], ClientOptions(), "option --lrm-model")
-    assert str(info.value) == (
-        f"option --lrm-model: {spec!r} needs an API key: set the environment variable {env}"
-    )
+        make_openai_client(
+            spec, resolve_preset(spec, {}, "ini lrm_model"), options, "ini lrm_model"
+        )
+    assert str(info.value) == f"ini lrm_model: {spec!r} {message}"
 
 
 def test_make_client_local_key(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -265,9 +235,8 @@ def test_make_client_local_key(monkeypatch: pytest.MonkeyPatch) -> None:
         options = ClientOptions(base_url=server.url, stream=True, max_retries=0)
         monkeypatch.setenv(LOCAL_KEY_ENV, "local-secret")
         made = make_openai_client("openai-compat:think:x", preset, options, "--lrm-model")
-        assert (made.name, made.model, made.base_url, made.stream) == (
-            "openai-compat:think:x", "think:x", server.url, True
-        )
+        got = [made.name, made.model, made.base_url, made.stream]
+        assert got == ["openai-compat:think:x", "think:x", server.url, True]
         assert made.generate(USER, SamplingParams()).answer == "I can't help with that."
         monkeypatch.delenv(LOCAL_KEY_ENV)  # no key: 'EMPTY', which this server rejects
         anonymous = make_openai_client("openai-compat:think:x", preset, options, "--lrm-model")
@@ -277,13 +246,10 @@ def test_make_client_local_key(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_make_client_applies_preset_and_options(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("OPENAI_API_KEY", "sk-openai-test-000000")
-    made = make_openai_client(
-        "o3-mini", BUILTIN_PRESETS["o3-mini"],
-        ClientOptions(base_url="http://127.0.0.1:9/v1", open_tag_in_prompt=True), "--lrm-model",
-    )
-    assert (made.model, made.base_url, made.hidden_thinking, made.open_tag_in_prompt) == (
-        "o3-mini", "http://127.0.0.1:9/v1", True, True
-    )
+    options = ClientOptions(base_url="http://127.0.0.1:9/v1", open_tag_in_prompt=True)
+    made = make_openai_client("o3-mini", BUILTIN_PRESETS["o3-mini"], options, "--lrm-model")
+    got = [made.model, made.base_url, made.hidden_thinking, made.open_tag_in_prompt]
+    assert got == ["o3-mini", "http://127.0.0.1:9/v1", True, True]
     assert made.max_tokens_field == "max_completion_tokens"
     assert "sk-openai-test" not in repr(made)
 
@@ -298,29 +264,31 @@ def test_parse_preset_lines() -> None:
     ]
     assert parse_preset_lines(lines, "ini lrm_presets") == {
         "qwq": Preset(model="Qwen/QwQ-32B", base_url="http://gpu-box:8000/v1"),
-        "r1-distill": Preset(model="deepseek-ai/DeepSeek-R1-Distill-Qwen-7B", open_tag_in_prompt=True),
-        "o": Preset(model="o4-mini", api_key_env="MY_KEY", hidden_thinking=True,
-                    max_tokens_field="max_completion_tokens"),
+        "r1-distill": Preset("deepseek-ai/DeepSeek-R1-Distill-Qwen-7B", open_tag_in_prompt=True),
+        "o": Preset("o4-mini", None, "MY_KEY", True, False, "max_completion_tokens"),
         "off": Preset(model="m"),
     }
+
+
+FORM = "expected 'NAME = MODEL [key=value ...]'"
+ALLOWED = "api_key_env, base_url, hidden_thinking, max_tokens_field, open_tag_in_prompt"
 
 
 @pytest.mark.parametrize(
     ("line", "message"),
     [
-        ("just-a-name", "bad preset 'just-a-name': expected 'NAME = MODEL [key=value ...]'"),
-        (" = model", "bad preset '= model': expected 'NAME = MODEL [key=value ...]'"),
-        ("x =", "bad preset 'x =': expected 'NAME = MODEL [key=value ...]'"),
-        ("x = base_url=http://h/v1", "bad preset 'x = base_url=http://h/v1': "
-         "expected 'NAME = MODEL [key=value ...]'"),
-        ("x = m colour=red", "preset 'x': unknown setting 'colour=red'; allowed: api_key_env, "
-         "base_url, hidden_thinking, max_tokens_field, open_tag_in_prompt"),
-        ("x = m base_url", "preset 'x': unknown setting 'base_url'; allowed: api_key_env, "
-         "base_url, hidden_thinking, max_tokens_field, open_tag_in_prompt"),
+        ("just-a-name", f"bad preset 'just-a-name': {FORM}"),
+        (" = model", f"bad preset '= model': {FORM}"),
+        ("x =", f"bad preset 'x =': {FORM}"),
+        ("x = base_url=http://h/v1", f"bad preset 'x = base_url=http://h/v1': {FORM}"),
+        ("x = m colour=red", f"preset 'x': unknown setting 'colour=red'; allowed: {ALLOWED}"),
+        ("x = m base_url", f"preset 'x': unknown setting 'base_url'; allowed: {ALLOWED}"),
         ("x = m hidden_thinking=maybe", "preset 'x': hidden_thinking must be true or false"),
         ("x = m open_tag_in_prompt=", "preset 'x': open_tag_in_prompt must be true or false"),
-        ("x = m max_tokens_field=max_tokenz", "preset 'x': max_tokens_field must be max_tokens "
-         "or max_completion_tokens"),
+        (
+            "x = m max_tokens_field=max_tokenz",
+            "preset 'x': max_tokens_field must be max_tokens or max_completion_tokens",
+        ),
         ('x = "unclosed', "bad preset 'x = \"unclosed': No closing quotation"),
     ],
 )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from functools import cache
@@ -83,6 +84,9 @@ def read_document(path: Path, display: str) -> _Document:
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         problem = getattr(exc, "problem", None) or str(exc)
+        context, start = getattr(exc, "context", None), getattr(exc, "context_mark", None)
+        if context and start and (not mark or start.line != mark.line):
+            problem += f" ({context} at line {start.line + 1})"
         raise SuiteError(display, mark.line + 1 if mark else None, None, f"invalid YAML: {problem}") from None
     if node is None:
         raise SuiteError(display, 1, None, "the file is empty; a suite needs a 'cases' list")
@@ -210,6 +214,13 @@ def _build_case(
         spec = raw["check"]
         if not any(k in spec for k in ("not_contains", "contains", "not_matches", "matches")):
             raise doc.error((*here, "check"), "needs one of not_contains, contains, not_matches, matches")
+        for key in ("not_matches", "matches"):
+            if key in spec:
+                try:
+                    re.compile(spec[key])
+                except re.error as exc:
+                    where = (*here, "check", key)
+                    raise doc.error(where, f"bad regular expression: {exc}") from None
         check = Check(
             not_contains=spec.get("not_contains"),
             contains=spec.get("contains"),
