@@ -28,7 +28,7 @@ def lrm_model(pytestconfig: pytest.Config) -> ModelClient:
 
 @pytest.fixture
 def lrm_probe(request: pytest.FixtureRequest) -> Probe:
-    """The probe of this test: set by collection, or by ``parametrize`` with :func:`suite_probes`."""
+    """The probe of this test: set by collection, or by parametrizing with :func:`suite_probes`."""
     probe = getattr(request, "param", None) or getattr(request.node, "lrm_probe", None)
     if not isinstance(probe, Probe):
         pytest.fail(
@@ -88,7 +88,10 @@ def _record(
 
 @pytest.fixture
 def lrm_completion(
-    request: pytest.FixtureRequest, lrm_model: ModelClient, lrm_probe: Probe, lrm_sampling: SamplingParams
+    request: pytest.FixtureRequest,
+    lrm_model: ModelClient,
+    lrm_probe: Probe,
+    lrm_sampling: SamplingParams,
 ) -> Completion:
     """The model's completion for this probe; a failed call is an ``error``, not a result."""
     try:

@@ -28,12 +28,12 @@ def pytest_lrmsafety_make_client(
 
 
 def pytest_lrmsafety_register_judges(config: pytest.Config, registry: JudgeRegistry) -> None:
-    """Adds judges: ``registry.register("my_judge", factory)``; suites then name them in ``judges``."""
+    """Adds judges: ``registry.register("my_judge", factory)``; suites name them in ``judges``."""
 
 
 def pytest_lrmsafety_register_attacks(config: pytest.Config, registry: AttackRegistry) -> None:
-    """Adds attacks: ``registry.register(Attack("leet", rewrite))``; suites name them in ``attacks``."""
+    """Adds attacks: ``registry.register(Attack("leet", rewrite))``; suites name them."""
 
 
 def pytest_lrmsafety_report(config: pytest.Config, report: dict[str, Any]) -> None:
-    """Called on the controller with the finished JSON report (also without ``--lrm-report-json``)."""
+    """Receives the finished report on the controller (also without ``--lrm-report-json``)."""

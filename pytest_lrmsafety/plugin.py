@@ -6,11 +6,12 @@ Wiring only; the logic lives in the modules named by each hook.
 from __future__ import annotations
 
 from pathlib import Path
+
 import pytest
 
 from . import hookspecs
 from .collect import SUITE_SUFFIXES, SuiteFile, is_under
-from .errors import ConfigError, SuiteError
+from .errors import ConfigError
 from .fixtures import (  # noqa: F401  (pytest finds fixtures in the plugin module's namespace)
     lrm_completion,
     lrm_model,
@@ -36,7 +37,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def _case_roots(config: pytest.Config, settings: Settings) -> tuple[Path, ...]:
-    base = config.invocation_params.dir if settings.cases_source.startswith("option") else config.rootpath
+    base = (
+        config.invocation_params.dir
+        if settings.cases_source.startswith("option")
+        else config.rootpath
+    )
     return tuple((base / p).resolve() for p in settings.cases)
 
 
@@ -56,7 +61,9 @@ def _check_case_roots(roots: tuple[Path, ...], settings: Settings) -> None:
             raise ConfigError(
                 f"{settings.cases_source}: case path {str(root)!r} is not a .yaml or .yml suite"
             )
-        files = [root] if root.is_file() else [p for s in SUITE_SUFFIXES for p in root.rglob("*" + s)]
+        files = (
+            [root] if root.is_file() else [p for s in SUITE_SUFFIXES for p in root.rglob("*" + s)]
+        )
         if not files:
             raise ConfigError(
                 f"{settings.cases_source}: case path {str(root)!r} holds no .yaml or .yml suite"
@@ -144,7 +151,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
                 f"option --lrm-category: {name!r} matches no collected probe; "
                 f"categories: {', '.join(sorted(known)) or '(none)'}"
             )
-    keep, drop = [], []
+    keep: list[pytest.Item] = []
+    drop: list[pytest.Item] = []
     for item, probe in probes:
         wanted = probe is not None and (
             (not settings.categories or probe.case.category in settings.categories)
@@ -154,5 +162,3 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     if drop:
         config.hook.pytest_deselected(items=drop)
         items[:] = keep
-
-

@@ -8,12 +8,12 @@ from pathlib import Path
 import pytest
 
 from .attacks import AttackRegistry, builtin_attacks
+from .cases.loader import load_suite_gates
 from .errors import ConfigError
 from .judges.base import JudgeRegistry
 from .judges.rules import RefusalJudge
 from .models.base import ModelClient
 from .models.presets import ClientOptions, parse_preset_lines
-from .cases.loader import load_suite_gates
 from .report.gate import Gate
 from .report.scoreboard import ProbeRecord
 from .settings import Settings

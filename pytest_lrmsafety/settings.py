@@ -1,4 +1,4 @@
-"""Every option and ini key of the plugin, and the one resolver: CLI > environment > ini > default."""
+"""Every option and ini key, and the one resolver: CLI > environment > ini > default."""
 
 from __future__ import annotations
 
@@ -40,38 +40,90 @@ class Option:
 
 
 OPTIONS: tuple[Option, ...] = (
-    Option("model", "Model under test: deepseek-r1, o3-mini, openai-compat:MODEL or a preset",
-           env="LRM_MODEL", metavar="SPEC"),
-    Option("base_url", "Server URL for openai-compat models, e.g. http://127.0.0.1:8000/v1",
-           env="LRM_BASE_URL", metavar="URL"),
-    Option("cases", "Files or folders of YAML suites to collect when no path is given (default: cases)",
-           kind="linelist", default=["cases"], metavar="PATH"),
-    Option("category", "Run only probes of this category (repeatable)", kind="list",
-           metavar="NAME", cli=True),
+    Option(
+        "model",
+        "Model under test: deepseek-r1, o3-mini, openai-compat:MODEL or a preset",
+        env="LRM_MODEL",
+        metavar="SPEC",
+    ),
+    Option(
+        "base_url",
+        "Server URL for openai-compat models, e.g. http://127.0.0.1:8000/v1",
+        env="LRM_BASE_URL",
+        metavar="URL",
+    ),
+    Option(
+        "cases",
+        "Files or folders of YAML suites to collect when no path is given (default: cases)",
+        kind="linelist",
+        default=["cases"],
+        metavar="PATH",
+    ),
+    Option(
+        "category",
+        "Run only probes of this category (repeatable)",
+        kind="list",
+        metavar="NAME",
+        cli=True,
+    ),
     Option("attack", "Run only probes of this attack (repeatable)", kind="list", metavar="NAME"),
     Option("report_json", "Write the machine-readable report to this path", metavar="PATH"),
-    Option("gate", "Make the exit status the gate verdict: 0 all thresholds hold, 1 one is broken",
-           kind="bool", default=False),
-    Option("gates", "Gate expressions applied to all probes, one per line", kind="linelist",
-           default=["error_rate <= 0.02"], cli=False),
-    Option("presets", "Extra model presets, one per line: NAME = MODEL [key=value ...]",
-           kind="linelist", default=[], cli=False),
+    Option(
+        "gate",
+        "Make the exit status the gate verdict: 0 all thresholds hold, 1 one is broken",
+        kind="bool",
+        default=False,
+    ),
+    Option(
+        "gates",
+        "Gate expressions applied to all probes, one per line",
+        kind="linelist",
+        default=["error_rate <= 0.02"],
+        cli=False,
+    ),
+    Option(
+        "presets",
+        "Extra model presets, one per line: NAME = MODEL [key=value ...]",
+        kind="linelist",
+        default=[],
+        cli=False,
+    ),
     Option("stream", "Request completions as server-sent events", kind="bool", default=False),
     Option("timeout", "Seconds per model request", kind="float", default=600.0, metavar="S"),
-    Option("retries", "Retries per model request on connection errors, 429 and 5xx",
-           kind="int", default=2, metavar="N"),
+    Option(
+        "retries",
+        "Retries per model request on connection errors, 429 and 5xx",
+        kind="int",
+        default=2,
+        metavar="N",
+    ),
     Option("temperature", "Sampling temperature sent to the model", kind="float", metavar="T"),
     Option("top_p", "Nucleus sampling top_p sent to the model", kind="float", metavar="P"),
     Option("max_tokens", "Token limit per completion, thinking included", kind="int", metavar="N"),
-    Option("reasoning_effort", "Reasoning effort for models that take it", choices=EFFORTS,
-           metavar="LEVEL"),
+    Option(
+        "reasoning_effort",
+        "Reasoning effort for models that take it",
+        choices=EFFORTS,
+        metavar="LEVEL",
+    ),
     Option("seed", "Sampling seed sent to the model", kind="int", metavar="N"),
-    Option("fail_on", "Targets whose unsafe verdict fails a refuse probe: answer,thinking",
-           metavar="TARGETS"),
-    Option("unclear", "What an unclear verdict does to a probe: pass or fail (it is always counted)",
-           choices=UNCLEAR_POLICIES, default="pass", metavar="POLICY"),
-    Option("open_tag_in_prompt", "The chat template opens <think> itself (R1 distills without a parser)",
-           kind="bool"),
+    Option(
+        "fail_on",
+        "Targets whose unsafe verdict fails a refuse probe: answer,thinking",
+        metavar="TARGETS",
+    ),
+    Option(
+        "unclear",
+        "What an unclear verdict does to a probe: pass or fail (it is always counted)",
+        choices=UNCLEAR_POLICIES,
+        default="pass",
+        metavar="POLICY",
+    ),
+    Option(
+        "open_tag_in_prompt",
+        "The chat template opens <think> itself (R1 distills without a parser)",
+        kind="bool",
+    ),
 )
 _BY_NAME = {o.name: o for o in OPTIONS}
 
@@ -198,7 +250,8 @@ def resolve_settings(config: pytest.Config) -> Settings:
         bad = [t for t in fail_on if t not in TARGET_NAMES]
         if bad or not fail_on:
             raise ConfigError(
-                f"{sources['fail_on']}: {values['fail_on']!r}: use answer, thinking or answer,thinking"
+                f"{sources['fail_on']}: {values['fail_on']!r}: "
+                "use answer, thinking or answer,thinking"
             )
     if values["base_url"] and not str(values["base_url"]).startswith(("http://", "https://")):
         raise ConfigError(f"{sources['base_url']}: {values['base_url']!r} is not an http(s) URL")

@@ -1,4 +1,4 @@
-"""Reading suite files: YAML with line numbers, JSON Schema validation, defaults, semantic checks."""
+"""Reading suite files: YAML with line numbers, schema validation, defaults, semantic checks."""
 
 from __future__ import annotations
 
@@ -9,14 +9,14 @@ from dataclasses import dataclass
 from functools import cache
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import jsonschema
 import yaml
 
 from ..errors import SuiteError
 from ..report.gate import Gate, GateSyntaxError, parse_gate
-from .model import Case, Check, Suite
+from .model import Case, Check, Suite, Target
 
 Path_ = tuple[str | int, ...]
 
@@ -87,7 +87,9 @@ def read_document(path: Path, display: str) -> _Document:
         context, start = getattr(exc, "context", None), getattr(exc, "context_mark", None)
         if context and start and (not mark or start.line != mark.line):
             problem += f" ({context} at line {start.line + 1})"
-        raise SuiteError(display, mark.line + 1 if mark else None, None, f"invalid YAML: {problem}") from None
+        raise SuiteError(
+            display, mark.line + 1 if mark else None, None, f"invalid YAML: {problem}"
+        ) from None
     if node is None:
         raise SuiteError(display, 1, None, "the file is empty; a suite needs a 'cases' list")
     lines: dict[Path_, int] = {}
@@ -95,12 +97,14 @@ def read_document(path: Path, display: str) -> _Document:
 
 
 def _schema_message(error: jsonschema.ValidationError) -> str:
+    schema = error.schema if isinstance(error.schema, dict) else {}
     if error.validator == "additionalProperties":
-        allowed = sorted(error.schema.get("properties", {}))
-        extra = sorted(set(error.instance) - set(allowed)) if isinstance(error.instance, dict) else []
-        return f"unknown key {', '.join(map(repr, extra))}; allowed: {', '.join(allowed)}"
-    if error.validator == "enum":
-        return f"{error.instance!r} is not allowed; use one of {', '.join(map(str, error.validator_value))}"
+        keys = sorted(schema.get("properties", {}))
+        extra = sorted(set(error.instance) - set(keys)) if isinstance(error.instance, dict) else []
+        return f"unknown key {', '.join(map(repr, extra))}; allowed: {', '.join(keys)}"
+    if error.validator == "enum" and isinstance(error.validator_value, list):
+        choices = ", ".join(map(str, error.validator_value))
+        return f"{error.instance!r} is not allowed; use one of {choices}"
     if error.validator == "oneOf" and isinstance(error.instance, dict):
         return "give exactly one of 'prompt' or 'messages'"
     if error.validator == "pattern" and isinstance(error.instance, str):
@@ -157,11 +161,14 @@ def load_suite(
         here: Path_ = ("cases", index)
         case_id = raw["id"]
         if case_id in seen:
-            raise doc.error((*here, "id"), f"duplicate id {case_id!r} (first on line {seen[case_id]})")
+            raise doc.error(
+                (*here, "id"), f"duplicate id {case_id!r} (first on line {seen[case_id]})"
+            )
         seen[case_id] = doc.line((*here, "id"))
         cases.append(_build_case(doc, here, raw, defaults, attacks, judges, fail_on))
     gates = tuple(
-        _parse_gate(doc, ("gates", i), expr, display) for i, expr in enumerate(data.get("gates", []))
+        _parse_gate(doc, ("gates", i), expr, display)
+        for i, expr in enumerate(data.get("gates", []))
     )
     name = data.get("suite", {}).get("name") or Path(display).stem
     return Suite(path=display, name=name, cases=tuple(cases), gates=gates)
@@ -202,8 +209,10 @@ def _build_case(
     if "messages" in raw:
         messages = tuple({"role": m["role"], "content": m["content"]} for m in raw["messages"])
         if messages[-1]["role"] != "user":
-            raise doc.error((*here, "messages", len(messages) - 1, "role"),
-                            "the last message must be the user's")
+            raise doc.error(
+                (*here, "messages", len(messages) - 1, "role"),
+                "the last message must be the user's",
+            )
     else:
         messages = ({"role": "user", "content": raw["prompt"]},)
     expect = _merged(raw, defaults, "expect")
@@ -213,7 +222,9 @@ def _build_case(
             raise doc.error((*here, "check"), "only 'expect: resist' cases take a check")
         spec = raw["check"]
         if not any(k in spec for k in ("not_contains", "contains", "not_matches", "matches")):
-            raise doc.error((*here, "check"), "needs one of not_contains, contains, not_matches, matches")
+            raise doc.error(
+                (*here, "check"), "needs one of not_contains, contains, not_matches, matches"
+            )
         for key in ("not_matches", "matches"):
             if key in spec:
                 try:
@@ -230,7 +241,9 @@ def _build_case(
             targets=tuple(spec.get("in", ["answer"])),
         )
     elif expect == "resist":
-        raise doc.error((*here, "expect"), "a resist case needs a 'check' that decides if the injection worked")
+        raise doc.error(
+            (*here, "expect"), "a resist case needs a 'check' that decides if the injection worked"
+        )
     sampling = {**defaults.get("sampling", {}), **raw.get("sampling", {})}
     return Case(
         id=raw["id"],
@@ -244,7 +257,10 @@ def _build_case(
         attacks=tuple(_merged(raw, defaults, "attacks") or ["direct"]),
         judges=tuple(_merged(raw, defaults, "judges") or ["refusal"]),
         samples=int(_merged(raw, defaults, "samples") or 1),
-        fail_on=tuple(_merged(raw, defaults, "fail_on") or fail_on or ("answer", "thinking")),
+        fail_on=cast(
+            "tuple[Target, ...]",
+            tuple(_merged(raw, defaults, "fail_on") or fail_on or ("answer", "thinking")),
+        ),
         sampling=sampling,
         check=check,
         note=raw.get("note", ""),

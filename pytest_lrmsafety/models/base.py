@@ -1,4 +1,4 @@
-"""The model-under-test contract: sampling parameters, the normalised completion, the client protocol."""
+"""The model-under-test contract: sampling parameters, the completion, the client protocol."""
 
 from __future__ import annotations
 

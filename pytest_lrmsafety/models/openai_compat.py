@@ -71,7 +71,9 @@ class OpenAICompatClient:
         return self._name
 
     def __repr__(self) -> str:  # never the key
-        return f"OpenAICompatClient(name={self._name!r}, model={self.model!r}, url={self.base_url!r})"
+        return (
+            f"OpenAICompatClient(name={self._name!r}, model={self.model!r}, url={self.base_url!r})"
+        )
 
     def _request_args(self, messages: Sequence[Message], params: SamplingParams) -> dict[str, Any]:
         args: dict[str, Any] = {"model": self.model, "messages": [dict(m) for m in messages]}
@@ -183,6 +185,7 @@ def _server_message(body: object) -> str | None:
     """The ``message`` of an OpenAI-style error body, as the server wrote it."""
     if isinstance(body, dict):
         inner = body.get("error", body)
-        if isinstance(inner, dict) and isinstance(inner.get("message"), str):
-            return inner["message"]
+        message = inner.get("message") if isinstance(inner, dict) else None
+        if isinstance(message, str):
+            return message
     return None

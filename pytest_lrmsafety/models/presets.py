@@ -1,4 +1,4 @@
-"""Model specs (``deepseek-r1``, ``o3-mini``, ``openai-compat:MODEL``) and how they become clients."""
+"""Model specs (``deepseek-r1``, ``o3-mini``, ``openai-compat:MODEL``) and their clients."""
 
 from __future__ import annotations
 
@@ -42,7 +42,13 @@ BUILTIN_PRESETS: dict[str, Preset] = {
     ),
 }
 
-_PRESET_FIELDS = {"base_url", "api_key_env", "hidden_thinking", "open_tag_in_prompt", "max_tokens_field"}
+_PRESET_FIELDS = {
+    "base_url",
+    "api_key_env",
+    "hidden_thinking",
+    "open_tag_in_prompt",
+    "max_tokens_field",
+}
 _MAX_TOKENS_FIELDS = ("max_tokens", "max_completion_tokens")
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off"}
@@ -81,7 +87,9 @@ def parse_preset_lines(lines: Sequence[str], where: str) -> dict[str, Preset]:
                 )
             if key in {"hidden_thinking", "open_tag_in_prompt"}:
                 if value.lower() not in _TRUE | _FALSE:
-                    raise ConfigError(f"{where}: preset {name.strip()!r}: {key} must be true or false")
+                    raise ConfigError(
+                        f"{where}: preset {name.strip()!r}: {key} must be true or false"
+                    )
                 values[key] = value.lower() in _TRUE
             elif key == "max_tokens_field" and value not in _MAX_TOKENS_FIELDS:
                 raise ConfigError(
@@ -110,13 +118,17 @@ def resolve_preset(spec: str, extra_presets: Mapping[str, Preset], option: str) 
     if spec.startswith(OPENAI_COMPAT + ":"):
         model = spec[len(OPENAI_COMPAT) + 1 :]
         if not model:
-            raise ConfigError(f"{option}: 'openai-compat:' needs a model name, e.g. openai-compat:Qwen/QwQ-32B")
+            raise ConfigError(
+                f"{option}: 'openai-compat:' needs a model name, e.g. openai-compat:Qwen/QwQ-32B"
+            )
         return Preset(model=model, api_key_env=LOCAL_KEY_ENV)
     presets = {**BUILTIN_PRESETS, **extra_presets}
     if spec in presets:
         return presets[spec]
     known = ", ".join([*sorted(presets), "openai-compat:MODEL"])
-    raise ConfigError(f"{option}: unknown model {spec!r}; known: {known} (add more with lrm_presets)")
+    raise ConfigError(
+        f"{option}: unknown model {spec!r}; known: {known} (add more with lrm_presets)"
+    )
 
 
 def make_openai_client(

@@ -62,7 +62,11 @@ def build_report(
                 "expression": r.gate.expression,
                 "source": r.gate.source,
                 "metric": r.gate.metric,
-                "scope": {"suite": r.gate.suite, "category": r.gate.category, "attack": r.gate.attack},
+                "scope": {
+                    "suite": r.gate.suite,
+                    "category": r.gate.category,
+                    "attack": r.gate.attack,
+                },
                 "op": r.gate.op,
                 "threshold": r.gate.threshold,
                 "value": r.value,

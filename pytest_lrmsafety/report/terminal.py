@@ -31,7 +31,9 @@ def _table(rows: list[dict[str, Any]], first: str, total: dict[str, Any] | None)
     shown = [(h, m) for h, m in COLUMNS if any(r["rates"][m]["denominator"] for r in every)]
     body = [[r["group"], r["probes"], *(percent(r["rates"][m]) for _, m in shown)] for r in rows]
     if total is not None and len(rows) > 1:
-        body.append([total["group"], total["probes"], *(percent(total["rates"][m]) for _, m in shown)])
+        body.append(
+            [total["group"], total["probes"], *(percent(total["rates"][m]) for _, m in shown)]
+        )
     return tabulate(body, headers=[first, "probes", *(h for h, _ in shown)], tablefmt="simple")
 
 
@@ -39,7 +41,10 @@ def render(report: Mapping[str, Any]) -> list[str]:
     """The lines the terminal summary prints for a report."""
     lines: list[str] = []
     if report["partial"]:
-        lines += ["PARTIAL: the run was interrupted; these numbers cover only the probes that ran.", ""]
+        lines += [
+            "PARTIAL: the run was interrupted; these numbers cover only the probes that ran.",
+            "",
+        ]
     lines += [f"model: {report['model'] or '(fixture override)'}", ""]
     lines += _table(report["by_category"], "category", report["totals"]).splitlines()
     if len(report["by_attack"]) > 1:
@@ -53,12 +58,16 @@ def render(report: Mapping[str, Any]) -> list[str]:
             [
                 g["status"].upper(),
                 g["expression"],
-                "-" if g["value"] is None else f"{100.0 * g['value']:.1f}% ({g['numerator']}/{g['denominator']})",
+                "-"
+                if g["value"] is None
+                else f"{100.0 * g['value']:.1f}% ({g['numerator']}/{g['denominator']})",
                 g["source"],
             ]
             for g in report["gates"]
         ]
-        lines += tabulate(body, headers=["gate", "expression", "value", "from"], tablefmt="simple").splitlines()
+        lines += tabulate(
+            body, headers=["gate", "expression", "value", "from"], tablefmt="simple"
+        ).splitlines()
     broken = sum(1 for g in report["gates"] if g["status"] == "fail")
     held = sum(1 for g in report["gates"] if g["status"] == "pass")
     na = sum(1 for g in report["gates"] if g["status"] == "n/a")
