@@ -23,6 +23,13 @@ class RunReporter:
     def __init__(self, runtime: Runtime) -> None:
         self.runtime = runtime
         self.config = runtime.config
+        self.collection_errors: list[str] = []
+
+    def pytest_collectreport(self, report: pytest.CollectReport) -> None:
+        # Under xdist the good suites still run when another fails to load; the report
+        # must then say it does not cover everything.
+        if report.failed:
+            self.collection_errors.append(report.nodeid or "(collection)")
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         # Under xdist the workers' reports arrive here too, user_properties included.
@@ -32,8 +39,10 @@ class RunReporter:
         runtime = self.runtime
         if not runtime.records:
             return
-        partial = exitstatus == pytest.ExitCode.INTERRUPTED or bool(
-            session.shouldstop or session.shouldfail
+        partial = (
+            exitstatus == pytest.ExitCode.INTERRUPTED
+            or bool(session.shouldstop or session.shouldfail)
+            or bool(self.collection_errors)
         )
         try:
             gates = [*runtime.ini_gates, *runtime.suite_gates()]

@@ -440,3 +440,26 @@ def test_ini_preset(project: pytest.Pytester, chat_server: ChatServer) -> None:
     )
     result.assert_outcomes(passed=1)
     assert chat_server.requests[0]["model"] == "think"
+
+
+def test_partial_runs_are_marked_and_never_pass_the_gate(
+    project: pytest.Pytester, chat_server: ChatServer
+) -> None:
+    suite = project.path / "cases" / "mini.yaml"  # gates that hold: only partiality can fail
+    suite.write_text(suite.read_text().replace("<= 0.30", "<= 1").replace("<= 0\n", "<= 1\n"))
+    whole = project.runpytest(*model_args(chat_server), "--lrm-gate")
+    assert whole.ret == pytest.ExitCode.OK
+    project.path.joinpath("cases", "broken.yaml").write_text("cases: [{id: x-001}]\n")
+    result = project.runpytest(
+        *model_args(chat_server), "-n", "2", "--lrm-gate", "--lrm-report-json", "r.json"
+    )
+    result.stdout.fnmatch_lines(["PARTIAL: the run stopped early or a suite failed to load;"])
+    assert read_report(project.path / "r.json")["partial"] is True
+    assert result.ret != pytest.ExitCode.OK
+    project.path.joinpath("cases", "broken.yaml").unlink()
+    stopped = project.runpytest(
+        *model_args(chat_server), "-x", "--lrm-gate", "--lrm-report-json", "r.json"
+    )
+    stopped.assert_outcomes(passed=2, failed=1)
+    assert read_report(project.path / "r.json")["partial"] is True
+    assert stopped.ret == pytest.ExitCode.TESTS_FAILED

@@ -42,7 +42,8 @@ def render(report: Mapping[str, Any]) -> list[str]:
     lines: list[str] = []
     if report["partial"]:
         lines += [
-            "PARTIAL: the run was interrupted; these numbers cover only the probes that ran.",
+            "PARTIAL: the run stopped early or a suite failed to load;",
+            "these numbers cover only the probes that ran.",
             "",
         ]
     lines += [f"model: {report['model'] or '(fixture override)'}", ""]
