@@ -13,16 +13,18 @@ from .report.scoreboard import RECORD_KEY, ProbeRecord
 from .runtime import get_runtime
 
 
+NO_MODEL = (
+    "no model under test: pass --lrm-model (deepseek-r1, o3-mini or openai-compat:MODEL "
+    "with --lrm-base-url), or override the lrm_model fixture in a conftest.py"
+)
+
+
 @pytest.fixture(scope="session")
 def lrm_model(pytestconfig: pytest.Config) -> ModelClient:
     """The model under test, from ``--lrm-model``. Override it in a conftest to test your own."""
     client = get_runtime(pytestconfig).client
     if client is None:
-        pytest.fail(
-            "no model under test: pass --lrm-model (deepseek-r1, o3-mini or openai-compat:MODEL "
-            "with --lrm-base-url), or override the lrm_model fixture",
-            pytrace=False,
-        )
+        pytest.fail(NO_MODEL, pytrace=False)
     return client
 
 

@@ -10,9 +10,10 @@ from pathlib import Path
 import pytest
 
 from . import hookspecs
-from .collect import SUITE_SUFFIXES, SuiteFile, is_under
+from .collect import SUITE_SUFFIXES, ProbeItem, SuiteFile, is_under
 from .errors import ConfigError
 from .fixtures import (  # noqa: F401  (pytest finds fixtures in the plugin module's namespace)
+    NO_MODEL,
     lrm_completion,
     lrm_model,
     lrm_outcome,
@@ -91,7 +92,7 @@ def pytest_configure(config: pytest.Config) -> None:
                 config.args = [str(root) for root in roots]
     except ConfigError as exc:
         raise pytest.UsageError(str(exc)) from None
-    if not hasattr(config, "workerinput"):  # aggregation happens on the controller only
+    if _is_controller(config):  # aggregation happens on the controller only
         config.pluginmanager.register(RunReporter(runtime), RunReporter.NAME)
 
 
@@ -139,8 +140,31 @@ def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> SuiteFile 
     return SuiteFile.from_parent(parent, path=file_path) if wanted else None
 
 
+def _is_controller(config: pytest.Config) -> bool:
+    return not hasattr(config, "workerinput")
+
+
+def _model_overridden(config: pytest.Config) -> bool:
+    """Whether a conftest or plugin defines its own ``lrm_model`` fixture."""
+    return any(
+        getattr(plugin, "lrm_model", lrm_model) is not lrm_model
+        for plugin in config.pluginmanager.get_plugins()
+    )
+
+
+@pytest.hookimpl(trylast=True)
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    settings = get_runtime(config).settings
+    runtime = get_runtime(config)
+    _select(config, items, runtime.settings)
+    # One line instead of an error per probe. Not on xdist workers: a usage error there
+    # crashes the worker; there each probe reports NO_MODEL from the fixture instead.
+    needs_model = any(isinstance(item, ProbeItem) for item in items)
+    if needs_model and runtime.client is None and not config.option.collectonly:
+        if _is_controller(config) and not _model_overridden(config):
+            raise pytest.UsageError(NO_MODEL)
+
+
+def _select(config: pytest.Config, items: list[pytest.Item], settings: Settings) -> None:
     if not settings.categories and not settings.attacks:
         return
     probes = [(item, getattr(item, "lrm_probe", None)) for item in items]

@@ -463,3 +463,12 @@ def test_partial_runs_are_marked_and_never_pass_the_gate(
     stopped.assert_outcomes(passed=2, failed=1)
     assert read_report(project.path / "r.json")["partial"] is True
     assert stopped.ret == pytest.ExitCode.TESTS_FAILED
+
+
+def test_suites_without_a_model_say_so(project: pytest.Pytester) -> None:
+    serial = project.runpytest("cases", "-p", "no:cacheprovider")
+    assert serial.ret == pytest.ExitCode.USAGE_ERROR
+    serial.stderr.fnmatch_lines(["ERROR: no model under test: pass --lrm-model *"])
+    parallel = project.runpytest("cases", "-p", "no:cacheprovider", "-n", "2")
+    parallel.assert_outcomes(errors=7)
+    parallel.stdout.fnmatch_lines(["ERROR cases/mini.yaml::* - Failed: no model under test*"])
