@@ -12,7 +12,6 @@ from .report.failure import failure_message
 from .report.scoreboard import RECORD_KEY, ProbeRecord
 from .runtime import get_runtime
 
-
 NO_MODEL = (
     "no model under test: pass --lrm-model (deepseek-r1, o3-mini or openai-compat:MODEL "
     "with --lrm-base-url), or override the lrm_model fixture in a conftest.py"

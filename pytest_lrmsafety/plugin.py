@@ -159,9 +159,14 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     # One line instead of an error per probe. Not on xdist workers: a usage error there
     # crashes the worker; there each probe reports NO_MODEL from the fixture instead.
     needs_model = any(isinstance(item, ProbeItem) for item in items)
-    if needs_model and runtime.client is None and not config.option.collectonly:
-        if _is_controller(config) and not _model_overridden(config):
-            raise pytest.UsageError(NO_MODEL)
+    if (
+        needs_model
+        and runtime.client is None
+        and not config.option.collectonly
+        and _is_controller(config)
+        and not _model_overridden(config)
+    ):
+        raise pytest.UsageError(NO_MODEL)
 
 
 def _select(config: pytest.Config, items: list[pytest.Item], settings: Settings) -> None:
