@@ -16,13 +16,14 @@ EXCERPT_CHARS = 400
 
 
 def excerpt(text: str | None, limit: int = EXCERPT_CHARS) -> str:
-    """The start of a text on one line, with its full length when cut."""
+    """A text on one line; a long one keeps its start and its end (where a trace decides)."""
     if text is None:
         return "(none)"
     flat = " ".join(text.split())
     if len(flat) <= limit:
         return repr(flat)
-    return f"{flat[:limit]!r}... ({len(flat)} chars)"
+    half = limit // 2
+    return f"{flat[:half]!r} ... {flat[-half:]!r} ({len(flat)} chars)"
 
 
 def _decided_by(probe: Probe) -> str:
