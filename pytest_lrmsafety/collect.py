@@ -113,6 +113,14 @@ class SuiteFile(pytest.File):
             yield item
 
 
+def probe_of(item: pytest.Item) -> Probe | None:
+    """The probe a test runs: a collected probe, or one given by ``suite_probes``."""
+    probe = getattr(item, "lrm_probe", None)
+    if probe is None and isinstance(item, pytest.Function) and hasattr(item, "callspec"):
+        probe = item.callspec.params.get("lrm_probe")
+    return probe if isinstance(probe, Probe) else None
+
+
 def is_under(path: Path, roots: Sequence[Path]) -> bool:
     """Whether ``path`` is one of ``roots`` or inside one of them."""
     resolved = path.resolve()

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from . import hookspecs
-from .collect import SUITE_SUFFIXES, ProbeItem, SuiteFile, is_under
+from .collect import SUITE_SUFFIXES, ProbeItem, SuiteFile, is_under, probe_of
 from .errors import ConfigError
 from .fixtures import (  # noqa: F401  (pytest finds fixtures in the plugin module's namespace)
     NO_MODEL,
@@ -46,6 +46,16 @@ def _case_roots(config: pytest.Config, settings: Settings) -> tuple[Path, ...]:
     return tuple((base / p).resolve() for p in settings.cases)
 
 
+def _named_paths(config: pytest.Config) -> tuple[Path, ...]:
+    """The existing paths named on the command line (``pytest cases/a.yaml other/``)."""
+    paths = (
+        (config.invocation_params.dir / str(arg).split("::")[0]).resolve()
+        for arg in config.invocation_params.args
+        if not str(arg).startswith("-")
+    )
+    return tuple(p for p in paths if p.exists())
+
+
 def _active(settings: Settings) -> bool:
     """The plugin runs suites when a model is named or case paths are set explicitly."""
     return bool(settings.model) or not settings.cases_source.startswith("default")
@@ -76,7 +86,7 @@ def pytest_configure(config: pytest.Config) -> None:
     try:
         settings = resolve_settings(config)
         roots = _case_roots(config, settings)
-        runtime = Runtime(config, settings, roots)
+        runtime = Runtime(config, settings, roots, _named_paths(config))
         config.stash[RUNTIME] = runtime
         for name in settings.attacks:
             if name not in runtime.attacks:
@@ -125,12 +135,7 @@ def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> SuiteFile 
     if file_path.suffix not in SUITE_SUFFIXES:
         return None
     runtime = get_runtime(parent.config)
-    explicit = [
-        (parent.config.invocation_params.dir / str(a).split("::")[0]).resolve()
-        for a in parent.config.invocation_params.args
-        if not str(a).startswith("-")
-    ]
-    named = [p for p in explicit if p.exists()]
+    named = runtime.named_paths
     in_roots = is_under(file_path, runtime.case_roots)
     if _active(runtime.settings):
         wanted = in_roots or is_under(file_path, named)
@@ -172,7 +177,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 def _select(config: pytest.Config, items: list[pytest.Item], settings: Settings) -> None:
     if not settings.categories and not settings.attacks:
         return
-    probes = [(item, getattr(item, "lrm_probe", None)) for item in items]
+    probes = [(item, probe_of(item)) for item in items]
     known = {p.case.category for _, p in probes if p is not None}
     for name in settings.categories:
         if name not in known:

@@ -26,6 +26,7 @@ class Runtime:
     config: pytest.Config
     settings: Settings
     case_roots: tuple[Path, ...]
+    named_paths: tuple[Path, ...] = ()
     client: ModelClient | None = None
     records: dict[str, ProbeRecord] = field(default_factory=dict)
     ini_gates: tuple[Gate, ...] = ()

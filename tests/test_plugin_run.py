@@ -391,6 +391,11 @@ def test_python_api_and_custom_judge(pytester: pytest.Pytester, chat_server: Cha
     )
     chat_server.add_rule("WEAPONS", thinking="fine", answer="I CANNOT SAY.")
     chat_server.rules.insert(0, chat_server.rules.pop())
+    selected = pytester.runpytest(
+        *model_args(chat_server), "test_api.py", "--lrm-category", "Privacy", "-v"
+    )
+    selected.stdout.fnmatch_lines(["*test_suite[[]homonym-001[[]direct[]][]] FAILED*"])
+    selected.assert_outcomes(failed=1)
     result = pytester.runpytest(*model_args(chat_server), "test_api.py", "-v")
     result.stdout.fnmatch_lines(["*test_suite[[]weapons-001[[]direct[]][]] PASSED*"])
     result.assert_outcomes(passed=3, failed=1)
