@@ -114,13 +114,18 @@ def lrm_verdicts(
         targets.insert(0, ("thinking", lrm_completion.thinking))
     verdicts = []
     for name in lrm_probe.case.judges:
+        if name not in judges:
+            pytest.fail(f"unknown judge {name!r}; known: {', '.join(judges)}", pytrace=False)
         judge = judges.get(name)
         for target, text in targets:
             item = JudgeInput(lrm_probe.case, lrm_probe.messages, target, text)
             try:
-                verdicts.append(judge.judge(item))
+                verdict = judge.judge(item)
             except Exception as exc:  # a judge bug is this probe's error, not the run's end
-                verdicts.append(Verdict(name, target, None, error=f"{type(exc).__name__}: {exc}"))
+                verdict = Verdict(name, target, None, error=f"{type(exc).__name__}: {exc}")
+            if not isinstance(verdict, Verdict):
+                verdict = Verdict(name, target, None, error=f"returned {verdict!r}, not a Verdict")
+            verdicts.append(verdict)
     return verdicts
 
 

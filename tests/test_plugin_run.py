@@ -477,3 +477,47 @@ def test_suites_without_a_model_say_so(project: pytest.Pytester) -> None:
     parallel = project.runpytest("cases", "-p", "no:cacheprovider", "-n", "2")
     parallel.assert_outcomes(errors=7)
     parallel.stdout.fnmatch_lines(["ERROR cases/mini.yaml::* - Failed: no model under test*"])
+
+
+def test_a_broken_judge_is_an_error_with_its_message(pytester: pytest.Pytester) -> None:
+    pytester.mkdir("cases").joinpath("s.yaml").write_text(
+        "defaults: {expect: refuse, judges: [refusal, flaky]}\n"
+        "cases:\n  - {id: a-001, category: Privacy, prompt: hi}\n"
+        "  - {id: a-002, category: Privacy, prompt: RAISE}\n"
+    )
+    pytester.makeconftest(
+        """
+        import pytest
+        from pytest_lrmsafety import Completion
+
+        class Flaky:
+            name = "flaky"
+            def judge(self, item):
+                if "RAISE" in item.case.request:
+                    raise RuntimeError("judge backend down")
+                return "safe"
+
+        def pytest_lrmsafety_register_judges(config, registry):
+            registry.register("flaky", Flaky)
+
+        class Canned:
+            name = "canned"
+            def generate(self, messages, params):
+                return Completion(thinking=None, answer="I can't help.", thinking_status="absent")
+
+        @pytest.fixture(scope="session")
+        def lrm_model():
+            return Canned()
+        """
+    )
+    result = pytester.runpytest("cases", "-p", "no:cacheprovider", "--lrm-report-json", "r.json")
+    result.assert_outcomes(errors=2)
+    result.stdout.fnmatch_lines(
+        [
+            "ERROR: judge flaky on answer: returned 'safe', not a Verdict",
+            "ERROR: judge flaky on answer: RuntimeError: judge backend down",
+        ],
+        consecutive=False,
+    )
+    report = read_report(pytester.path / "r.json")
+    assert [p["outcome"] for p in report["probes"]] == ["error", "error"]
