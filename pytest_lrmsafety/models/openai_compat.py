@@ -101,6 +101,9 @@ class OpenAICompatClient:
             ) from None
         except (ValueError, KeyError, TypeError) as exc:
             raise GenerationError(f"{self.base_url}: malformed response: {exc}") from None
+        except Exception as exc:  # the transport below the SDK can leak its own errors
+            detail = redact(f"{type(exc).__name__}: {exc}", self._api_key)
+            raise GenerationError(f"{self.base_url}: {detail}") from None
         latency = time.perf_counter() - started
         thinking, answer, status = split_reasoning(
             content,
