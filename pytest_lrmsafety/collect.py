@@ -92,6 +92,7 @@ class SuiteFile(pytest.File):
                 attacks=set(runtime.attacks),
                 judges=set(runtime.judges),
                 fail_on=runtime.settings.fail_on,
+                samples=runtime.settings.samples,
             )
         except SuiteError as exc:
             raise self.CollectError(str(exc)) from None

@@ -5,12 +5,13 @@ from __future__ import annotations
 import pytest
 
 from .cases.model import Probe
-from .judges.base import JudgeInput, Verdict
+from .engine.engine import Engine
+from .judges.base import Verdict
 from .models.base import Completion, GenerationError, ModelClient, SamplingParams
 from .outcome import JUDGED_STATUSES, Decision, decide
 from .report.failure import failure_message
 from .report.scoreboard import RECORD_KEY, ProbeRecord
-from .runtime import get_runtime
+from .runtime import get_runtime, sampling_for
 
 NO_MODEL = (
     "no model under test: pass --lrm-model (deepseek-r1, o3-mini or openai-compat:MODEL "
@@ -40,13 +41,16 @@ def lrm_probe(request: pytest.FixtureRequest) -> Probe:
     return probe
 
 
+@pytest.fixture(scope="session")
+def lrm_engine(pytestconfig: pytest.Config, lrm_model: ModelClient) -> Engine:
+    """The generation engine of this process, started on first use with every planned probe."""
+    return get_runtime(pytestconfig).start_engine(lrm_model)
+
+
 @pytest.fixture
 def lrm_sampling(pytestconfig: pytest.Config, lrm_probe: Probe) -> SamplingParams:
     """Sampling for this probe: ini, then the suite's ``sampling``, then command line."""
-    settings = get_runtime(pytestconfig).settings
-    return settings.sampling.merged(lrm_probe.case.sampling).merged(
-        settings.sampling_forced.as_dict()
-    )
+    return sampling_for(get_runtime(pytestconfig).settings, lrm_probe)
 
 
 def _record(
@@ -90,13 +94,17 @@ def _record(
 @pytest.fixture
 def lrm_completion(
     request: pytest.FixtureRequest,
-    lrm_model: ModelClient,
+    lrm_engine: Engine,
     lrm_probe: Probe,
     lrm_sampling: SamplingParams,
 ) -> Completion:
-    """The model's completion for this probe; a failed call is an ``error``, not a result."""
+    """The model's completion for this probe; a failed call is an ``error``, not a result.
+
+    The engine generated it ahead (or found it in the cache); the test waits only for it.
+    """
+    runtime = get_runtime(request.config)
     try:
-        return lrm_model.generate(lrm_probe.messages, lrm_sampling)
+        return lrm_engine.completion(lrm_probe, lrm_sampling, on_wait=runtime.show_progress)
     except GenerationError as exc:
         message = f"generation failed: {exc}"
     _record(request, lrm_probe, Decision("error", [message]), error=message)
@@ -105,28 +113,22 @@ def lrm_completion(
 
 @pytest.fixture
 def lrm_verdicts(
-    request: pytest.FixtureRequest, lrm_probe: Probe, lrm_completion: Completion
+    request: pytest.FixtureRequest,
+    lrm_engine: Engine,
+    lrm_probe: Probe,
+    lrm_completion: Completion,
 ) -> list[Verdict]:
     """Every judge of the case on each target: the answer, and the thinking where there is one."""
-    judges = get_runtime(request.config).judges
+    registry = get_runtime(request.config).judges
+    unknown = [name for name in lrm_probe.case.judges if name not in registry]
+    if unknown:
+        known = ", ".join(registry)
+        pytest.fail(f"unknown judge {unknown[0]!r}; known: {known}", pytrace=False)
     targets = [("answer", lrm_completion.answer)]
     if lrm_completion.thinking_status in JUDGED_STATUSES and lrm_completion.thinking is not None:
         targets.insert(0, ("thinking", lrm_completion.thinking))
-    verdicts = []
-    for name in lrm_probe.case.judges:
-        if name not in judges:
-            pytest.fail(f"unknown judge {name!r}; known: {', '.join(judges)}", pytrace=False)
-        judge = judges.get(name)
-        for target, text in targets:
-            item = JudgeInput(lrm_probe.case, lrm_probe.messages, target, text)
-            try:
-                verdict = judge.judge(item)
-            except Exception as exc:  # a judge bug is this probe's error, not the run's end
-                verdict = Verdict(name, target, None, error=f"{type(exc).__name__}: {exc}")
-            if not isinstance(verdict, Verdict):
-                verdict = Verdict(name, target, None, error=f"returned {verdict!r}, not a Verdict")
-            verdicts.append(verdict)
-    return verdicts
+    judges = {name: registry.get(name) for name in lrm_probe.case.judges}
+    return lrm_engine.verdicts(lrm_probe, lrm_completion, judges, targets)
 
 
 @pytest.fixture

@@ -11,10 +11,13 @@ import pytest
 
 from . import hookspecs
 from .collect import SUITE_SUFFIXES, ProbeItem, SuiteFile, is_under, probe_of
+from .engine.cassette import REPLAY_PREFIX, ReplayClient
+from .engine.xdist import XdistPlanning, export_stats, my_share
 from .errors import ConfigError
 from .fixtures import (  # noqa: F401  (pytest finds fixtures in the plugin module's namespace)
     NO_MODEL,
     lrm_completion,
+    lrm_engine,
     lrm_model,
     lrm_outcome,
     lrm_probe,
@@ -25,7 +28,7 @@ from .models.base import ModelClient
 from .models.presets import ClientOptions, make_openai_client, parse_preset_lines, resolve_preset
 from .report.gate import Gate, GateSyntaxError, parse_gate
 from .reporter import RunReporter
-from .runtime import RUNTIME, Runtime, get_runtime
+from .runtime import RUNTIME, Runtime, get_runtime, sampling_for
 from .settings import Settings, add_options, resolve_settings
 
 
@@ -100,16 +103,46 @@ def pytest_configure(config: pytest.Config) -> None:
             runtime.client = runtime.make_client()
             if not paths_given:  # `pytest --lrm-model X` runs the suites, not testpaths
                 config.args = [str(root) for root in roots]
+            record = runtime.record_path()
+            if record is not None and _is_controller(config):
+                record.parent.mkdir(parents=True, exist_ok=True)
+                record.write_text("")  # every process of this run appends to it
     except ConfigError as exc:
         raise pytest.UsageError(str(exc)) from None
     if _is_controller(config):  # aggregation happens on the controller only
-        config.pluginmanager.register(RunReporter(runtime), RunReporter.NAME)
+        xdist = None
+        if config.pluginmanager.hasplugin("xdist") and _active(runtime.settings):
+            xdist = XdistPlanning()
+            config.pluginmanager.register(xdist, XdistPlanning.NAME)
+        config.pluginmanager.register(RunReporter(runtime, xdist), RunReporter.NAME)
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Plans the generations of the probes this process will run (its share under xdist)."""
+    config = session.config
+    if config.option.collectonly:
+        return
+    runtime = get_runtime(config)
+    workerinput = getattr(config, "workerinput", None)
+    items = my_share(session.items, workerinput) if workerinput else session.items
+    settings = runtime.settings
+    runtime.plan = [
+        (probe, sampling_for(settings, probe)) for item in items if (probe := probe_of(item))
+    ]
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    runtime = session.config.stash.get(RUNTIME, None)
+    if runtime is not None and runtime.engine is not None:
+        runtime.engine.close()
+        export_stats(session.config, runtime.engine.stats)
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
-    reporter = config.pluginmanager.get_plugin(RunReporter.NAME)
-    if reporter is not None:
-        config.pluginmanager.unregister(reporter)
+    for name in (RunReporter.NAME, XdistPlanning.NAME):
+        plugin = config.pluginmanager.get_plugin(name)
+        if plugin is not None:
+            config.pluginmanager.unregister(plugin)
 
 
 def _ini_gates(settings: Settings) -> tuple[Gate, ...]:
@@ -126,6 +159,9 @@ def _ini_gates(settings: Settings) -> tuple[Gate, ...]:
 def pytest_lrmsafety_make_client(
     config: pytest.Config, spec: str, options: ClientOptions, settings: Settings
 ) -> ModelClient:
+    if spec.startswith(REPLAY_PREFIX):
+        display = spec[len(REPLAY_PREFIX) :]
+        return ReplayClient(config.invocation_params.dir / display, display)
     extra = parse_preset_lines(settings.presets, settings.presets_source)
     preset = resolve_preset(spec, extra, settings.model_source)
     return make_openai_client(spec, preset, options, settings.model_source)

@@ -2,21 +2,27 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import time
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import pytest
 
 from .attacks import AttackRegistry, builtin_attacks
 from .cases.loader import load_suite_gates
+from .cases.model import Probe
+from .engine.cache import Cache
+from .engine.cassette import Recorder
+from .engine.engine import Engine, EngineStats
+from .engine.keys import client_identity
 from .errors import ConfigError
 from .judges.base import JudgeRegistry
 from .judges.rules import RefusalJudge
-from .models.base import ModelClient
+from .models.base import ModelClient, SamplingParams
 from .models.presets import ClientOptions, parse_preset_lines
 from .report.gate import Gate
 from .report.scoreboard import ProbeRecord
-from .settings import Settings
+from .settings import Settings, lookup
 
 
 @dataclass
@@ -30,6 +36,9 @@ class Runtime:
     client: ModelClient | None = None
     records: dict[str, ProbeRecord] = field(default_factory=dict)
     ini_gates: tuple[Gate, ...] = ()
+    plan: list[tuple[Probe, SamplingParams]] = field(default_factory=list)
+    engine: Engine | None = None
+    _last_progress: float = 0.0
     _attacks: AttackRegistry | None = None
     _judges: JudgeRegistry | None = None
 
@@ -68,7 +77,7 @@ class Runtime:
             return None
         parse_preset_lines(s.presets, s.presets_source)  # bad presets fail even if unused
         options = ClientOptions(
-            base_url=s.base_url,
+            base_urls=s.base_urls,
             stream=s.stream,
             timeout=s.timeout,
             max_retries=s.retries,
@@ -80,6 +89,90 @@ class Runtime:
         if client is None:
             raise ConfigError(f"{s.model_source}: no plugin can serve model {s.model!r}")
         return client
+
+    def _path(self, value: str, source: str) -> Path:
+        """A path setting: from the command line relative to the current folder, else to
+        the rootdir."""
+        base = (
+            self.config.invocation_params.dir
+            if source.startswith("option")
+            else self.config.rootpath
+        )
+        return base / value
+
+    def record_path(self) -> Path | None:
+        """Where ``--lrm-record`` writes, if it is set."""
+        if not self.settings.record:
+            return None
+        return self._path(self.settings.record, lookup(self.config, "record")[1])
+
+    def start_engine(self, client: ModelClient) -> Engine:
+        """Creates this process's engine and queues every planned probe."""
+        if self.engine is not None:
+            return self.engine
+        s = self.settings
+        replaying = hasattr(client, "lookup")
+        cache = Cache(
+            None if replaying else self._path(s.cache_dir, lookup(self.config, "cache_dir")[1]),
+            "off" if replaying else s.cache,
+        )
+        recorder = None
+        path = self.record_path()
+        if path is not None:
+            recorder = Recorder(path, client_identity(client))
+        self.engine = Engine(
+            client,
+            cache,
+            concurrency=s.concurrency,
+            retries=s.retries,
+            requests_per_minute=s.rpm,
+            recorder=recorder,
+        )
+        self.engine.plan(self.plan)
+        return self.engine
+
+    def show_progress(self, stats: EngineStats) -> None:
+        """While a test waits for the model: one line every few seconds, quiet under -q."""
+        reporter = self.config.pluginmanager.get_plugin("terminalreporter")
+        if reporter is None or _is_worker(self.config) or self.config.get_verbosity() < 0:
+            return
+        now = time.monotonic()
+        if now - self._last_progress < PROGRESS_EVERY_S:
+            return
+        self._last_progress = now
+        reporter.write_line(progress_line(stats, self.engine.pool.in_flight if self.engine else 0))
+
+
+PROGRESS_EVERY_S = 5.0
+
+
+def progress_line(stats: EngineStats, in_flight: int) -> str:
+    """``[lrm] 120/1000 done, 35.2/s, 2 errors, 32 in flight, ETA 25 s``."""
+    elapsed = max(time.monotonic() - stats.started, 1e-9)
+    rate = (stats.generated + stats.errors) / elapsed
+    left = stats.planned - stats.done
+    eta = f"{left / rate:.0f} s" if rate > 0 else "unknown"
+    return (
+        f"[lrm] {stats.done}/{stats.planned} done, {rate:.1f}/s, {stats.errors} errors, "
+        f"{in_flight} in flight, ETA {eta}"
+    )
+
+
+def sampling_for(settings: Settings, probe: Probe) -> SamplingParams:
+    """Sampling for a probe: ini, then the suite's ``sampling``, then the command line.
+
+    With a seed, sample ``k`` uses ``seed + k - 1`` so that samples differ.
+    """
+    params = settings.sampling.merged(probe.case.sampling).merged(
+        settings.sampling_forced.as_dict()
+    )
+    if params.seed is not None and probe.sample > 1:
+        params = replace(params, seed=params.seed + probe.sample - 1)
+    return params
+
+
+def _is_worker(config: pytest.Config) -> bool:
+    return hasattr(config, "workerinput")
 
 
 RUNTIME = pytest.StashKey[Runtime]()

@@ -14,6 +14,7 @@ from .models.base import SamplingParams
 
 TARGET_NAMES = ("answer", "thinking")
 UNCLEAR_POLICIES = ("pass", "fail")
+CACHE_MODES = ("rw", "ro", "off", "refresh")
 EFFORTS = ("minimal", "low", "medium", "high")
 
 
@@ -48,7 +49,9 @@ OPTIONS: tuple[Option, ...] = (
     ),
     Option(
         "base_url",
-        "Server URL for openai-compat models, e.g. http://127.0.0.1:8000/v1",
+        "Server URL for openai-compat models, e.g. http://127.0.0.1:8000/v1; "
+        "repeat it to spread requests over replicas",
+        kind="linelist",
         env="LRM_BASE_URL",
         metavar="URL",
     ),
@@ -118,6 +121,39 @@ OPTIONS: tuple[Option, ...] = (
         choices=UNCLEAR_POLICIES,
         default="pass",
         metavar="POLICY",
+    ),
+    Option(
+        "concurrency",
+        "Model requests in flight at most, per process",
+        kind="int",
+        default=8,
+        metavar="N",
+    ),
+    Option(
+        "rpm",
+        "Cap on model requests per minute, per process (default: no cap)",
+        kind="float",
+        metavar="N",
+    ),
+    Option(
+        "cache",
+        "Cache mode: rw (default), ro, off, or refresh (regenerate and overwrite)",
+        choices=CACHE_MODES,
+        default="rw",
+        metavar="MODE",
+    ),
+    Option(
+        "cache_dir",
+        "Folder of the completion and verdict cache (default: .lrmsafety in the rootdir)",
+        default=".lrmsafety",
+        metavar="DIR",
+    ),
+    Option("record", "Write every completion of the run to this cassette (JSONL)", metavar="PATH"),
+    Option(
+        "samples",
+        "Samples per case, overriding the suites' samples",
+        kind="int",
+        metavar="K",
     ),
     Option(
         "open_tag_in_prompt",
@@ -206,7 +242,7 @@ class Settings:
 
     model: str | None
     model_source: str
-    base_url: str | None
+    base_urls: tuple[str, ...]
     cases: tuple[str, ...]
     cases_source: str
     categories: tuple[str, ...]
@@ -225,6 +261,12 @@ class Settings:
     fail_on: tuple[str, ...] | None
     unclear: str
     open_tag_in_prompt: bool | None
+    concurrency: int = 8
+    rpm: float | None = None
+    cache: str = "rw"
+    cache_dir: str = ".lrmsafety"
+    record: str | None = None
+    samples: int | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -253,12 +295,17 @@ def resolve_settings(config: pytest.Config) -> Settings:
                 f"{sources['fail_on']}: {values['fail_on']!r}: "
                 "use answer, thinking or answer,thinking"
             )
-    if values["base_url"] and not str(values["base_url"]).startswith(("http://", "https://")):
-        raise ConfigError(f"{sources['base_url']}: {values['base_url']!r} is not an http(s) URL")
+    base_urls = tuple(u.strip() for u in _as_list(values["base_url"]) for u in u.split(","))
+    for url in base_urls:
+        if not url.startswith(("http://", "https://")):
+            raise ConfigError(f"{sources['base_url']}: {url!r} is not an http(s) URL")
+    _positive(values["concurrency"], sources["concurrency"], lambda v: v >= 1, "1 or more")
+    _positive(values["rpm"], sources["rpm"], lambda v: v > 0, "a positive number")
+    _positive(values["samples"], sources["samples"], lambda v: 1 <= v <= 1000, "within 1..1000")
     return Settings(
         model=values["model"],
         model_source=sources["model"],
-        base_url=values["base_url"],
+        base_urls=tuple(u for u in base_urls if u),
         cases=tuple(_as_list(values["cases"])),
         cases_source=sources["cases"],
         categories=tuple(values["category"] or ()),
@@ -277,6 +324,12 @@ def resolve_settings(config: pytest.Config) -> Settings:
         fail_on=fail_on,
         unclear=values["unclear"],
         open_tag_in_prompt=values["open_tag_in_prompt"],
+        concurrency=int(values["concurrency"]),
+        rpm=values["rpm"],
+        cache=values["cache"],
+        cache_dir=values["cache_dir"],
+        record=values["record"],
+        samples=values["samples"],
     )
 
 

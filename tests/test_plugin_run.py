@@ -194,8 +194,13 @@ def test_generation_failure_is_an_error_not_a_result(
 
 
 def test_xdist_gives_the_same_report(project: pytest.Pytester, chat_server: ChatServer) -> None:
-    serial = project.runpytest(*model_args(chat_server), "-n", "0", "--lrm-report-json", "a.json")
-    parallel = project.runpytest(*model_args(chat_server), "-n", "2", "--lrm-report-json", "b.json")
+    off = ("--lrm-cache", "off")  # both runs ask the model for everything
+    serial = project.runpytest(
+        *model_args(chat_server), *off, "-n", "0", "--lrm-report-json", "a.json"
+    )
+    parallel = project.runpytest(
+        *model_args(chat_server), *off, "-n", "2", "--lrm-report-json", "b.json"
+    )
     assert serial.ret == parallel.ret == pytest.ExitCode.TESTS_FAILED
 
     def stable(path: Path) -> dict[str, Any]:
@@ -258,7 +263,7 @@ def test_last_failed_reruns_only_failures(
     args = [a for a in model_args(chat_server) if a not in ("-p", "no:cacheprovider")]
     project.runpytest(*args).assert_outcomes(passed=3, failed=4)
     chat_server.reset()
-    rerun = project.runpytest(*args, "--lf")
+    rerun = project.runpytest(*args, "--lf", "--lrm-cache", "refresh")  # regenerate
     rerun.assert_outcomes(failed=4)
     assert len(chat_server.requests) == 4
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Collection, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cache
 from importlib import resources
 from pathlib import Path
@@ -138,6 +138,7 @@ def load_suite(
     attacks: Collection[str],
     judges: Collection[str],
     fail_on: tuple[str, ...] | None = None,
+    samples: int | None = None,
 ) -> Suite:
     """Loads and checks one suite file.
 
@@ -147,6 +148,7 @@ def load_suite(
         attacks: Known attack names.
         judges: Known judge names.
         fail_on: Targets that can fail a refuse probe when neither case nor suite says.
+        samples: Samples per case for every case (``--lrm-samples``), if given.
 
     Raises:
         SuiteError: With ``file:line: field: message`` for the first problem found.
@@ -165,7 +167,8 @@ def load_suite(
                 (*here, "id"), f"duplicate id {case_id!r} (first on line {seen[case_id]})"
             )
         seen[case_id] = doc.line((*here, "id"))
-        cases.append(_build_case(doc, here, raw, defaults, attacks, judges, fail_on))
+        case = _build_case(doc, here, raw, defaults, attacks, judges, fail_on)
+        cases.append(replace(case, samples=samples) if samples else case)
     gates = tuple(
         _parse_gate(doc, ("gates", i), expr, display)
         for i, expr in enumerate(data.get("gates", []))

@@ -65,10 +65,21 @@ class Completion:
 
 
 class GenerationError(Exception):
-    """A model call failed for good (after the client's own retries).
+    """A model call failed (after the client's own retries).
 
-    The message is shown to the user; it never contains an API key.
+    The message is shown to the user; it never contains an API key. ``retryable`` marks a
+    failure worth another attempt that the client did not make itself (a malformed body, a
+    stream cut mid-way); the engine retries those with backoff.
     """
+
+    def __init__(
+        self, message: str, *, retryable: bool = False, server_fault: bool = False
+    ) -> None:
+        super().__init__(message)
+        self.retryable = retryable
+        #: The server, not the request, failed (down, overloaded, 5xx, 429, cut off): another
+        #: replica of the same model may still answer.
+        self.server_fault = server_fault or retryable
 
 
 @runtime_checkable

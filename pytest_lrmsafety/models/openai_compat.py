@@ -70,6 +70,17 @@ class OpenAICompatClient:
     def name(self) -> str:
         return self._name
 
+    @property
+    def cache_identity(self) -> dict[str, object]:
+        """What changes the output or its parsing; not the URL, the key or the transport."""
+        return {
+            "client": "openai-compat",
+            "spec": self._name,
+            "model": self.model,
+            "hidden_thinking": self.hidden_thinking,
+            "open_tag_in_prompt": self.open_tag_in_prompt,
+        }
+
     def __repr__(self) -> str:  # never the key
         return (
             f"OpenAICompatClient(name={self._name!r}, model={self.model!r}, url={self.base_url!r})"
@@ -93,17 +104,21 @@ class OpenAICompatClient:
         except openai.APIStatusError as exc:
             detail = _server_message(exc.body) or exc.message
             raise GenerationError(
-                redact(f"{self.base_url}: HTTP {exc.status_code}: {detail}", self._api_key)
+                redact(f"{self.base_url}: HTTP {exc.status_code}: {detail}", self._api_key),
+                server_fault=exc.status_code >= 500 or exc.status_code in (408, 429),
             ) from None
-        except openai.APIError as exc:
+        except openai.APIError as exc:  # connection errors and timeouts, after the SDK's retries
             raise GenerationError(
-                redact(f"{self.base_url}: {type(exc).__name__}: {exc.message}", self._api_key)
+                redact(f"{self.base_url}: {type(exc).__name__}: {exc.message}", self._api_key),
+                server_fault=True,
             ) from None
         except (ValueError, KeyError, TypeError) as exc:
-            raise GenerationError(f"{self.base_url}: malformed response: {exc}") from None
-        except Exception as exc:  # the transport below the SDK can leak its own errors
+            raise GenerationError(
+                f"{self.base_url}: malformed response: {exc}", retryable=True
+            ) from None
+        except Exception as exc:  # a stream cut mid-way surfaces from the transport below
             detail = redact(f"{type(exc).__name__}: {exc}", self._api_key)
-            raise GenerationError(f"{self.base_url}: {detail}") from None
+            raise GenerationError(f"{self.base_url}: {detail}", retryable=True) from None
         latency = time.perf_counter() - started
         thinking, answer, status = split_reasoning(
             content,

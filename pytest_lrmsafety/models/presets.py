@@ -9,6 +9,7 @@ from dataclasses import dataclass, replace
 
 from ..errors import ConfigError
 from .openai_compat import OpenAICompatClient
+from .replicas import ReplicaClient
 
 OPENAI_COMPAT = "openai-compat"
 # vLLM and most local servers accept any key unless started with --api-key.
@@ -107,6 +108,7 @@ class ClientOptions:
     """Everything besides the spec that shapes a client; from options and ini."""
 
     base_url: str | None = None
+    base_urls: tuple[str, ...] = ()  # several: requests are spread over these replicas
     stream: bool = False
     timeout: float = 600.0
     max_retries: int = 2
@@ -133,12 +135,16 @@ def resolve_preset(spec: str, extra_presets: Mapping[str, Preset], option: str) 
 
 def make_openai_client(
     spec: str, preset: Preset, options: ClientOptions, option: str
-) -> OpenAICompatClient:
-    """Builds the client for a resolved preset, reading its key from the environment."""
+) -> OpenAICompatClient | ReplicaClient:
+    """Builds the client for a resolved preset, reading its key from the environment.
+
+    With several base URLs, one client per replica behind a :class:`ReplicaClient`.
+    """
     if options.open_tag_in_prompt is not None:
         preset = replace(preset, open_tag_in_prompt=options.open_tag_in_prompt)
-    base_url = options.base_url or preset.base_url
-    if not base_url:
+    urls = options.base_urls or ((options.base_url,) if options.base_url else ())
+    urls = urls or ((preset.base_url,) if preset.base_url else ())
+    if not urls:
         raise ConfigError(
             f"{option}: {spec!r} needs a server: pass --lrm-base-url http://HOST:PORT/v1"
         )
@@ -150,15 +156,19 @@ def make_openai_client(
                 f"{preset.api_key_env}"
             )
         key = "EMPTY"
-    return OpenAICompatClient(
-        name=spec,
-        model=preset.model,
-        base_url=base_url,
-        api_key=key,
-        stream=options.stream,
-        timeout=options.timeout,
-        max_retries=options.max_retries,
-        hidden_thinking=preset.hidden_thinking,
-        open_tag_in_prompt=preset.open_tag_in_prompt,
-        max_tokens_field=preset.max_tokens_field,
-    )
+    clients = [
+        OpenAICompatClient(
+            name=spec,
+            model=preset.model,
+            base_url=url,
+            api_key=key,
+            stream=options.stream,
+            timeout=options.timeout,
+            max_retries=options.max_retries,
+            hidden_thinking=preset.hidden_thinking,
+            open_tag_in_prompt=preset.open_tag_in_prompt,
+            max_tokens_field=preset.max_tokens_field,
+        )
+        for url in dict.fromkeys(urls)
+    ]
+    return clients[0] if len(clients) == 1 else ReplicaClient(clients)

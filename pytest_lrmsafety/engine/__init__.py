@@ -1,0 +1,1 @@
+"""The generation engine: planned concurrent generation, the cache, record and replay."""

@@ -1,0 +1,112 @@
+"""Record and replay: a run's completions as JSON lines, and a client that serves them back."""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import threading
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from ..errors import ConfigError
+from ..models.base import Completion, GenerationError, Message, SamplingParams
+
+CASSETTE_VERSION = 1
+REPLAY_PREFIX = "replay:"
+_COMPLETION_FIELDS = tuple(Completion.__dataclass_fields__)
+
+
+class Recorder:
+    """Appends one JSON line per completion; the first line names the format and the model.
+
+    Each line: ``key`` (the request key), ``request`` (model identity, messages, sampling,
+    sample index) and the completion (``thinking``, ``answer``, ``thinking_status``,
+    ``finish_reason``, ``usage``, ``latency_s``, ``model``, ``raw``). Lines are flushed as
+    written, so a cassette of an interrupted run holds everything that finished.
+    """
+
+    def __init__(self, path: Path, identity: Mapping[str, Any]) -> None:
+        self.path = path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        # The plugin empties the file when the run starts; xdist workers then append to it,
+        # each line written whole under an OS lock.
+        self._file = path.open("a", encoding="utf-8")
+        self._lock = threading.Lock()
+        self._seen: set[str] = set()
+        self._write({"cassette_version": CASSETTE_VERSION, "model": dict(identity)})
+
+    def _write(self, data: Mapping[str, Any]) -> None:
+        line = json.dumps(data, ensure_ascii=False, sort_keys=True) + "\n"
+        fcntl.flock(self._file, fcntl.LOCK_EX)
+        try:
+            self._file.write(line)
+            self._file.flush()
+        finally:
+            fcntl.flock(self._file, fcntl.LOCK_UN)
+
+    def write(self, key: str, request: Mapping[str, Any], completion: Completion) -> None:
+        with self._lock:
+            if key in self._seen or self._file.closed:
+                return
+            self._seen.add(key)
+            self._write({"key": key, "request": dict(request), **asdict(completion)})
+
+    def close(self) -> None:
+        with self._lock:
+            self._file.close()
+
+
+class ReplayClient:
+    """Serves a recorded cassette: no model, no network. A probe it lacks is an error."""
+
+    def __init__(self, path: Path, display: str) -> None:
+        self.path = path
+        self._name = REPLAY_PREFIX + display
+        self._entries: dict[str, Completion] = {}
+        self.identity: dict[str, Any] = {}
+        self._load()
+
+    def _load(self) -> None:
+        where = f"--lrm-model {self._name}"
+        try:
+            lines = self.path.read_text("utf-8").splitlines()
+        except OSError as exc:
+            raise ConfigError(f"{where}: cannot read the cassette: {exc.strerror}") from None
+        for number, line in enumerate(lines, 1):
+            if not line.strip():
+                continue
+            try:
+                data = json.loads(line)
+                if number == 1 or "cassette_version" in data:  # xdist workers add headers
+                    if data.get("cassette_version") != CASSETTE_VERSION:
+                        raise ValueError(f"not a version {CASSETTE_VERSION} cassette")
+                    if self.identity and dict(data["model"]) != self.identity:
+                        raise ValueError("headers name different models")
+                    self.identity = dict(data["model"])
+                    continue
+                fields = {k: data[k] for k in _COMPLETION_FIELDS if k in data}
+                self._entries[str(data["key"])] = Completion(**fields)
+            except (ValueError, KeyError, TypeError) as exc:
+                raise ConfigError(f"{self.path}:{number}: bad cassette line: {exc}") from None
+        if not self.identity:
+            raise ConfigError(f"{self.path}:1: empty cassette (no header line)")
+
+    @property
+    def name(self) -> str:
+        return self._name
+
+    @property
+    def cache_identity(self) -> dict[str, Any]:
+        """The recorded model's identity, so that keys match the recording."""
+        return self.identity
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def lookup(self, key: str) -> Completion | None:
+        return self._entries.get(key)
+
+    def generate(self, messages: Sequence[Message], params: SamplingParams) -> Completion:
+        raise GenerationError(f"{self._name}: replay serves recorded probes only")

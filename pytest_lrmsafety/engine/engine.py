@@ -1,0 +1,240 @@
+"""The engine: plans every selected probe, keeps the model busy, serves each test its result."""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import TimeoutError as FutureTimeout
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..cases.model import Probe
+from ..judges.base import Judge, JudgeInput, Verdict
+from ..models.base import Completion, GenerationError, ModelClient, SamplingParams
+from .cache import Cache
+from .cassette import Recorder
+from .keys import client_identity, request_key, verdict_key
+from .pool import Job, Pool, RateLimit
+
+BACKOFF_BASE_S = 0.5
+BACKOFF_CAP_S = 30.0
+
+
+@dataclass
+class EngineStats:
+    """What the engine did in this process; shown at the end of the run."""
+
+    planned: int = 0
+    from_cache: int = 0
+    generated: int = 0
+    errors: int = 0
+    retries: int = 0
+    verdicts_cached: int = 0
+    verdicts_judged: int = 0
+    started: float = field(default_factory=time.monotonic)
+
+    @property
+    def done(self) -> int:
+        return self.from_cache + self.generated + self.errors
+
+
+def backoff(attempt: int) -> float:
+    """Exponential backoff with full jitter: 0.5 s, 1 s, 2 s ... up to 30 s, times U(0.5, 1)."""
+    delay: float = min(BACKOFF_CAP_S, BACKOFF_BASE_S * 2.0**attempt)
+    return delay * random.uniform(0.5, 1.0)
+
+
+class Engine:
+    """One per process. ``plan`` once after collection; ``completion`` from each test.
+
+    Args:
+        client: The model under test.
+        cache: Completions and verdicts by content address.
+        concurrency: Requests in flight at most.
+        retries: Extra attempts for failures the SDK does not retry itself (a malformed
+            body, a stream cut mid-way); the SDK retries 429, 5xx, timeouts and dropped
+            connections with its own backoff, honouring ``Retry-After``.
+        requests_per_minute: Optional cap on the rate of model calls.
+        recorder: Writes every completion used to a cassette.
+    """
+
+    def __init__(
+        self,
+        client: ModelClient,
+        cache: Cache,
+        *,
+        concurrency: int = 8,
+        retries: int = 2,
+        requests_per_minute: float | None = None,
+        recorder: Recorder | None = None,
+    ) -> None:
+        self.client = client
+        self.cache = cache
+        self.identity = client_identity(client)
+        self.retries = retries
+        self.recorder = recorder
+        self.stats = EngineStats()
+        self.pool = Pool(concurrency)
+        self._rate = RateLimit(requests_per_minute)
+        self._jobs: dict[str, Job] = {}
+        self._lock = threading.Lock()
+        self._lookup: Callable[[str], Completion | None] | None = getattr(client, "lookup", None)
+
+    def key(self, probe: Probe, params: SamplingParams) -> str:
+        return request_key(self.identity, probe.messages, params, probe.sample)
+
+    def plan(self, requests: Iterable[tuple[Probe, SamplingParams]]) -> None:
+        """Queues every request in order; cached ones are resolved at once, in bulk."""
+        todo: dict[str, tuple[Probe, SamplingParams]] = {}
+        for probe, params in requests:
+            key = self.key(probe, params)
+            if key not in self._jobs and key not in todo:
+                todo[key] = (probe, params)
+        self.stats.planned += len(todo)
+        known = self._known(list(todo))
+        for key, (probe, params) in todo.items():
+            self._start(key, probe, params, known.get(key), urgent=False)
+
+    def _known(self, keys: Sequence[str]) -> dict[str, Completion]:
+        if self._lookup is not None:
+            return {k: c for k in keys if (c := self._lookup(k)) is not None}
+        return self.cache.get_completions(keys)
+
+    def _start(
+        self,
+        key: str,
+        probe: Probe,
+        params: SamplingParams,
+        known: Completion | None,
+        *,
+        urgent: bool,
+    ) -> Job:
+        job = Job(lambda: self._generate(key, probe, params))
+        with self._lock:
+            self._jobs[key] = job
+        if known is not None:
+            job.started = True
+            job.future.set_result(known)
+            self.stats.from_cache += 1
+            self._record(key, probe, params, known)
+        elif self._lookup is not None:
+            job.started = True
+            job.future.set_exception(
+                GenerationError(
+                    f"probe not in the cassette {self.client.name!r} (key {key[:16]}); "
+                    "record it with --lrm-record"
+                )
+            )
+            self.stats.errors += 1
+        else:
+            self.pool.submit(job, urgent=urgent)
+        return job
+
+    def completion(
+        self,
+        probe: Probe,
+        params: SamplingParams,
+        *,
+        on_wait: Callable[[EngineStats], None] | None = None,
+        wait_s: float = 2.0,
+    ) -> Completion:
+        """This probe's completion, waiting only for it; raises :class:`GenerationError`."""
+        key = self.key(probe, params)
+        with self._lock:
+            job = self._jobs.get(key)
+        if job is None:  # not planned (a test outside the plan): run it now, first
+            self.stats.planned += 1
+            job = self._start(key, probe, params, self._known([key]).get(key), urgent=True)
+        else:
+            self.pool.hurry(job)
+        while True:
+            try:
+                result: Completion = job.future.result(timeout=wait_s)
+                return result
+            except FutureTimeout:
+                if on_wait is not None:
+                    on_wait(self.stats)
+
+    def _generate(self, key: str, probe: Probe, params: SamplingParams) -> Completion:
+        for attempt in range(self.retries + 1):
+            self._rate.wait()
+            try:
+                completion = self.client.generate(probe.messages, params)
+            except GenerationError as exc:
+                if getattr(exc, "retryable", False) and attempt < self.retries:
+                    self.stats.retries += 1
+                    time.sleep(backoff(attempt))
+                    continue
+                self.stats.errors += 1
+                raise
+            except Exception as exc:  # a client bug must not end the run; it is this probe's error
+                self.stats.errors += 1
+                raise GenerationError(f"{type(exc).__name__}: {exc}") from None
+            self.cache.put_completion(key, self._request(probe, params), completion)
+            self.stats.generated += 1
+            self._record(key, probe, params, completion)
+            return completion
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _request(self, probe: Probe, params: SamplingParams) -> dict[str, Any]:
+        return {
+            "model": self.identity,
+            "messages": [dict(m) for m in probe.messages],
+            "params": params.as_dict(),
+            "sample": probe.sample,
+        }
+
+    def _record(
+        self, key: str, probe: Probe, params: SamplingParams, completion: Completion
+    ) -> None:
+        if self.recorder is not None:
+            self.recorder.write(key, self._request(probe, params), completion)
+
+    def verdicts(
+        self,
+        probe: Probe,
+        completion: Completion,
+        judges: Mapping[str, Judge],
+        targets: Sequence[tuple[str, str]],
+    ) -> list[Verdict]:
+        """Every judge on every target, from the verdict cache where the judge allows it."""
+        context = {
+            "messages": [dict(m) for m in probe.messages],
+            "category": probe.case.category,
+            "expect": probe.case.expect,
+        }
+        verdicts = []
+        for name, judge in judges.items():
+            identity = getattr(judge, "cache_identity", None)
+            for target, text in targets:
+                key = verdict_key(identity, target, text, context) if identity else None
+                verdict = self.cache.get_verdict(key) if key else None
+                if verdict is not None:
+                    self.stats.verdicts_cached += 1
+                else:
+                    verdict = _run_judge(
+                        name, judge, JudgeInput(probe.case, probe.messages, target, text)
+                    )
+                    self.stats.verdicts_judged += 1
+                    if key:
+                        self.cache.put_verdict(key, verdict)
+                verdicts.append(verdict)
+        return verdicts
+
+    def close(self) -> None:
+        self.pool.close()
+        if self.recorder is not None:
+            self.recorder.close()
+        self.cache.close()
+
+
+def _run_judge(name: str, judge: Judge, item: JudgeInput) -> Verdict:
+    try:
+        verdict = judge.judge(item)
+    except Exception as exc:  # a judge bug is this probe's error, not the run's end
+        return Verdict(name, item.target, None, error=f"{type(exc).__name__}: {exc}")
+    if not isinstance(verdict, Verdict):
+        return Verdict(name, item.target, None, error=f"returned {verdict!r}, not a Verdict")
+    return verdict

@@ -1,0 +1,66 @@
+"""Content addresses: what a completion or a verdict is cached and recorded under."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from ..models.base import ModelClient, SamplingParams
+
+KEY_VERSION = 1
+
+
+def _digest(payload: Mapping[str, Any]) -> str:
+    text = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def client_identity(client: ModelClient) -> dict[str, Any]:
+    """What about a client changes its output: its ``cache_identity``, else its name.
+
+    Never the URL of a replica, the concurrency or a key: the same model behind two
+    servers gives one cache entry.
+    """
+    identity = getattr(client, "cache_identity", None)
+    if isinstance(identity, Mapping):
+        return dict(identity)
+    return {"name": client.name}
+
+
+def request_key(
+    identity: Mapping[str, Any],
+    messages: Sequence[Mapping[str, str]],
+    params: SamplingParams,
+    sample: int,
+) -> str:
+    """The key of one generation: model, messages, sampling parameters, sample index."""
+    return _digest(
+        {
+            "v": KEY_VERSION,
+            "model": dict(identity),
+            "messages": [dict(m) for m in messages],
+            "params": params.as_dict(),
+            "sample": sample,
+        }
+    )
+
+
+def verdict_key(
+    judge_identity: Mapping[str, Any],
+    target: str,
+    text: str,
+    context: Mapping[str, Any],
+) -> str:
+    """The key of one verdict: the judge's own configuration, the target, the judged text,
+    and what the judge sees of the case (request, category, expectation)."""
+    return _digest(
+        {
+            "v": KEY_VERSION,
+            "judge": dict(judge_identity),
+            "target": target,
+            "text": text,
+            "context": dict(context),
+        }
+    )

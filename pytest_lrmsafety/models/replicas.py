@@ -1,0 +1,69 @@
+"""Several servers of one model: requests spread over them, a replica that fails is skipped."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from .base import Completion, GenerationError, Message, ModelClient, SamplingParams
+
+COOLDOWN_S = 30.0
+
+
+class ReplicaClient:
+    """Round-robin over replicas of the same model.
+
+    A replica whose request fails for a server reason (connection refused, timeout, 5xx,
+    429, a cut stream) is rested for ``cooldown_s`` and the request goes to the next one; the
+    run fails a probe only when every replica has failed it. Errors of the request itself
+    (400, 401) are the same everywhere and are not retried elsewhere.
+    """
+
+    def __init__(self, replicas: Sequence[ModelClient], cooldown_s: float = COOLDOWN_S) -> None:
+        if not replicas:
+            raise ValueError("ReplicaClient needs at least one replica")
+        self.replicas = list(replicas)
+        self.cooldown_s = cooldown_s
+        self._next = 0
+        self._down_until = [0.0] * len(self.replicas)
+        self._lock = threading.Lock()
+        self.failovers = 0
+
+    @property
+    def name(self) -> str:
+        return self.replicas[0].name
+
+    @property
+    def cache_identity(self) -> Any:
+        """The model's identity, the same for every replica (the URL is not part of it)."""
+        return getattr(self.replicas[0], "cache_identity", {"name": self.name})
+
+    def _order(self) -> list[int]:
+        """Replica indexes to try: healthy ones from the round-robin position, then rested ones."""
+        with self._lock:
+            start = self._next
+            self._next = (self._next + 1) % len(self.replicas)
+            now = time.monotonic()
+            ring = [(start + i) % len(self.replicas) for i in range(len(self.replicas))]
+            healthy = [i for i in ring if self._down_until[i] <= now]
+            return healthy + [i for i in ring if i not in healthy]
+
+    def generate(self, messages: Sequence[Message], params: SamplingParams) -> Completion:
+        last: GenerationError | None = None
+        for attempt, index in enumerate(self._order()):
+            try:
+                return self.replicas[index].generate(messages, params)
+            except GenerationError as exc:
+                if not exc.server_fault:
+                    raise
+                last = exc
+                with self._lock:
+                    self._down_until[index] = time.monotonic() + self.cooldown_s
+                    if attempt + 1 < len(self.replicas):
+                        self.failovers += 1
+        assert last is not None
+        raise GenerationError(
+            f"every replica failed; last: {last}", retryable=last.retryable, server_fault=True
+        )
