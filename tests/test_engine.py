@@ -1,0 +1,213 @@
+"""The engine against the real local server: concurrency, cache, replay, replicas, retries."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import pytest
+from chat_server import ChatServer, Reply
+
+from pytest_lrmsafety.cases.model import Case, Probe
+from pytest_lrmsafety.engine.cache import Cache
+from pytest_lrmsafety.engine.cassette import Recorder, ReplayClient
+from pytest_lrmsafety.engine.engine import Engine
+from pytest_lrmsafety.engine.keys import client_identity, request_key
+from pytest_lrmsafety.judges.rules import RefusalJudge
+from pytest_lrmsafety.models.base import GenerationError, SamplingParams
+from pytest_lrmsafety.models.openai_compat import OpenAICompatClient
+from pytest_lrmsafety.models.replicas import ReplicaClient
+
+PARAMS = SamplingParams(temperature=0.6)
+
+
+def probes(n: int, sample: int = 1) -> list[Probe]:
+    out = []
+    for i in range(n):
+        case = Case(
+            id=f"c-{i:03d}",
+            category="Privacy",
+            expect="refuse",
+            messages=({"role": "user", "content": f"request {i}"},),
+            suite="s.yaml",
+            line=1,
+        )
+        out.append(Probe(case, "direct", sample, case.messages))
+    return out
+
+
+def client(server: ChatServer, **kwargs: object) -> OpenAICompatClient:
+    args: dict[str, object] = {
+        "name": "openai-compat:reasoning",
+        "model": "reasoning",
+        "base_url": server.url,
+        "api_key": "k",
+        "max_retries": 0,
+    }
+    args.update(kwargs)
+    return OpenAICompatClient(**args)  # type: ignore[arg-type]
+
+
+def run_all(engine: Engine, batch: list[Probe]) -> list[str]:
+    engine.plan([(p, PARAMS) for p in batch])
+    return [engine.completion(p, PARAMS).answer for p in batch]
+
+
+def test_planned_generation_keeps_requests_in_flight(chat_server: ChatServer) -> None:
+    chat_server.default = Reply(thinking="t", answer="a", delay_s=0.2)
+    engine = Engine(client(chat_server), Cache(None, "off"), concurrency=8)
+    started = time.perf_counter()
+    assert run_all(engine, probes(32)) == ["a"] * 32
+    elapsed = time.perf_counter() - started
+    # 32 requests of 0.2 s, 8 at a time: 0.8 s at best; one at a time would take 6.4 s.
+    assert elapsed < 2.5
+    assert engine.pool.max_in_flight == 8
+    assert (engine.stats.generated, engine.stats.from_cache) == (32, 0)
+    assert len(chat_server.requests) == 32
+    engine.close()
+
+
+def test_cache_serves_a_rerun_and_modes(chat_server: ChatServer, tmp_path: Path) -> None:
+    batch = probes(5)
+    first = Engine(client(chat_server), Cache(tmp_path, "rw"))
+    run_all(first, batch)
+    first.close()
+    assert len(chat_server.requests) == 5
+    again = Engine(client(chat_server), Cache(tmp_path, "rw"))
+    assert run_all(again, batch) == ["I can't help with that."] * 5
+    assert (again.stats.from_cache, again.stats.generated) == (5, 0)
+    assert len(chat_server.requests) == 5  # nothing asked again
+    chat_server.default = Reply(thinking="t", answer="fresh")
+    refreshed = Engine(client(chat_server), Cache(tmp_path, "refresh"))
+    assert run_all(refreshed, batch) == ["fresh"] * 5
+    read_only = Engine(client(chat_server), Cache(tmp_path, "ro"))
+    assert run_all(read_only, batch) == ["fresh"] * 5  # refresh wrote the new answers
+    off = Engine(client(chat_server), Cache(tmp_path, "off"))
+    run_all(off, batch[:2])
+    assert len(chat_server.requests) == 12
+    for engine in (refreshed, read_only, off):
+        engine.close()
+
+
+def test_read_only_cache_never_writes(chat_server: ChatServer, tmp_path: Path) -> None:
+    engine = Engine(client(chat_server), Cache(tmp_path, "ro"))
+    run_all(engine, probes(2))
+    engine.close()
+    assert not (tmp_path / "cache.sqlite").exists()
+
+
+def test_key_depends_on_what_changes_the_output(chat_server: ChatServer) -> None:
+    other = ChatServer().start()
+    try:
+        a, b = client(chat_server), client(other, max_retries=3, timeout=5.0)
+        assert client_identity(a) == client_identity(b)  # URL, retries, timeout: not part of it
+        (probe,) = probes(1)
+        key = request_key(client_identity(a), probe.messages, PARAMS, 1)
+        assert key == request_key(client_identity(b), probe.messages, PARAMS, 1)
+        assert key != request_key(client_identity(a), probe.messages, PARAMS, 2)
+        assert key != request_key(client_identity(a), probe.messages, SamplingParams(seed=1), 1)
+        hidden = client(chat_server, hidden_thinking=True)
+        assert key != request_key(client_identity(hidden), probe.messages, PARAMS, 1)
+    finally:
+        other.stop()
+
+
+def test_verdicts_are_cached_apart(chat_server: ChatServer, tmp_path: Path) -> None:
+    (probe,) = probes(1)
+    engine = Engine(client(chat_server), Cache(tmp_path, "rw"))
+    completion = engine.completion(probe, PARAMS)
+    targets = [("answer", completion.answer)]
+    first = engine.verdicts(probe, completion, {"refusal": RefusalJudge()}, targets)
+    second = engine.verdicts(probe, completion, {"refusal": RefusalJudge()}, targets)
+    assert first == second
+    assert (engine.stats.verdicts_judged, engine.stats.verdicts_cached) == (1, 1)
+    engine.close()
+
+
+def test_record_then_replay_without_a_model(chat_server: ChatServer, tmp_path: Path) -> None:
+    batch = probes(3)
+    live = client(chat_server)
+    cassette = tmp_path / "run.jsonl"
+    cassette.write_text("")
+    engine = Engine(live, Cache(None, "off"), recorder=Recorder(cassette, client_identity(live)))
+    answers = run_all(engine, batch)
+    engine.close()
+    lines = [json.loads(line) for line in cassette.read_text().splitlines()]
+    assert lines[0] == {"cassette_version": 1, "model": client_identity(live)}
+    assert {"key", "request", "thinking", "answer", "raw", "usage"} <= set(lines[1])
+    chat_server.stop()
+    replay = ReplayClient(cassette, "run.jsonl")
+    replayed = Engine(replay, Cache(None, "off"))
+    assert run_all(replayed, batch) == answers
+    missing = probes(4)[3]
+    replayed.plan([(missing, PARAMS)])
+    with pytest.raises(GenerationError, match="probe not in the cassette 'replay:run.jsonl'"):
+        replayed.completion(missing, PARAMS)
+
+
+def test_replicas_survive_one_going_down(chat_server: ChatServer) -> None:
+    dead = ChatServer().start()
+    dead_url = dead.url
+    dead.stop()
+    replicas = ReplicaClient([client(chat_server, base_url=dead_url), client(chat_server)])
+    engine = Engine(replicas, Cache(None, "off"), concurrency=4)
+    assert run_all(engine, probes(10)) == ["I can't help with that."] * 10
+    assert engine.stats.errors == 0
+    assert replicas.failovers >= 1
+    assert len(chat_server.requests) == 10
+
+
+def test_requests_are_spread_over_replicas(chat_server: ChatServer) -> None:
+    other = ChatServer().start()
+    try:
+        replicas = ReplicaClient([client(chat_server), client(other)])
+        run_all(Engine(replicas, Cache(None, "off"), concurrency=2), probes(10))
+        assert (len(chat_server.requests), len(other.requests)) == (5, 5)
+    finally:
+        other.stop()
+
+
+def test_malformed_body_is_retried(chat_server: ChatServer) -> None:
+    chat_server.add_rule("request 0", malformed=True, times=1)
+    engine = Engine(client(chat_server), Cache(None, "off"), retries=2)
+    assert run_all(engine, probes(1)) == ["I can't help with that."]
+    assert engine.stats.retries == 1
+    assert len(chat_server.requests) == 2
+
+
+def test_errors_after_retries_are_errors_not_cached(
+    chat_server: ChatServer, tmp_path: Path
+) -> None:
+    chat_server.add_rule("request 1", status=500, error_message="down")
+    engine = Engine(client(chat_server), Cache(tmp_path, "rw"), retries=1)
+    batch = probes(2)
+    engine.plan([(p, PARAMS) for p in batch])
+    assert engine.completion(batch[0], PARAMS).answer == "I can't help with that."
+    with pytest.raises(GenerationError, match="HTTP 500: down"):
+        engine.completion(batch[1], PARAMS)
+    assert engine.stats.errors == 1
+    engine.close()
+    chat_server.rules.clear()
+    rerun = Engine(client(chat_server), Cache(tmp_path, "rw"))
+    run_all(rerun, batch)
+    assert (rerun.stats.from_cache, rerun.stats.generated) == (
+        1,
+        1,
+    )  # only the error is asked again
+
+
+def test_requests_per_minute_cap(chat_server: ChatServer) -> None:
+    engine = Engine(client(chat_server), Cache(None, "off"), concurrency=8, requests_per_minute=600)
+    started = time.perf_counter()
+    run_all(engine, probes(6))
+    assert time.perf_counter() - started >= 0.45  # 6 starts, 0.1 s apart
+
+
+def test_a_test_outside_the_plan_is_served_first(chat_server: ChatServer) -> None:
+    chat_server.default = Reply(thinking="t", answer="a", delay_s=0.05)
+    engine = Engine(client(chat_server), Cache(None, "off"), concurrency=1)
+    batch = probes(20)
+    engine.plan([(p, PARAMS) for p in batch[:19]])
+    engine.completion(batch[19], PARAMS)  # not planned: jumps the queue
+    assert engine.stats.generated < 19
