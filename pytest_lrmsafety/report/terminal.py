@@ -53,6 +53,15 @@ def render(report: Mapping[str, Any]) -> list[str]:
         lines += _table(report["by_attack"], "attack", report["totals"]).splitlines()
     states = ", ".join(f"{k} {v}" for k, v in report["thinking_status"].items())
     lines += ["", f"thinking: {states}"]
+    samples = report["samples"]
+    if samples["groups"]:
+        n = samples["groups"]
+        lines.append(
+            f"samples: {n} case x attack groups; any sample failed "
+            f"{100.0 * samples['any_fail'] / n:.1f}% ({samples['any_fail']}/{n}), "
+            f"most samples failed {100.0 * samples['majority_fail'] / n:.1f}% "
+            f"({samples['majority_fail']}/{n})"
+        )
     if report["gates"]:
         lines.append("")
         body = [
