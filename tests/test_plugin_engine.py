@@ -227,3 +227,15 @@ def test_other_dist_modes_generate_on_demand_without_duplicates(
     result = project.runpytest(*model_args(chat_server), "-n", "2", "--dist", "loadfile")
     result.assert_outcomes(passed=3, failed=4)
     assert len(chat_server.requests) == 7
+
+
+def test_progress_line_while_a_test_waits(
+    project: pytest.Pytester, chat_server: ChatServer
+) -> None:
+    chat_server.rules.clear()
+    chat_server.default = Reply(thinking="I should decline.", answer="I can't help.", delay_s=2.3)
+    args = [*model_args(chat_server), "-k", "weapons and direct", "--lrm-cache", "off"]
+    shown = project.runpytest(*args)
+    shown.stdout.fnmatch_lines(["[[]lrm[]] 0/1 done, 0.0/s, 0 errors, 1 in flight, ETA unknown"])
+    quiet = project.runpytest(*args, "-q")
+    assert "[lrm]" not in quiet.stdout.str()
