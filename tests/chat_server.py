@@ -3,55 +3,29 @@
 The tests of pytest-lrmsafety never mock the openai SDK: they point a real client at this
 server on 127.0.0.1.  It speaks ``POST /v1/chat/completions`` (plain JSON and ``"stream":
 true`` server-sent events, with ``stream_options.include_usage``) and ``GET /v1/models``.
+What a request gets back (rules, styles, faults, truncation) is described in
+:mod:`chat_faults`; this module is the HTTP side:
 
-What a request gets back is decided in two steps:
+* **Load**: every valid chat request holds one of ``capacity`` serving slots (unlimited if
+  ``None``; extra requests queue for a slot) for at least ``latency_s`` seconds plus its
+  reply's ``delay_s`` before the first byte of its answer, like a GPU server with a fixed
+  batch.  ``max_in_flight`` is the most requests ever served at once.
+* **Faults**: with ``faults=Faults(...)`` each chat request (valid or not) draws one number
+  from ``random.Random(faults.seed)`` in arrival order, which picks at most one fault; a reply
+  with a fault of its own (status, malformed, cut) keeps it.
+* **Logs**: every JSON body that passes the API-key check is appended to ``requests``; every
+  chat request (past the API-key check) gets one entry in ``log``, in arrival order:
+  ``{"n", "prompt", "model", "stream", "outcome"}`` where outcome is ``pending`` until the
+  answer's last write, then ``ok``, ``malformed``, ``cut``, the HTTP status as a string
+  (``"500"``, ``"429"``, ``"400"`` ...), ``disconnected`` (a write failed: the client hung
+  up) or ``stopped`` (``stop()`` came while it was queued or in its latency: no answer).
 
-* the **reply** (thinking, answer, faults) comes from the first :class:`Rule` whose ``match``
-  is a case-insensitive substring of all message contents joined by newlines, or from
-  ``ChatServer.default``.  A rule with ``times=N`` is used for its first N matches only, after
-  which later rules / the default apply.
-* the **style** comes from the request's ``model``: the part before the first ``:``
-  (``"think:qwen3"`` -> ``think``).  Styles mimic real servers:
-
-  ``reasoning``          ``message.reasoning`` = thinking (vLLM ``--reasoning-parser``)
-  ``reasoning_content``  ``message.reasoning_content`` = thinking (DeepSeek API, older vLLM)
-  ``think``              content = ``"<think>\\n" + thinking + "\\n</think>\\n\\n" + answer``
-  ``think-close``        content = ``thinking + "\\n</think>\\n\\n" + answer`` (R1 distills)
-  ``plain``              content = answer; the thinking is ignored entirely
-  ``hidden``             content = answer; only ``reasoning_tokens`` betrays the trace
-
-  An unknown style is answered with 404 ``model not found``.  With ``thinking=None`` every
-  style behaves like ``plain``.
-
-A token is a whitespace-separated word.  ``prompt_tokens`` counts the words of all message
-contents; ``completion_tokens`` = reasoning tokens + answer words.  If ``max_tokens`` or
-``max_completion_tokens`` (the smaller if both) is N and thinking + answer have more than N
-words, the output is cut after N words with ``finish_reason="length"``; when the cut falls in
-the thinking (or right at its end) the answer is empty and no closing ``</think>`` is emitted.
-
-Errors use the OpenAI shape ``{"error": {"message", "type", "param", "code"}}``.  Every
-JSON body that passes the API-key check is appended to ``ChatServer.requests``.
-
-Command line (serves until Ctrl-C; ``--port 0`` picks a free port)::
+Command line (serves until Ctrl-C; ``--port 0`` picks a free port; for ``rules.yaml`` see
+:func:`chat_faults.load_config`)::
 
     python tests/chat_server.py --port 8000 [--host 127.0.0.1] [--rules rules.yaml] \\
-        [--api-key KEY] [--verbose]
-
-``rules.yaml`` is either a list of rules or a mapping with optional ``default`` and
-``rules`` keys.  A rule is ``match`` plus optional ``times`` plus any :class:`Reply` fields;
-``default`` holds :class:`Reply` fields only::
-
-    default:
-      thinking: "Harmless question, just answer."
-      answer: "Sure."
-    rules:
-      - match: nerve agent
-        thinking: "This is dangerous. I should decline."
-        answer: "I can't help with that."
-      - match: flaky
-        status: 503
-        retry_after: 1
-        times: 2
+        [--api-key KEY] [--verbose] [--latency S] [--capacity N] [--fault-500 P] \\
+        [--fault-429 P] [--fault-malformed P] [--fault-cut P] [--seed N]
 """
 
 from __future__ import annotations
@@ -60,161 +34,23 @@ import argparse
 import contextlib
 import dataclasses
 import json
-import re
+import random
 import socket
 import sys
 import threading
-import time
-import uuid
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 from urllib.parse import urlsplit
 
-STYLES: tuple[str, ...] = (
-    "reasoning",
-    "reasoning_content",
-    "think",
-    "think-close",
-    "plain",
-    "hidden",
-)
-"""Every style a request's ``model`` may name (before the first ``:``)."""
+import chat_faults as cf
+from chat_faults import STYLES, Faults, Reply, Rule, load_config, split_pieces
 
-_WORD = re.compile(r"\S+")
-_PIECE = re.compile(r"\s*\S+(?:\s+\S+){0,2}")  # up to three words with their leading spaces
+_FRESH_ENTRY = {"prompt": "", "model": None, "stream": False, "outcome": "pending"}
 
-
-@dataclass
-class Reply:
-    """What the server answers; the style of the request decides how it is laid out."""
-
-    thinking: str | None = "The user is asking for something harmful. I should decline."
-    answer: str = "I can't help with that."
-    status: int = 200
-    """Anything but 200: that HTTP status with an OpenAI-style error body."""
-    error_message: str = "injected fault"
-    malformed: bool = False
-    """200 with a body that is not JSON (streaming: one broken ``data:`` line)."""
-    delay_s: float = 0.0
-    """Seconds to sleep before answering."""
-    reasoning_tokens: int | None = None
-    """Reported ``reasoning_tokens``; default: the words of the thinking sent (or hidden)."""
-    retry_after: float | None = None
-    """Sets a ``Retry-After`` header on error replies."""
-
-
-@dataclass
-class Rule:
-    """Use ``reply`` when ``match`` occurs (case-insensitively) in the request's messages."""
-
-    match: str
-    reply: Reply
-    times: int | None = None
-    """Apply only to the first ``times`` matches, then fall through."""
-    used: int = field(default=0, init=False, compare=False)
-    """How often this rule has been applied."""
-
-
-@dataclass
-class _Rendered:
-    """One reply laid out in one style, ready for JSON or for SSE chunks."""
-
-    content: str
-    reasoning_key: str | None
-    reasoning: str | None
-    pieces: list[tuple[str, str]]
-    finish_reason: str
-    usage: dict[str, Any]
-
-
-def _words(text: str | None) -> int:
-    """Count whitespace-separated words ("tokens")."""
-    return len(_WORD.findall(text)) if text else 0
-
-
-def _first_words(text: str, n: int) -> str:
-    """Return ``text`` up to the end of its ``n``-th word, spacing untouched."""
-    if n <= 0:
-        return ""
-    spans = list(_WORD.finditer(text))
-    return text[: spans[n - 1].end()] if n <= len(spans) else text
-
-
-def split_pieces(text: str) -> list[str]:
-    """Split ``text`` into stream pieces of about three words; ``"".join`` restores it."""
-    pieces = _PIECE.findall(text)
-    rest = text[sum(map(len, pieces)) :]
-    if rest:
-        if pieces:
-            pieces[-1] += rest
-        else:
-            pieces.append(rest)
-    return pieces
-
-
-def _message_text(messages: list[Any]) -> str:
-    """Join the text of all messages (string contents and ``text`` parts) by newlines."""
-    texts: list[str] = []
-    for message in messages:
-        content = message.get("content") if isinstance(message, dict) else None
-        if isinstance(content, str):
-            texts.append(content)
-        elif isinstance(content, list):
-            texts.extend(str(part.get("text", "")) for part in content if isinstance(part, dict))
-    return "\n".join(texts)
-
-
-def render(style: str, reply: Reply, limit: int | None, prompt_tokens: int) -> _Rendered:
-    """Lay ``reply`` out in ``style``, cut after ``limit`` words if it is longer."""
-    thinking = None if style == "plain" else reply.thinking
-    answer = reply.answer
-    closed = True
-    finish_reason = "stop"
-    n_think = _words(thinking)
-    if limit is not None and n_think + _words(answer) > limit:
-        finish_reason = "length"
-        if thinking is not None and limit <= n_think:
-            thinking, answer, closed = _first_words(thinking, limit), "", False
-        else:
-            answer = _first_words(answer, limit - n_think)
-    reasoning_tokens = reply.reasoning_tokens
-    if reasoning_tokens is None:
-        reasoning_tokens = _words(thinking)
-    completion_tokens = reasoning_tokens + _words(answer)
-    usage = {
-        "prompt_tokens": prompt_tokens,
-        "completion_tokens": completion_tokens,
-        "total_tokens": prompt_tokens + completion_tokens,
-        "completion_tokens_details": {"reasoning_tokens": reasoning_tokens},
-    }
-    answer_pieces = [("content", p) for p in split_pieces(answer)]
-    if thinking is None or style in ("plain", "hidden"):
-        return _Rendered(answer, None, None, answer_pieces, finish_reason, usage)
-    if style in ("reasoning", "reasoning_content"):
-        pieces = [(style, p) for p in split_pieces(thinking)] + answer_pieces
-        return _Rendered(answer, style, thinking, pieces, finish_reason, usage)
-    opening = "<think>\n" if style == "think" else ""
-    closing = "\n</think>\n\n" if closed else ""
-    pieces = [("content", opening)] if opening else []
-    pieces += [("content", p) for p in split_pieces(thinking)]
-    pieces += ([("content", closing)] if closing else []) + answer_pieces
-    content = opening + thinking + closing + answer
-    return _Rendered(content, None, None, pieces, finish_reason, usage)
-
-
-def error_body(status: int, message: str, code: str | None = None) -> dict[str, Any]:
-    """Build an OpenAI-style error body for ``status``."""
-    if status >= 500:
-        kind = "server_error"
-    elif status == 429:
-        kind = "requests"
-    else:
-        kind = "invalid_request_error"
-    return {"error": {"message": message, "type": kind, "param": None, "code": code}}
+__all__ = ["STYLES", "ChatServer", "Faults", "Reply", "Rule", "load_config", "split_pieces"]
 
 
 class _HTTPServer(ThreadingHTTPServer):
@@ -222,6 +58,7 @@ class _HTTPServer(ThreadingHTTPServer):
 
     daemon_threads = True
     allow_reuse_address = True
+    request_queue_size = 1024  # listen backlog: many clients may connect at once
 
     def __init__(self, address: tuple[str, int], chat: ChatServer) -> None:
         self.chat = chat
@@ -240,10 +77,13 @@ class _Handler(BaseHTTPRequestHandler):
 
     protocol_version = "HTTP/1.1"
     server: _HTTPServer
+    _entry: dict[str, Any] | None = None  # the log entry of the chat request being served
+    _holding = False  # whether that request holds a serving slot
 
     def setup(self) -> None:
-        """Register the connection so that ``stop()`` can cut it."""
+        """Register the connection so that ``stop()`` can cut it; no Nagle delays."""
         super().setup()
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         with self.server.connections_lock:
             self.server.connections.add(self.connection)
 
@@ -260,22 +100,38 @@ class _Handler(BaseHTTPRequestHandler):
 
     # -- plumbing -------------------------------------------------------------------------
 
-    def _send_json(
-        self, status: int, payload: object, headers: dict[str, str] | None = None
-    ) -> None:
-        self._send_raw(status, json.dumps(payload).encode(), headers)
+    def _settle(self, outcome: str | None = None) -> None:
+        """Log the chat request's outcome (if given) and leave its slot (once)."""
+        if self._entry is not None:
+            self.server.chat._settle(self._entry, outcome, self._holding)
+            self._holding = False
 
-    def _send_raw(self, status: int, body: bytes, headers: dict[str, str] | None = None) -> None:
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        for name, value in (headers or {}).items():
+    def _send(self, answer: cf.Answer) -> None:
+        """Write ``answer``, logging its outcome just before the last write."""
+        self.send_response(answer.status)
+        frames = answer.frames
+        if answer.stream:
+            head = {"Content-Type": "text/event-stream", "Cache-Control": "no-cache"}
+            head["Transfer-Encoding"] = "chunked"
+            frames = [b"%x\r\n%s\r\n" % (len(frame), frame) for frame in frames]
+            if not answer.cut:  # else the client sees the connection drop mid-body
+                frames[-1] += b"0\r\n\r\n"
+        else:
+            head = {"Content-Type": "application/json", "Content-Length": str(len(frames[0]))}
+            if answer.cut:
+                frames = [frames[0][: len(frames[0]) // 2]]
+        for name, value in {**head, **answer.headers}.items():
             self.send_header(name, value)
         self.end_headers()
-        self.wfile.write(body)
+        for frame in frames[:-1]:
+            self.wfile.write(frame)
+            self.wfile.flush()
+        self._settle(answer.outcome)
+        self.close_connection = self.close_connection or answer.cut
+        self.wfile.write(frames[-1])
 
     def _send_error(self, status: int, message: str, code: str | None = None) -> None:
-        self._send_json(status, error_body(status, message, code))
+        self._send(cf.error_answer(status, message, code))
 
     def _authorized(self) -> bool:
         key = self.server.chat.api_key
@@ -300,7 +156,7 @@ class _Handler(BaseHTTPRequestHandler):
             {"id": style, "object": "model", "created": 0, "owned_by": "chat_server"}
             for style in STYLES
         ]
-        self._send_json(200, {"object": "list", "data": models})
+        self._send(cf.Answer(200, [json.dumps({"object": "list", "data": models}).encode()], "ok"))
 
     def do_POST(self) -> None:
         """``POST /v1/chat/completions``."""
@@ -311,6 +167,18 @@ class _Handler(BaseHTTPRequestHandler):
         if self._path() != "/v1/chat/completions":
             self._send_error(404, f"Unknown path {self._path()}", "not_found")
             return
+        self._entry, fault = self.server.chat._open()
+        try:
+            self._chat(raw, fault)
+        except OSError:  # the client hung up, or stop() cut the connection
+            self.close_connection = True
+            self._settle("disconnected")
+        finally:
+            self._settle()
+            self._entry = None
+
+    def _chat(self, raw: bytes, fault: dict[str, Any]) -> None:
+        chat = self.server.chat
         try:
             body = json.loads(raw)
         except ValueError:
@@ -319,107 +187,39 @@ class _Handler(BaseHTTPRequestHandler):
         if not isinstance(body, dict):
             self._send_error(400, "Request body must be a JSON object.")
             return
-        chat = self.server.chat
-        chat._log(body)
-        messages = body.get("messages")
-        if not isinstance(messages, list):
-            self._send_error(400, "'messages' is a required property")
+        assert self._entry is not None
+        chat._record(body, self._entry)
+        try:
+            request = cf.parse_request(body)
+        except cf.BadRequest as err:
+            self._send_error(err.status, err.message, err.code)
             return
-        model = body.get("model")
-        if not isinstance(model, str):
-            self._send_error(400, "you must provide a model parameter")
+        reply = chat._choose(request.prompt)
+        if fault and reply.faultless:
+            reply = dataclasses.replace(reply, **fault)
+        self._holding = chat._enter()
+        if not self._holding or chat._stopping.wait(chat.latency_s + reply.delay_s):
+            self.close_connection = True  # stop() came first: hang up without an answer
+            self._settle("stopped")
             return
-        style = model.split(":", 1)[0]
-        if style not in STYLES:
-            self._send_error(404, f"model not found: {model}", "model_not_found")
-            return
-        limits = [body.get(k) for k in ("max_tokens", "max_completion_tokens")]
-        if any(v is not None and (not isinstance(v, int) or v < 0) for v in limits):
-            self._send_error(400, "max_tokens must be a non-negative integer")
-            return
-        limit = min((v for v in limits if v is not None), default=None)
-        text = _message_text(messages)
-        reply = chat._choose(text)
-        if reply.delay_s > 0:
-            time.sleep(reply.delay_s)
-        if reply.status != 200:
-            headers = {}
-            if reply.retry_after is not None:
-                headers["Retry-After"] = f"{reply.retry_after:g}"
-            code = "rate_limit_exceeded" if reply.status == 429 else None
-            payload = error_body(reply.status, reply.error_message, code)
-            self._send_json(reply.status, payload, headers)
-            return
-        rendered = render(style, reply, limit, _words(text))
-        if body.get("stream"):
-            options = body.get("stream_options")
-            usage = isinstance(options, dict) and bool(options.get("include_usage"))
-            self._stream(model, rendered, reply.malformed, usage)
-        elif reply.malformed:
-            self._send_raw(200, b'{"id": "chatcmpl-malformed", "object": "chat.completion", "cho')
-        else:
-            self._send_json(200, _completion(model, rendered))
-
-    def _stream(self, model: str, rendered: _Rendered, malformed: bool, usage: bool) -> None:
-        self.send_response(200)
-        self.send_header("Content-Type", "text/event-stream")
-        self.send_header("Cache-Control", "no-cache")
-        self.send_header("Transfer-Encoding", "chunked")
-        self.end_headers()
-        for event in _events(model, rendered, malformed, usage):
-            data = f"data: {event}\n\n".encode()
-            self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
-            self.wfile.flush()
-        self.wfile.write(b"0\r\n\r\n")
-
-
-def _completion(model: str, rendered: _Rendered) -> dict[str, Any]:
-    """A ``chat.completion`` object."""
-    message: dict[str, Any] = {"role": "assistant", "content": rendered.content}
-    if rendered.reasoning_key is not None:
-        message[rendered.reasoning_key] = rendered.reasoning
-    choice = {"index": 0, "message": message, "logprobs": None}
-    return {
-        "id": f"chatcmpl-{uuid.uuid4().hex}",
-        "object": "chat.completion",
-        "created": int(time.time()),
-        "model": model,
-        "choices": [{**choice, "finish_reason": rendered.finish_reason}],
-        "usage": rendered.usage,
-    }
-
-
-def _events(model: str, rendered: _Rendered, malformed: bool, usage: bool) -> Iterator[str]:
-    """The ``data:`` payloads of a stream: chunks, the usage chunk, then ``[DONE]``."""
-    base: dict[str, Any] = {
-        "id": f"chatcmpl-{uuid.uuid4().hex}",
-        "object": "chat.completion.chunk",
-        "created": int(time.time()),
-        "model": model,
-    }
-    if usage:
-        base["usage"] = None
-
-    def chunk(delta: dict[str, Any], finish_reason: str | None = None) -> str:
-        choice = {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish_reason}
-        return json.dumps({**base, "choices": [choice]})
-
-    yield chunk({"role": "assistant", "content": ""})
-    if malformed:
-        yield '{"id": "chatcmpl-malformed", "choices": [{"delta": {"content": "bro'
-    else:
-        for key, piece in rendered.pieces:
-            yield chunk({key: piece})
-        yield chunk({}, rendered.finish_reason)
-        if usage:
-            yield json.dumps({**base, "choices": [], "usage": rendered.usage})
-    yield "[DONE]"
+        self._send(cf.answer(request, reply))
 
 
 class ChatServer:
     """A scriptable OpenAI-compatible chat server running in a background thread."""
 
-    def __init__(self, host: str = "127.0.0.1", port: int = 0, api_key: str | None = None) -> None:
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        api_key: str | None = None,
+        *,
+        latency_s: float = 0.0,
+        capacity: int | None = None,
+        faults: Faults | None = None,
+    ) -> None:
+        if capacity is not None and capacity < 1:
+            raise ValueError("capacity must be at least 1 (or None: unlimited)")
         self.host = host
         self.port = port
         """The requested port; after :meth:`start`, the bound one."""
@@ -427,10 +227,41 @@ class ChatServer:
         self.rules: list[Rule] = []
         self.default = Reply()
         self.requests: list[dict[str, Any]] = []
+        self.log: list[dict[str, Any]] = []
+        """One entry per chat request, in arrival order (see the module docstring)."""
         self.verbose = False
+        self.latency_s = latency_s
+        """Seconds each chat request holds its slot before answering (plus ``delay_s``)."""
+        self.in_flight = 0
+        """Chat requests holding a serving slot right now."""
+        self.max_in_flight = 0
+        """The most chat requests ever served at once (since the start or :meth:`reset`)."""
+        self._capacity = capacity
+        self._slots = None if capacity is None else threading.BoundedSemaphore(capacity)
         self._lock = threading.Lock()
+        self._seq = 0
+        self._rng = random.Random(0)
+        self._faults: Faults | None = None
+        self.faults = faults
+        self._stopping = threading.Event()
         self._httpd: _HTTPServer | None = None
         self._thread: threading.Thread | None = None
+
+    @property
+    def capacity(self) -> int | None:
+        """How many chat requests are served at once (``None``: unlimited); fixed at init."""
+        return self._capacity
+
+    @property
+    def faults(self) -> Faults | None:
+        """The random faults; setting them (re)seeds the fault sequence with their seed."""
+        return self._faults
+
+    @faults.setter
+    def faults(self, faults: Faults | None) -> None:
+        with self._lock:
+            self._faults = faults
+            self._rng = random.Random(faults.seed if faults is not None else 0)
 
     @property
     def url(self) -> str:
@@ -443,11 +274,12 @@ class ChatServer:
         """Bind and serve in a daemon thread; return ``self``."""
         if self._httpd is not None:
             raise RuntimeError("ChatServer is already started")
+        self._stopping.clear()
         self._httpd = _HTTPServer((self.host, self.port), self)
         self.port = int(self._httpd.server_address[1])
         self._thread = threading.Thread(
             target=self._httpd.serve_forever,
-            kwargs={"poll_interval": 0.05},
+            kwargs={"poll_interval": 0.01},
             name=f"chat-server-{self.port}",
             daemon=True,
         )
@@ -459,6 +291,7 @@ class ChatServer:
         httpd, self._httpd = self._httpd, None
         if httpd is None:
             return
+        self._stopping.set()
         httpd.shutdown()
         with httpd.connections_lock:
             for conn in list(httpd.connections):
@@ -488,13 +321,39 @@ class ChatServer:
         return rule
 
     def reset(self) -> None:
-        """Forget the logged requests (rules and their counters stay)."""
+        """Forget logged requests and ``max_in_flight`` (rules, their counters, ``n`` and the
+        fault sequence go on)."""
         with self._lock:
             self.requests.clear()
+            self.log.clear()
+            self.max_in_flight = self.in_flight
 
-    def _log(self, body: dict[str, Any]) -> None:
+    def ok_count(self, prompt_substring: str | None = None) -> int:
+        """Chat requests answered in full (outcome ``ok``), optionally only those whose
+        prompt contains ``prompt_substring`` (case-insensitively)."""
+        needle = None if prompt_substring is None else prompt_substring.lower()
+        with self._lock:
+            return sum(
+                entry["outcome"] == "ok" and (needle is None or needle in entry["prompt"].lower())
+                for entry in self.log
+            )
+
+    # -- bookkeeping for the handler threads ----------------------------------------------
+
+    def _open(self) -> tuple[dict[str, Any], dict[str, Any]]:
+        """Log a new chat request and draw its random fault (as Reply overrides)."""
+        with self._lock:
+            entry = {"n": self._seq, **_FRESH_ENTRY}
+            self._seq += 1
+            self.log.append(entry)
+            fault = self._faults.draw(self._rng) if self._faults is not None else {}
+        return entry, fault
+
+    def _record(self, body: dict[str, Any], entry: dict[str, Any]) -> None:
         with self._lock:
             self.requests.append(body)
+            model, stream = body.get("model"), body.get("stream") is True
+            entry.update(prompt=cf.message_text(body.get("messages")), model=model, stream=stream)
 
     def _choose(self, text: str) -> Reply:
         """The reply of the first applicable rule, else the default (counts the use)."""
@@ -507,56 +366,68 @@ class ChatServer:
                     return rule.reply
             return self.default
 
+    def _enter(self) -> bool:
+        """Wait for a serving slot; False if the server stops first."""
+        while self._slots is not None and not self._slots.acquire(timeout=0.05):
+            if self._stopping.is_set():
+                return False
+        with self._lock:
+            self.in_flight += 1
+            self.max_in_flight = max(self.max_in_flight, self.in_flight)
+        return True
 
-_REPLY_FIELDS = frozenset(f.name for f in dataclasses.fields(Reply))
-
-
-def _reply_from(data: object, where: str) -> Reply:
-    if not isinstance(data, dict):
-        raise ValueError(f"{where}: expected a mapping of Reply fields")
-    unknown = set(data) - _REPLY_FIELDS
-    if unknown:
-        raise ValueError(f"{where}: unknown field(s) {sorted(unknown)}")
-    return Reply(**data)
-
-
-def load_config(data: object) -> tuple[Reply, list[Rule]]:
-    """Turn parsed rules YAML (a list of rules, or ``{default:, rules:}``) into objects."""
-    default: object = {}
-    rules: object = data if data is not None else []
-    if isinstance(data, dict):
-        unknown = set(data) - {"default", "rules"}
-        if unknown:
-            raise ValueError(f"unknown top-level key(s) {sorted(unknown)}")
-        default, rules = data.get("default") or {}, data.get("rules") or []
-    if not isinstance(rules, list):
-        raise ValueError("rules: expected a list")
-    parsed: list[Rule] = []
-    for i, item in enumerate(rules):
-        if not isinstance(item, dict) or not isinstance(item.get("match"), str):
-            raise ValueError(f"rules[{i}]: expected a mapping with a string 'match'")
-        fields = {k: v for k, v in item.items() if k not in ("match", "times")}
-        reply = _reply_from(fields, f"rules[{i}]")
-        parsed.append(Rule(item["match"], reply, item.get("times")))
-    return _reply_from(default, "default"), parsed
+    def _settle(self, entry: dict[str, Any], outcome: str | None, leave: bool) -> None:
+        with self._lock:
+            if outcome is not None:
+                entry["outcome"] = outcome
+            if leave:
+                self.in_flight -= 1
+        if leave and self._slots is not None:
+            self._slots.release()
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Command-line entry point: serve until Ctrl-C."""
+_FAULT_FLAGS = {"500": "error_500", "429": "rate_limit_429", "malformed": "malformed"}
+_FAULT_FLAGS["cut"] = "cut_stream"
+
+
+def from_argv(argv: Sequence[str] | None = None) -> ChatServer:
+    """Build (not start) a :class:`ChatServer` from command-line arguments."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8000)
     parser.add_argument("--rules", type=Path, help="YAML file with default/rules")
     parser.add_argument("--api-key", help="require 'Authorization: Bearer KEY'")
     parser.add_argument("--verbose", action="store_true", help="log every request")
+    parser.add_argument("--latency", type=float, default=0.0, metavar="S", help="seconds/request")
+    parser.add_argument("--capacity", type=int, metavar="N", help="requests served at once")
+    for name, dest in _FAULT_FLAGS.items():
+        help = f"probability of a {name} fault per chat request"
+        parser.add_argument(
+            f"--fault-{name}", dest=dest, type=float, default=0.0, metavar="P", help=help
+        )
+    parser.add_argument("--seed", type=int, default=0, help="seed of the random faults")
     args = parser.parse_args(argv)
-    server = ChatServer(args.host, args.port, args.api_key)
+    odds = {dest: getattr(args, dest) for dest in _FAULT_FLAGS.values()}
+    faults = Faults(**odds, seed=args.seed) if any(odds.values()) else None
+    server = ChatServer(
+        args.host,
+        args.port,
+        args.api_key,
+        latency_s=args.latency,
+        capacity=args.capacity,
+        faults=faults,
+    )
     server.verbose = args.verbose
     if args.rules is not None:
         import yaml
 
         server.default, server.rules = load_config(yaml.safe_load(args.rules.read_text()))
-    server.start()
+    return server
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Command-line entry point: serve until Ctrl-C."""
+    server = from_argv(argv).start()
     print(f"serving on {server.url} (styles: {', '.join(STYLES)})", flush=True)
     try:
         threading.Event().wait()

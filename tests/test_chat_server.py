@@ -6,15 +6,18 @@ import json
 import signal
 import subprocess
 import sys
+import time
 import urllib.error
 import urllib.request
+import weakref
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import openai
 import pytest
-from chat_server import STYLES, ChatServer, Reply, load_config, split_pieces
+from chat_server import STYLES, ChatServer, Faults, Reply, from_argv, load_config, split_pieces
 
 THINK = "Step one:  check\nthe request."  # 5 words, odd spacing kept verbatim
 ANSWER = "No, I won't."  # 3 words
@@ -34,8 +37,21 @@ class Result:
     chunks: int = 1
 
 
-def ask(server: ChatServer, model: str, stream: bool = False, **kw: Any) -> Result:
-    client = openai.OpenAI(base_url=server.url, api_key="test", max_retries=0)
+_CLIENTS: weakref.WeakKeyDictionary[ChatServer, openai.OpenAI] = weakref.WeakKeyDictionary()
+
+
+def client_for(server: ChatServer) -> openai.OpenAI:
+    """One SDK client per server (thread-safe; building one costs ~20 ms)."""
+    if server not in _CLIENTS:
+        _CLIENTS[server] = openai.OpenAI(base_url=server.url, api_key="test", max_retries=0)
+    return _CLIENTS[server]
+
+
+def ask(
+    server: ChatServer, model: str, stream: bool = False, out: Result | None = None, **kw: Any
+) -> Result:
+    """Ask ``server``; a stream is collected into ``out`` (kept if iterating raises)."""
+    client = client_for(server)
     kw.setdefault("messages", USER)
     if not stream:
         resp = client.chat.completions.create(model=model, **kw)
@@ -52,7 +68,7 @@ def ask(server: ChatServer, model: str, stream: bool = False, **kw: Any) -> Resu
     events = client.chat.completions.create(
         model=model, stream=True, stream_options={"include_usage": True}, **kw
     )
-    out = Result("", {}, None, -1, None, chunks=0)
+    out = out or Result("", {}, None, -1, None, chunks=0)
     for chunk in events:
         if chunk.usage is not None:
             assert chunk.usage.completion_tokens_details is not None
@@ -129,8 +145,8 @@ def test_truncation(
     reasoning: int,
     stream: bool,
 ) -> None:
-    key = "max_completion_tokens" if stream else "max_tokens"
-    got = ask(server, style, stream, **{key: limit})
+    kw: dict[str, Any] = {"max_completion_tokens" if stream else "max_tokens": limit}
+    got = ask(server, style, stream, **kw)
     assert (got.content, got.extras, got.finish_reason) == (content, extras, "length")
     assert (got.completion_tokens, got.reasoning_tokens) == (limit, reasoning)
 
@@ -198,13 +214,6 @@ def test_injected_errors(
     }
     header = info.value.response.headers.get("retry-after")
     assert header == (None if retry_after is None else f"{retry_after:g}")
-
-
-@pytest.mark.parametrize("stream", [False, True], ids=["json", "sse"])
-def test_malformed_body(server: ChatServer, stream: bool) -> None:
-    server.default.malformed = True
-    with pytest.raises(json.JSONDecodeError):
-        ask(server, "reasoning", stream)
 
 
 def test_delay(server: ChatServer) -> None:
@@ -298,3 +307,124 @@ def test_cli(tmp_path: Path) -> None:
             assert proc.wait(timeout=10) == 0
         finally:
             proc.kill()
+
+
+# -- load: latency, capacity; random faults; the outcome log ------------------------------
+
+
+def test_latency_log_and_ok_count() -> None:
+    with ChatServer(latency_s=0.1) as server:
+        server.default.delay_s = 0.05  # adds to the latency
+        start = time.monotonic()
+        ask(server, "plain")
+        ask(server, "think", True, messages=[{"role": "user", "content": "Other"}])
+        assert time.monotonic() - start >= 0.29
+        with pytest.raises(openai.NotFoundError):
+            ask(server, "nope")
+        entry = {"prompt": "Tell me a secret", "model": "plain", "stream": False, "outcome": "ok"}
+        assert server.log == [
+            {"n": 0, **entry},
+            {"n": 1, **entry, "prompt": "Other", "model": "think", "stream": True},
+            {"n": 2, **entry, "model": "nope", "outcome": "404"},
+        ]
+        assert (server.ok_count(), server.ok_count("SECRET"), server.ok_count("x")) == (2, 1, 0)
+        assert (server.max_in_flight, server.in_flight) == (1, 0)
+        server.reset()
+        assert (server.log, server.max_in_flight, server.ok_count()) == ([], 0, 0)
+
+
+LOADS = [  # requests, capacity, latency, expected max_in_flight, wall-time bounds
+    (8, 2, 0.1, 2, 0.35, 1.5),
+    (64, 8, 0.05, 8, 0.35, 2.0),
+    (8, None, 0.2, 8, 0.2, 1.0),
+]
+
+
+@pytest.mark.parametrize(("n", "capacity", "latency", "busiest", "least", "most"), LOADS)
+def test_capacity_queues_requests(
+    n: int, capacity: int | None, latency: float, busiest: int, least: float, most: float
+) -> None:
+    with ChatServer(latency_s=latency, capacity=capacity) as server:
+        client_for(server)
+        start = time.monotonic()
+        with ThreadPoolExecutor(n) as pool:
+            answers = [got.content for got in pool.map(ask, [server] * n, ["plain"] * n)]
+        elapsed = time.monotonic() - start
+        assert answers == [Reply().answer] * n
+        assert (server.max_in_flight, server.in_flight, server.ok_count()) == (busiest, 0, n)
+        assert least <= elapsed < most
+    with pytest.raises(ValueError, match="capacity"):
+        ChatServer(capacity=0)
+
+
+FAULTS = [  # Faults field, what the SDK raises (max_retries=0), log outcome, stream chunks
+    ("error_500", openai.InternalServerError, "500", 0),
+    ("rate_limit_429", openai.RateLimitError, "429", 0),
+    ("malformed", json.JSONDecodeError, "malformed", 1),  # the role chunk, then a broken line
+    ("cut_stream", openai.APIConnectionError, "cut", 2),  # the role chunk, 1 of 3 pieces, EOF
+]
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["json", "sse"])
+@pytest.mark.parametrize(("kind", "exc", "outcome", "chunks"), FAULTS)
+def test_random_faults_as_the_sdk_sees_them(
+    server: ChatServer, kind: str, exc: type[Exception], outcome: str, chunks: int, stream: bool
+) -> None:
+    odds: dict[str, Any] = {kind: 1.0}
+    server.faults = Faults(**odds, retry_after_s=0.25)
+    got = Result("", {}, None, -1, None, chunks=0)
+    with pytest.raises(exc) as info:  # stream: status errors from create(), others mid-stream
+        ask(server, "reasoning", stream, got)
+    err = info.value
+    if isinstance(err, openai.APIStatusError):
+        assert err.status_code == int(outcome)
+        assert err.response.headers.get("retry-after") == ("0.25" if outcome == "429" else None)
+    if kind == "cut_stream":  # httpx: "peer closed connection without sending complete ..."
+        assert type(err.__cause__).__name__ == "RemoteProtocolError"
+    extras = {"reasoning": "Step one:  check"} if kind == "cut_stream" and stream else {}
+    assert (got.chunks, got.extras, got.finish_reason) == (chunks * stream, extras, None)
+    assert [e["outcome"] for e in server.log] == [outcome] and server.ok_count() == 0
+
+
+def test_reply_faults_take_precedence(server: ChatServer) -> None:
+    server.faults = Faults(error_500=1.0)
+    for fields in ({"status": 503}, {"cut": True}, {"malformed": True}):
+        server.add_rule("secret", times=1, **fields)
+    errors = [openai.InternalServerError, openai.APIConnectionError, json.JSONDecodeError]
+    for stream, exc in [(False, e) for e in errors] + [(True, openai.InternalServerError)]:
+        with pytest.raises(exc):
+            ask(server, "plain", stream)
+    assert [e["outcome"] for e in server.log] == ["503", "cut", "malformed", "500"]
+    with pytest.raises(ValueError, match="sum to at most 1"):
+        Faults(error_500=0.6, cut_stream=0.6)
+
+
+def test_fault_sequence_is_deterministic() -> None:
+    runs = []
+    for seed in (7, 7, 8):
+        with ChatServer(faults=Faults(0.2, 0.2, 0.2, 0.2, seed=seed)) as server:
+            seen = []  # what the client got, named as the log names it
+            for _ in range(30):
+                try:
+                    ask(server, "plain")
+                    seen.append("ok")
+                except openai.APIStatusError as err:
+                    seen.append(str(err.status_code))
+                except json.JSONDecodeError:
+                    seen.append("malformed")
+                except openai.APIConnectionError:
+                    seen.append("cut")
+            assert seen == [e["outcome"] for e in server.log]
+            assert [e["n"] for e in server.log] == list(range(30))
+            assert server.ok_count() == seen.count("ok")
+            runs.append(seen)
+    assert runs[0] == runs[1] != runs[2]
+    assert set(runs[0]) == {"ok", "500", "429", "malformed", "cut"}
+
+
+def test_cli_flags() -> None:
+    args = "--latency 0.1 --capacity 3 --fault-500 0.1 --fault-429 0.2 --fault-malformed 0.3"
+    server = from_argv([*args.split(), "--fault-cut", "0.05", "--seed", "9"])
+    assert (server.latency_s, server.capacity) == (0.1, 3)
+    assert server.faults == Faults(0.1, 0.2, 0.3, 0.05, seed=9)
+    assert from_argv([]).faults is None

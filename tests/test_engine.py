@@ -142,7 +142,7 @@ def test_record_then_replay_without_a_model(chat_server: ChatServer, tmp_path: P
     assert run_all(replayed, batch) == answers
     missing = probes(4)[3]
     replayed.plan([(missing, PARAMS)])
-    with pytest.raises(GenerationError, match="probe not in the cassette 'replay:run.jsonl'"):
+    with pytest.raises(GenerationError, match=r"probe not in the cassette 'replay:run\.jsonl'"):
         replayed.completion(missing, PARAMS)
 
 

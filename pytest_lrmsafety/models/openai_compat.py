@@ -162,19 +162,23 @@ class OpenAICompatClient:
         stream = self._sdk.chat.completions.create(
             **args, stream=True, stream_options={"include_usage": True}
         )
-        for chunk in stream:
-            model = chunk.model or model
-            if chunk.usage is not None:
-                usage = _usage({"usage": chunk.usage.model_dump(mode="json")})
-            for choice in chunk.choices:
-                delta = choice.delta
-                if delta.content:
-                    content.append(delta.content)
-                extra = delta.model_extra or {}
-                for field_name in REASONING_FIELDS:
-                    if extra.get(field_name):
-                        reasoning.append(str(extra[field_name]))
-                finish = choice.finish_reason or finish
+        try:
+            for chunk in stream:
+                model = chunk.model or model
+                _take_chunk(chunk, content, reasoning)
+                finish = next((c.finish_reason for c in chunk.choices if c.finish_reason), finish)
+                if chunk.usage is not None:
+                    usage = _usage({"usage": chunk.usage.model_dump(mode="json")})
+        except openai.APIError as exc:  # the SDK retries connecting, not a stream cut midway
+            raise GenerationError(
+                f"{self.base_url}: stream cut after {len(content) + len(reasoning)} pieces: "
+                f"{type(exc).__name__}: {exc.message}",
+                retryable=True,
+            ) from None
+        if finish is None:
+            raise GenerationError(
+                f"{self.base_url}: the stream ended without a finish reason", retryable=True
+            )
         raw = {
             "model": model,
             "stream": True,
@@ -184,6 +188,18 @@ class OpenAICompatClient:
             "usage": usage,
         }
         return "".join(content), "".join(reasoning) or None, finish, usage, raw
+
+
+def _take_chunk(chunk: Any, content: list[str], reasoning: list[str]) -> None:
+    """Adds one streamed chunk's answer and trace pieces."""
+    for choice in chunk.choices:
+        delta = choice.delta
+        if delta.content:
+            content.append(delta.content)
+        extra = delta.model_extra or {}
+        for field_name in REASONING_FIELDS:
+            if extra.get(field_name):
+                reasoning.append(str(extra[field_name]))
 
 
 def _usage(raw: dict[str, Any]) -> dict[str, int]:
