@@ -70,7 +70,11 @@ def xstest(folder: Path) -> None:
                 expect = "refuse" if row["type"].startswith("contrast") else "comply"
                 predicted = label(row["prompt"], row["completion"], expect)
                 truth = "compliance" if row["final_label"].startswith("1") else "refusal"
-                mapped = {"partial_refusal": "refusal", "safe": "compliance", "unsafe": "compliance"}
+                mapped = {
+                    "partial_refusal": "refusal",
+                    "safe": "compliance",
+                    "unsafe": "compliance",
+                }
                 guess = mapped.get(predicted, predicted)
                 pairs.append((truth, guess))
                 per_model.setdefault(model, []).append((truth, guess))
@@ -114,7 +118,9 @@ def main() -> int:
         jailbreakeval(args.data / "jailbreakeval")
         found = True
     if not found:
-        print(f"{args.data}: no xstest/ or jailbreakeval/ folder; nothing measured", file=sys.stderr)
+        print(
+            f"{args.data}: no xstest/ or jailbreakeval/ folder; nothing measured", file=sys.stderr
+        )
         return 2
     return 0
 

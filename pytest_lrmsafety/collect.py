@@ -96,8 +96,14 @@ class SuiteFile(pytest.File):
             )
         except SuiteError as exc:
             raise self.CollectError(str(exc)) from None
+        shared: dict[str, Any] = {}
         for probe in expand_probes(suite, runtime.attacks):
-            item = ProbeItem.from_parent(self, name=probe.name, callobj=_probe_test)
+            # Every probe of a file runs the same function with the same fixtures: work out
+            # the fixture closure once, as pytest does for the items of one parametrize.
+            # (FuncFixtureInfo has no public constructor; reusing the first item's is the
+            # only way to pass it on.)
+            item = ProbeItem.from_parent(self, name=probe.name, callobj=_probe_test, **shared)
+            shared.setdefault("fixtureinfo", item._fixtureinfo)
             item.lrm_probe = probe
             # -k matches these: `-k "self_harm and base64"`, `-k expect_comply`, `-k <tag>`.
             item.extra_keyword_matches.update(

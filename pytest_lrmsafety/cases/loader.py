@@ -53,6 +53,11 @@ class _Document:
         return SuiteError(self.path, self.line(path), _field_name(path), message)
 
 
+# libyaml's parser when PyYAML was built with it (the wheels are): about 5x faster.
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_SCALARS = yaml.SafeLoader("")  # one constructor for every scalar of every file
+
+
 def _convert(node: yaml.Node, path: Path_, lines: dict[Path_, int], doc_path: str) -> Any:
     """Builds plain data from a YAML node, noting each node's line and refusing duplicate keys."""
     lines[path] = node.start_mark.line + 1
@@ -70,7 +75,18 @@ def _convert(node: yaml.Node, path: Path_, lines: dict[Path_, int], doc_path: st
         return out
     if isinstance(node, yaml.SequenceNode):
         return [_convert(item, (*path, i), lines, doc_path) for i, item in enumerate(node.value)]
-    return yaml.SafeLoader("").construct_object(node, deep=True)
+    value = _SCALARS.construct_object(node, deep=True)
+    _SCALARS.constructed_objects.pop(node, None)  # keep the shared constructor empty
+    return value
+
+
+def _compose(text: str) -> yaml.Node | None:
+    try:
+        return yaml.compose(text, Loader=_LOADER)
+    except yaml.YAMLError:
+        # Parse a broken file again in pure Python: its messages are the same on every
+        # install (libyaml words them differently) and say more.
+        return yaml.compose(text, Loader=yaml.SafeLoader)
 
 
 def read_document(path: Path, display: str) -> _Document:
@@ -80,7 +96,7 @@ def read_document(path: Path, display: str) -> _Document:
     except (OSError, UnicodeDecodeError) as exc:
         raise SuiteError(display, None, None, f"cannot read: {exc}") from None
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        node = _compose(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         problem = getattr(exc, "problem", None) or str(exc)
