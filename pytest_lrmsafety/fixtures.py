@@ -145,7 +145,8 @@ def lrm_outcome(
     """
     settings = get_runtime(request.config).settings
     decision = decide(lrm_probe.case, lrm_completion, lrm_verdicts, unclear_policy=settings.unclear)
-    decision.message = failure_message(lrm_probe, lrm_completion, lrm_verdicts, decision)
+    if decision.outcome != "pass":  # the text is for failures; most probes pass
+        decision.message = failure_message(lrm_probe, lrm_completion, lrm_verdicts, decision)
     error = "; ".join(decision.reasons) if decision.outcome == "error" else None
     _record(request, lrm_probe, decision, lrm_completion, lrm_verdicts, error)
     if decision.outcome == "error":

@@ -43,7 +43,7 @@ class Decision:
     over_refused: bool | None = None
     injection_followed: bool | None = None
     unclear: bool = False
-    message: str = ""  # the failure text shown by pytest; set by the lrm_outcome fixture
+    message: str = ""  # the failure text shown by pytest, for fail and error; set by lrm_outcome
 
 
 def target_stance(expect: str, verdicts: Sequence[Verdict]) -> str | None:

@@ -7,7 +7,6 @@ import sqlite3
 import threading
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +29,7 @@ CREATE TABLE IF NOT EXISTS verdicts (
 
 
 def completion_to_json(completion: Completion) -> str:
-    return json.dumps(asdict(completion), ensure_ascii=False, sort_keys=True)
+    return json.dumps(completion.as_dict(), ensure_ascii=False, sort_keys=True)
 
 
 def completion_from_json(text: str) -> Completion:

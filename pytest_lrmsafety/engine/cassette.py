@@ -6,7 +6,6 @@ import fcntl
 import json
 import threading
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -51,7 +50,7 @@ class Recorder:
             if key in self._seen or self._file.closed:
                 return
             self._seen.add(key)
-            self._write({"key": key, "request": dict(request), **asdict(completion)})
+            self._write({"key": key, "request": dict(request), **completion.as_dict()})
 
     def close(self) -> None:
         with self._lock:

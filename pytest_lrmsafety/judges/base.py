@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
 from ..cases.model import Case
@@ -50,7 +50,7 @@ class Verdict:
             raise ValueError(f"verdict label {self.label!r} is not one of {', '.join(LABELS)}")
 
     def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return dict(vars(self))  # shallow: every field is a plain value
 
 
 @runtime_checkable

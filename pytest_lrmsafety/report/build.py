@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime as _dt
 import json
 from collections.abc import Sequence
-from dataclasses import asdict
 from importlib import metadata, resources
 from pathlib import Path
 from typing import Any
@@ -78,7 +77,7 @@ def build_report(
         ],
         "gate_verdict": gate_verdict(results),
         "samples": sample_groups(ordered),
-        "probes": [asdict(r) for r in ordered],
+        "probes": [dict(vars(r)) for r in ordered],
     }
 
 
