@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 
 from .cases.model import Probe
-from .engine.engine import Engine
+from .engine.engine import Engine, judge_targets
 from .judges.base import Verdict
 from .models.base import Completion, GenerationError, ModelClient, SamplingParams
-from .outcome import JUDGED_STATUSES, Decision, decide
+from .outcome import Decision, decide
 from .report.failure import failure_message
 from .report.scoreboard import RECORD_KEY, ProbeRecord
 from .runtime import get_runtime, sampling_for
@@ -124,11 +124,8 @@ def lrm_verdicts(
     if unknown:
         known = ", ".join(registry)
         pytest.fail(f"unknown judge {unknown[0]!r}; known: {known}", pytrace=False)
-    targets = [("answer", lrm_completion.answer)]
-    if lrm_completion.thinking_status in JUDGED_STATUSES and lrm_completion.thinking is not None:
-        targets.insert(0, ("thinking", lrm_completion.thinking))
     judges = {name: registry.get(name) for name in lrm_probe.case.judges}
-    return lrm_engine.verdicts(lrm_probe, lrm_completion, judges, targets)
+    return lrm_engine.verdicts(lrm_probe, lrm_completion, judges, judge_targets(lrm_completion))
 
 
 @pytest.fixture

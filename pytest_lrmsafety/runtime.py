@@ -16,7 +16,7 @@ from .engine.cassette import Recorder
 from .engine.engine import Engine, EngineStats
 from .engine.keys import client_identity
 from .errors import ConfigError
-from .judges.base import JudgeRegistry
+from .judges.base import Judge, JudgeRegistry
 from .judges.rules import RefusalJudge
 from .models.base import ModelClient, SamplingParams
 from .models.presets import ClientOptions, parse_preset_lines
@@ -100,6 +100,11 @@ class Runtime:
         )
         return base / value
 
+    def judges_for(self, probe: Probe) -> dict[str, Judge]:
+        """The judges of a probe's case that are registered (unknown names fail in the test)."""
+        registry = self.judges
+        return {n: registry.get(n) for n in probe.case.judges if n in registry}
+
     def record_path(self) -> Path | None:
         """Where ``--lrm-record`` writes, if it is set."""
         if not self.settings.record:
@@ -127,6 +132,7 @@ class Runtime:
             retries=s.retries,
             requests_per_minute=s.rpm,
             recorder=recorder,
+            judges_for=self.judges_for,
         )
         self.engine.plan(self.plan)
         return self.engine

@@ -211,3 +211,44 @@ def test_a_test_outside_the_plan_is_served_first(chat_server: ChatServer) -> Non
     engine.plan([(p, PARAMS) for p in batch[:19]])
     engine.completion(batch[19], PARAMS)  # not planned: jumps the queue
     assert engine.stats.generated < 19
+
+
+class Recording:
+    """A judge that notes which thread judged."""
+
+    name = "recording"
+
+    def __init__(self, thread_safe: bool) -> None:
+        self.thread_safe = thread_safe
+        self.threads: list[str] = []
+
+    def judge(self, item: object) -> object:
+        import threading
+
+        from pytest_lrmsafety.judges.base import Verdict
+
+        self.threads.append(threading.current_thread().name)
+        return Verdict("recording", item.target, "safe", 0.0, "ok")  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("thread_safe", [True, False])
+def test_judges_run_on_the_pool_when_thread_safe(
+    chat_server: ChatServer, thread_safe: bool
+) -> None:
+    judge = Recording(thread_safe)
+    engine = Engine(
+        client(chat_server), Cache(None, "off"), judges_for=lambda probe: {"recording": judge}
+    )
+    batch = probes(3)
+    engine.plan([(p, PARAMS) for p in batch])
+    for probe in batch:
+        completion = engine.completion(probe, PARAMS)
+        verdicts = engine.verdicts(
+            probe, completion, {"recording": judge}, [("answer", completion.answer)]
+        )
+        # Judged ahead on the pool: both targets of the completion. Inline: what the test asked.
+        both = [("thinking", "safe"), ("answer", "safe")]
+        assert [(v.target, v.label) for v in verdicts] == (both if thread_safe else both[1:])
+    pool_threads = [t for t in judge.threads if t.startswith("lrm-engine")]
+    assert len(pool_threads) == (len(judge.threads) if thread_safe else 0)
+    assert len(judge.threads) == (6 if thread_safe else 3)  # the pool judges thinking too

@@ -6,6 +6,7 @@ import random
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
 from typing import Any
@@ -13,6 +14,7 @@ from typing import Any
 from ..cases.model import Probe
 from ..judges.base import Judge, JudgeInput, Verdict
 from ..models.base import Completion, GenerationError, ModelClient, SamplingParams
+from ..outcome import JUDGED_STATUSES
 from .cache import Cache
 from .cassette import Recorder
 from .keys import client_identity, request_key, verdict_key
@@ -58,6 +60,9 @@ class Engine:
             connections with its own backoff, honouring ``Retry-After``.
         requests_per_minute: Optional cap on the rate of model calls.
         recorder: Writes every completion used to a cassette.
+        judges_for: The judges of a probe. Given, the engine judges each planned probe on its
+            pool as soon as its completion is there, with the judges that declare
+            ``thread_safe = True``; tests then only collect the verdicts.
     """
 
     def __init__(
@@ -69,6 +74,7 @@ class Engine:
         retries: int = 2,
         requests_per_minute: float | None = None,
         recorder: Recorder | None = None,
+        judges_for: Callable[[Probe], Mapping[str, Judge]] | None = None,
     ) -> None:
         self.client = client
         self.cache = cache
@@ -81,6 +87,8 @@ class Engine:
         self._jobs: dict[str, Job] = {}
         self._lock = threading.Lock()
         self._lookup: Callable[[str], Completion | None] | None = getattr(client, "lookup", None)
+        self._judges_for = judges_for
+        self._verdicts: dict[tuple[str, str, str, int], tuple[tuple[str, ...], Future[Any]]] = {}
 
     def key(self, probe: Probe, params: SamplingParams) -> str:
         return request_key(self.identity, probe.messages, params, probe.sample)
@@ -88,7 +96,8 @@ class Engine:
     def plan(self, requests: Iterable[tuple[Probe, SamplingParams]]) -> None:
         """Queues every request in order; cached ones are resolved at once, in bulk."""
         todo: dict[str, tuple[Probe, SamplingParams]] = {}
-        for probe, params in requests:
+        requests_list = list(requests)
+        for probe, params in requests_list:
             key = self.key(probe, params)
             if key not in self._jobs and key not in todo:
                 todo[key] = (probe, params)
@@ -96,6 +105,33 @@ class Engine:
         known = self._known(list(todo))
         for key, (probe, params) in todo.items():
             self._start(key, probe, params, known.get(key), urgent=False)
+        if self._judges_for is not None:
+            for probe, params in requests_list:
+                self._plan_judging(probe, self._jobs[self.key(probe, params)])
+
+    def _plan_judging(self, probe: Probe, job: Job) -> None:
+        assert self._judges_for is not None
+        judges = self._judges_for(probe)
+        if not judges or not all(getattr(j, "thread_safe", False) for j in judges.values()):
+            return  # judged in the test's own thread
+        verdicts: Future[list[Verdict]] = Future()
+        self._verdicts[probe_id(probe)] = (tuple(judges), verdicts)
+
+        def judge(done: Future[Any]) -> None:
+            error = done.exception()
+            if error is not None:
+                verdicts.set_exception(error)
+                return
+
+            def run() -> list[Verdict]:
+                completion: Completion = done.result()
+                return self._judge(probe, completion, judges, judge_targets(completion))
+
+            work = Job(run)
+            work.future.add_done_callback(lambda f: _copy_outcome(f, verdicts))
+            self.pool.submit(work, urgent=True)  # a test may be waiting for it
+
+        job.future.add_done_callback(judge)
 
     def _known(self, keys: Sequence[str]) -> dict[str, Completion]:
         if self._lookup is not None:
@@ -199,7 +235,23 @@ class Engine:
         judges: Mapping[str, Judge],
         targets: Sequence[tuple[str, str]],
     ) -> list[Verdict]:
-        """Every judge on every target, from the verdict cache where the judge allows it."""
+        """Every judge on every target, from the verdict cache where the judge allows it.
+
+        A probe judged ahead on the pool (see ``judges_for``) returns those verdicts.
+        """
+        planned = self._verdicts.get(probe_id(probe))
+        if planned is not None and planned[0] == tuple(judges):
+            result: list[Verdict] = planned[1].result()
+            return result
+        return self._judge(probe, completion, judges, targets)
+
+    def _judge(
+        self,
+        probe: Probe,
+        completion: Completion,
+        judges: Mapping[str, Judge],
+        targets: Sequence[tuple[str, str]],
+    ) -> list[Verdict]:
         context = {
             "messages": [dict(m) for m in probe.messages],
             "category": probe.case.category,
@@ -228,6 +280,27 @@ class Engine:
         if self.recorder is not None:
             self.recorder.close()
         self.cache.close()
+
+
+def probe_id(probe: Probe) -> tuple[str, str, str, int]:
+    """What tells probes apart (two probes may share one completion, never their verdicts)."""
+    return (probe.case.suite, probe.case.id, probe.attack, probe.sample)
+
+
+def judge_targets(completion: Completion) -> list[tuple[str, str]]:
+    """The texts to judge: the thinking where there is one to read, and the answer."""
+    targets = [("answer", completion.answer)]
+    if completion.thinking_status in JUDGED_STATUSES and completion.thinking is not None:
+        targets.insert(0, ("thinking", completion.thinking))
+    return targets
+
+
+def _copy_outcome(source: Future[Any], target: Future[Any]) -> None:
+    error = source.exception()
+    if error is not None:
+        target.set_exception(error)
+    else:
+        target.set_result(source.result())
 
 
 def _run_judge(name: str, judge: Judge, item: JudgeInput) -> Verdict:

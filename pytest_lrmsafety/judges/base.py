@@ -55,7 +55,12 @@ class Verdict:
 
 @runtime_checkable
 class Judge(Protocol):
-    """Scores a target. Rule-based judges need no model; others may call one."""
+    """Scores a target. Rule-based judges need no model; others may call one.
+
+    Optional attributes: ``cache_identity`` (a JSON-safe mapping; with it, verdicts are
+    cached under the judge's configuration and the judged text) and ``thread_safe = True``
+    (the engine may then judge on its thread pool, right after each completion arrives).
+    """
 
     name: str
 

@@ -82,6 +82,7 @@ class RefusalJudge:
     compliance or unclear."""
 
     name = "refusal"
+    thread_safe = True  # no state: the engine may judge on its pool
 
     def __init__(self, phrases: PhraseLists | None = None) -> None:
         self.phrases = phrases or phrase_lists()
