@@ -14,7 +14,6 @@ from .attacks import AttackRegistry
 from .cases.loader import load_suite
 from .cases.model import Probe, Suite
 from .errors import SuiteError
-from .report.scoreboard import META_KEY
 from .runtime import get_runtime
 
 SUITE_SUFFIXES = (".yaml", ".yml")
@@ -36,7 +35,8 @@ def keyword(name: str) -> str:
 
 
 def probe_meta(probe: Probe, nodeid: str) -> str:
-    """What every report of a probe carries, so that even a setup error is counted."""
+    """What a probe's failed setup report carries when the plugin could not record it (a
+    user's fixture raised first), so that the error is still counted."""
     case = probe.case
     return json.dumps(
         {
@@ -97,6 +97,7 @@ class SuiteFile(pytest.File):
         except SuiteError as exc:
             raise self.CollectError(str(exc)) from None
         shared: dict[str, Any] = {}
+        mark = pytest.mark.lrm  # one decorator for the file: making one costs as much as an item
         for probe in expand_probes(suite, runtime.attacks):
             # Every probe of a file runs the same function with the same fixtures: work out
             # the fixture closure once, as pytest does for the items of one parametrize.
@@ -115,8 +116,7 @@ class SuiteFile(pytest.File):
                     *probe.case.tags,
                 }
             )
-            item.add_marker(pytest.mark.lrm)
-            item.user_properties.append((META_KEY, probe_meta(probe, item.nodeid)))
+            item.add_marker(mark)
             yield item
 
 

@@ -5,12 +5,13 @@ Wiring only; the logic lives in the modules named by each hook.
 
 from __future__ import annotations
 
+from collections.abc import Generator
 from pathlib import Path
 
 import pytest
 
 from . import hookspecs
-from .collect import SUITE_SUFFIXES, ProbeItem, SuiteFile, is_under, probe_of
+from .collect import SUITE_SUFFIXES, ProbeItem, SuiteFile, is_under, probe_meta, probe_of
 from .engine.cassette import REPLAY_PREFIX, ReplayClient
 from .engine.xdist import XdistPlanning, export_stats, my_share
 from .errors import ConfigError
@@ -27,6 +28,7 @@ from .fixtures import (  # noqa: F401  (pytest finds fixtures in the plugin modu
 from .models.base import ModelClient
 from .models.presets import ClientOptions, make_openai_client, parse_preset_lines, resolve_preset
 from .report.gate import Gate, GateSyntaxError, parse_gate
+from .report.scoreboard import META_KEY, RECORD_KEY
 from .reporter import RunReporter
 from .runtime import RUNTIME, Runtime, get_runtime, sampling_for
 from .settings import Settings, add_options, resolve_settings
@@ -208,6 +210,21 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         and not _model_overridden(config)
     ):
         raise pytest.UsageError(NO_MODEL)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    report = yield
+    # A setup that failed before lrm_outcome could record the probe (a user's fixture
+    # raised): attach what the controller needs to count it as an error. Done here, not at
+    # collection, because it is rare and collection must stay cheap for 100,000 probes.
+    probe = probe_of(item)
+    recorded = any(key == RECORD_KEY for key, _ in report.user_properties)
+    if report.failed and report.when == "setup" and probe is not None and not recorded:
+        report.user_properties.append((META_KEY, probe_meta(probe, item.nodeid)))
+    return report
 
 
 def _select(config: pytest.Config, items: list[pytest.Item], settings: Settings) -> None:

@@ -140,3 +140,28 @@ def test_a_broken_judge_is_an_error_with_its_message(pytester: pytest.Pytester) 
     )
     report = read_report(pytester.path / "r.json")
     assert [p["outcome"] for p in report["probes"]] == ["error", "error"]
+
+
+def test_a_probe_whose_own_fixture_fails_counts_as_an_error(
+    project: pytest.Pytester, chat_server: ChatServer
+) -> None:
+    project.makeconftest(
+        """
+        import pytest
+
+        @pytest.fixture(autouse=True)
+        def guard(request):
+            if "malware" in request.node.name:
+                raise RuntimeError("guard fixture broke")
+        """
+    )
+    result = project.runpytest(*model_args(chat_server), "--lrm-report-json", "r.json", "-n", "2")
+    result.assert_outcomes(passed=3, failed=2, errors=2)
+    report = read_report(project.path / "r.json")
+    errors = {p["nodeid"]: p for p in report["probes"] if p["outcome"] == "error"}
+    assert sorted(errors) == [
+        "cases/mini.yaml::malware-001[direct]",
+        "cases/mini.yaml::malware-001[roleplay]",
+    ]
+    assert all("guard fixture broke" in p["error"] for p in errors.values())
+    assert errors["cases/mini.yaml::malware-001[direct]"]["category"] == "Security Risks"

@@ -14,6 +14,10 @@ if TYPE_CHECKING:
 
 
 def _last_line(report: pytest.TestReport) -> str:
+    """The exception's one-line message (``RuntimeError: ...``), else the report's last line."""
+    crash = getattr(report.longrepr, "reprcrash", None)
+    if crash is not None and getattr(crash, "message", None):
+        return str(crash.message).splitlines()[0]
     text = str(report.longrepr or "").strip()
     return text.splitlines()[-1] if text else "setup failed"
 
