@@ -93,38 +93,30 @@ def _record(
 
 @pytest.fixture
 def lrm_completion(
-    request: pytest.FixtureRequest,
-    lrm_engine: Engine,
-    lrm_probe: Probe,
-    lrm_sampling: SamplingParams,
+    lrm_engine: Engine, lrm_probe: Probe, lrm_sampling: SamplingParams
 ) -> Completion:
     """The model's completion for this probe; a failed call is an ``error``, not a result.
 
     The engine generated it ahead (or found it in the cache); the test waits only for it.
+    A failure ends the test's setup; the plugin records it as the probe's ``error``.
     """
-    runtime = get_runtime(request.config)
     try:
-        return lrm_engine.completion(lrm_probe, lrm_sampling, on_wait=runtime.show_progress)
+        return lrm_engine.completion(lrm_probe, lrm_sampling)
     except GenerationError as exc:
         message = f"generation failed: {exc}"
-    _record(request, lrm_probe, Decision("error", [message]), error=message)
     pytest.fail(message, pytrace=False)
 
 
 @pytest.fixture
-def lrm_verdicts(
-    request: pytest.FixtureRequest,
-    lrm_engine: Engine,
-    lrm_probe: Probe,
-    lrm_completion: Completion,
-) -> list[Verdict]:
+def lrm_verdicts(lrm_engine: Engine, lrm_probe: Probe, lrm_completion: Completion) -> list[Verdict]:
     """Every judge of the case on each target: the answer, and the thinking where there is one."""
-    registry = get_runtime(request.config).judges
-    unknown = [name for name in lrm_probe.case.judges if name not in registry]
+    judges = lrm_engine.judges_of(lrm_probe)
+    unknown = [name for name in lrm_probe.case.judges if name not in judges]
     if unknown:
-        known = ", ".join(registry)
-        pytest.fail(f"unknown judge {unknown[0]!r}; known: {known}", pytrace=False)
-    judges = {name: registry.get(name) for name in lrm_probe.case.judges}
+        pytest.fail(
+            f"unknown judge {unknown[0]!r}; known: {', '.join(lrm_engine.judge_names())}",
+            pytrace=False,
+        )
     return lrm_engine.verdicts(lrm_probe, lrm_completion, judges, judge_targets(lrm_completion))
 
 

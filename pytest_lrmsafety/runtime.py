@@ -133,6 +133,8 @@ class Runtime:
             requests_per_minute=s.rpm,
             recorder=recorder,
             judges_for=self.judges_for,
+            judge_names=lambda: list(self.judges),
+            on_wait=self.show_progress,
         )
         self.engine.plan(self.plan)
         return self.engine

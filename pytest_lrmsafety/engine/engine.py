@@ -63,6 +63,8 @@ class Engine:
         judges_for: The judges of a probe. Given, the engine judges each planned probe on its
             pool as soon as its completion is there, with the judges that declare
             ``thread_safe = True``; tests then only collect the verdicts.
+        judge_names: Every judge name known, for messages.
+        on_wait: Called every few seconds while a test waits for its completion.
     """
 
     def __init__(
@@ -75,6 +77,8 @@ class Engine:
         requests_per_minute: float | None = None,
         recorder: Recorder | None = None,
         judges_for: Callable[[Probe], Mapping[str, Judge]] | None = None,
+        judge_names: Callable[[], Sequence[str]] | None = None,
+        on_wait: Callable[[EngineStats], None] | None = None,
     ) -> None:
         self.client = client
         self.cache = cache
@@ -85,13 +89,23 @@ class Engine:
         self.pool = Pool(concurrency)
         self._rate = RateLimit(requests_per_minute)
         self._jobs: dict[str, Job] = {}
+        self._keys: dict[tuple[tuple[str, str, str, int], SamplingParams], str] = {}
         self._lock = threading.Lock()
         self._lookup: Callable[[str], Completion | None] | None = getattr(client, "lookup", None)
         self._judges_for = judges_for
+        self._judge_names = judge_names
+        self.on_wait = on_wait
         self._verdicts: dict[tuple[str, str, str, int], tuple[tuple[str, ...], Future[Any]]] = {}
 
     def key(self, probe: Probe, params: SamplingParams) -> str:
-        return request_key(self.identity, probe.messages, params, probe.sample)
+        """The probe's request key (computed once per probe and sampling)."""
+        memo = (probe_id(probe), params)
+        key = self._keys.get(memo)
+        if key is None:
+            key = self._keys[memo] = request_key(
+                self.identity, probe.messages, params, probe.sample
+            )
+        return key
 
     def plan(self, requests: Iterable[tuple[Probe, SamplingParams]]) -> None:
         """Queues every request in order; cached ones are resolved at once, in bulk."""
@@ -168,6 +182,13 @@ class Engine:
             self.pool.submit(job, urgent=urgent)
         return job
 
+    def judges_of(self, probe: Probe) -> Mapping[str, Judge]:
+        """The registered judges of a probe's case (an unknown name is left out)."""
+        return self._judges_for(probe) if self._judges_for is not None else {}
+
+    def judge_names(self) -> Sequence[str]:
+        return self._judge_names() if self._judge_names is not None else []
+
     def completion(
         self,
         probe: Probe,
@@ -190,8 +211,9 @@ class Engine:
                 result: Completion = job.future.result(timeout=wait_s)
                 return result
             except FutureTimeout:
-                if on_wait is not None:
-                    on_wait(self.stats)
+                notify = on_wait or self.on_wait
+                if notify is not None:
+                    notify(self.stats)
 
     def _generate(self, key: str, probe: Probe, params: SamplingParams) -> Completion:
         for attempt in range(self.retries + 1):

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import openai
+if TYPE_CHECKING:
+    from openai import OpenAI
 
 from .base import Completion, GenerationError, Message, SamplingParams
 from .reasoning import split_reasoning
@@ -62,9 +64,33 @@ class OpenAICompatClient:
         self.open_tag_in_prompt = open_tag_in_prompt
         self.max_tokens_field = max_tokens_field
         self._api_key = api_key
-        self._sdk = openai.OpenAI(
-            base_url=base_url, api_key=api_key, timeout=timeout, max_retries=max_retries
-        )
+        self._timeout = timeout
+        self._max_retries = max_retries
+        self._sdk_client: OpenAI | None = None
+        self._sdk_lock = threading.Lock()
+
+    @property
+    def _sdk(self) -> OpenAI:
+        """The SDK client, made on the first request: the SDK takes most of a second to
+        import, which neither a plain pytest run nor a fully cached one should pay."""
+        if self._sdk_client is None:
+            with self._sdk_lock:
+                if self._sdk_client is None:
+                    import openai
+
+                    self._sdk_client = openai.OpenAI(
+                        base_url=self.base_url,
+                        api_key=self._api_key,
+                        timeout=self._timeout,
+                        max_retries=self._max_retries,
+                    )
+        return self._sdk_client
+
+    @property
+    def _openai(self) -> Any:
+        import openai
+
+        return openai
 
     @property
     def name(self) -> str:
@@ -101,13 +127,13 @@ class OpenAICompatClient:
                 content, reasoning, finish, usage, raw = self._generate_streamed(args)
             else:
                 content, reasoning, finish, usage, raw = self._generate_whole(args)
-        except openai.APIStatusError as exc:
+        except self._openai.APIStatusError as exc:
             detail = _server_message(exc.body) or exc.message
             raise GenerationError(
                 redact(f"{self.base_url}: HTTP {exc.status_code}: {detail}", self._api_key),
                 server_fault=exc.status_code >= 500 or exc.status_code in (408, 429),
             ) from None
-        except openai.APIError as exc:  # connection errors and timeouts, after the SDK's retries
+        except self._openai.APIError as exc:  # connection errors, timeouts: after SDK retries
             raise GenerationError(
                 redact(f"{self.base_url}: {type(exc).__name__}: {exc.message}", self._api_key),
                 server_fault=True,
@@ -169,7 +195,7 @@ class OpenAICompatClient:
                 finish = next((c.finish_reason for c in chunk.choices if c.finish_reason), finish)
                 if chunk.usage is not None:
                     usage = _usage({"usage": chunk.usage.model_dump(mode="json")})
-        except openai.APIError as exc:  # the SDK retries connecting, not a stream cut midway
+        except self._openai.APIError as exc:  # the SDK retries connecting, not a cut stream
             raise GenerationError(
                 f"{self.base_url}: stream cut after {len(content) + len(reasoning)} pieces: "
                 f"{type(exc).__name__}: {exc.message}",
