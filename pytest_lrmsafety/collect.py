@@ -96,6 +96,7 @@ class SuiteFile(pytest.File):
             )
         except SuiteError as exc:
             raise self.CollectError(str(exc)) from None
+        runtime.collected_gates[suite.path] = suite.gates
         shared: dict[str, Any] = {}
         mark = pytest.mark.lrm  # one decorator for the file: making one costs as much as an item
         for probe in expand_probes(suite, runtime.attacks):

@@ -13,7 +13,7 @@ import pytest
 from . import hookspecs
 from .collect import SUITE_SUFFIXES, ProbeItem, SuiteFile, is_under, probe_meta, probe_of
 from .engine.cassette import REPLAY_PREFIX, ReplayClient
-from .engine.xdist import XdistPlanning, export_stats, my_share
+from .engine.partition import XdistPlanning, export_stats, my_share
 from .errors import ConfigError
 from .fixtures import (  # noqa: F401  (pytest finds fixtures in the plugin module's namespace)
     NO_MODEL,

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from .engine.engine import EngineStats
-from .engine.xdist import XdistPlanning
+from .engine.partition import XdistPlanning
 from .errors import SuiteError
 from .report.build import build_report, write_report
 from .report.records import collect_record

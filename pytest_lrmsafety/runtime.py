@@ -37,6 +37,7 @@ class Runtime:
     records: dict[str, ProbeRecord] = field(default_factory=dict)
     ini_gates: tuple[Gate, ...] = ()
     plan: list[tuple[Probe, SamplingParams]] = field(default_factory=list)
+    collected_gates: dict[str, tuple[Gate, ...]] = field(default_factory=dict)
     engine: Engine | None = None
     _last_progress: float = 0.0
     _attacks: AttackRegistry | None = None
@@ -64,10 +65,16 @@ class Runtime:
         return self._judges
 
     def suite_gates(self) -> list[Gate]:
-        """The gates written in the suites whose probes ran (read again on the controller)."""
+        """The gates written in the suites whose probes ran (read again by an xdist controller,
+        which collects nothing)."""
         gates: list[Gate] = []
         for suite in sorted({r.suite for r in self.records.values()}):
-            gates.extend(load_suite_gates(self.config.rootpath / suite, suite))
+            known = self.collected_gates.get(suite)
+            gates.extend(
+                known
+                if known is not None
+                else load_suite_gates(self.config.rootpath / suite, suite)
+            )
         return gates
 
     def make_client(self) -> ModelClient | None:

@@ -1,26 +1,13 @@
-"""pytest-xdist support: every worker knows, before its first test, which probes it will run.
+"""The xdist scheduler that gives each worker its whole, fixed share at once.
 
-With the default ``--dist load`` the controller hands out tests as workers finish, so no
-worker could plan its generations. Here the controller sends each worker a fixed share of
-the collection up front: test ``i`` goes to worker ``i % n``. A worker computes the same
-share from its own collection, plans exactly those generations and keeps them in flight:
-no probe is generated twice and ``-n 4`` makes as many model requests as ``-n 0``.
+Imported only when pytest-xdist runs; ``partition.py`` says why and how workers match it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import asdict, fields
-from typing import Any, TypeVar
-
-import pytest
 from xdist.scheduler import LoadScheduling  # type: ignore[import-untyped]
 
-from .engine import EngineStats
-
-PARTITION_KEY = "lrm_partition"
-STATS_KEY = "lrm_engine_stats"
-T = TypeVar("T")
+from .partition import worker_index
 
 
 class PartitionScheduling(LoadScheduling):  # type: ignore[misc]
@@ -47,51 +34,3 @@ class PartitionScheduling(LoadScheduling):  # type: ignore[misc]
         self.pending[:] = []
         for node in self.nodes:
             node.shutdown()
-
-
-def worker_index(worker_id: str) -> int:
-    """``gw3`` -> 3."""
-    return int(worker_id.removeprefix("gw"))
-
-
-def my_share(items: Sequence[T], workerinput: dict[str, Any]) -> Sequence[T]:
-    """The items this worker will run under :class:`PartitionScheduling`."""
-    if not workerinput.get(PARTITION_KEY):
-        return items
-    return items[worker_index(workerinput["workerid"]) :: int(workerinput["workercount"])]
-
-
-class XdistPlanning:
-    """Registered on the controller when pytest-xdist is active and the plugin runs suites."""
-
-    NAME = "lrmsafety-xdist"
-
-    def __init__(self) -> None:
-        self.partitioned = False
-        self.stats = EngineStats()
-
-    @pytest.hookimpl(optionalhook=True)
-    def pytest_xdist_make_scheduler(self, config: pytest.Config, log: Any) -> Any:
-        if config.getvalue("dist") != "load":
-            return None  # another mode was asked for: workers generate on demand
-        self.partitioned = True
-        return PartitionScheduling(config, log)
-
-    @pytest.hookimpl(optionalhook=True)
-    def pytest_configure_node(self, node: Any) -> None:
-        node.workerinput[PARTITION_KEY] = node.config.getvalue("dist") == "load"
-
-    @pytest.hookimpl(optionalhook=True)
-    def pytest_testnodedown(self, node: Any, error: Any) -> None:
-        data = getattr(node, "workeroutput", {}).get(STATS_KEY)
-        if data:
-            for f in fields(EngineStats):
-                if f.name != "started":
-                    setattr(self.stats, f.name, getattr(self.stats, f.name) + data[f.name])
-
-
-def export_stats(config: pytest.Config, stats: EngineStats) -> None:
-    """On a worker: hands the engine's counts to the controller."""
-    output = getattr(config, "workeroutput", None)
-    if output is not None:
-        output[STATS_KEY] = asdict(stats)
