@@ -6,7 +6,7 @@ import json
 import sqlite3
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +26,20 @@ CREATE TABLE IF NOT EXISTS completions (
 CREATE TABLE IF NOT EXISTS verdicts (
     key TEXT PRIMARY KEY, judge TEXT NOT NULL, verdict TEXT NOT NULL, created REAL NOT NULL);
 """
+
+
+def _retry_locked(action: Callable[[], object], limit_s: float = 30.0) -> None:
+    """Runs a statement that SQLite may refuse while another process (an xdist worker) sets
+    up the same file: switching to WAL does not wait on the busy timeout."""
+    deadline = time.monotonic() + limit_s
+    while True:
+        try:
+            action()
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
 
 
 def completion_to_json(completion: Completion) -> str:
@@ -80,7 +94,7 @@ class Cache:
                 )
             else:
                 conn = sqlite3.connect(self.path, timeout=60, check_same_thread=False)
-                conn.execute("PRAGMA journal_mode=WAL")
+                _retry_locked(lambda: conn.execute("PRAGMA journal_mode=WAL"))
                 conn.execute("PRAGMA synchronous=NORMAL")
             self._local.conn = conn
             with self._lock:
@@ -89,12 +103,16 @@ class Cache:
 
     def _check_schema(self, conn: sqlite3.Connection) -> None:
         if self.mode != "ro":
-            with conn:
-                conn.executescript(_SCHEMA)
-                conn.execute(
-                    "INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)",
-                    (str(SCHEMA_VERSION),),
-                )
+
+            def create() -> None:
+                with conn:
+                    conn.executescript(_SCHEMA)
+                    conn.execute(
+                        "INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)",
+                        (str(SCHEMA_VERSION),),
+                    )
+
+            _retry_locked(create)
         try:
             row = conn.execute("SELECT value FROM meta WHERE name='schema_version'").fetchone()
         except sqlite3.DatabaseError as exc:

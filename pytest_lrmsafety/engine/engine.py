@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -35,6 +36,7 @@ class EngineStats:
     retries: int = 0
     verdicts_cached: int = 0
     verdicts_judged: int = 0
+    cache_errors: int = 0
     started: float = field(default_factory=time.monotonic)
 
     @property
@@ -95,6 +97,7 @@ class Engine:
         self._judges_for = judges_for
         self._judge_names = judge_names
         self.on_wait = on_wait
+        self.last_cache_error: str | None = None
         self._verdicts: dict[tuple[str, str, str, int], tuple[tuple[str, ...], Future[Any]]] = {}
 
     def key(self, probe: Probe, params: SamplingParams) -> str:
@@ -124,26 +127,33 @@ class Engine:
                 self._plan_judging(probe, self._jobs[self.key(probe, params)])
 
     def _plan_judging(self, probe: Probe, job: Job) -> None:
+        """Judges a probe on the pool thread that generated it, right after the generation.
+
+        Completions already known (cache, cassette) are judged in the test's own thread:
+        that is cheap, and keeping the pool busy with it would only make the main thread
+        wait for the interpreter lock.
+        """
         assert self._judges_for is not None
+        if job.future.done():
+            return
         judges = self._judges_for(probe)
         if not judges or not all(getattr(j, "thread_safe", False) for j in judges.values()):
             return  # judged in the test's own thread
         verdicts: Future[list[Verdict]] = Future()
         self._verdicts[probe_id(probe)] = (tuple(judges), verdicts)
 
-        def judge(done: Future[Any]) -> None:
+        def judge(done: Future[Any]) -> None:  # runs in the thread that finished the job
             error = done.exception()
             if error is not None:
                 verdicts.set_exception(error)
                 return
-
-            def run() -> list[Verdict]:
-                completion: Completion = done.result()
-                return self._judge(probe, completion, judges, judge_targets(completion))
-
-            work = Job(run)
-            work.future.add_done_callback(lambda f: _copy_outcome(f, verdicts))
-            self.pool.submit(work, urgent=True)  # a test may be waiting for it
+            completion: Completion = done.result()
+            try:
+                verdicts.set_result(
+                    self._judge(probe, completion, judges, judge_targets(completion))
+                )
+            except BaseException as exc:  # delivered to the test that collects the verdicts
+                verdicts.set_exception(exc)
 
         job.future.add_done_callback(judge)
 
@@ -230,11 +240,22 @@ class Engine:
             except Exception as exc:  # a client bug must not end the run; it is this probe's error
                 self.stats.errors += 1
                 raise GenerationError(f"{type(exc).__name__}: {exc}") from None
-            self.cache.put_completion(key, self._request(probe, params), completion)
+            self._cache_write(
+                self.cache.put_completion, key, self._request(probe, params), completion
+            )
             self.stats.generated += 1
             self._record(key, probe, params, completion)
             return completion
         raise AssertionError("unreachable")  # pragma: no cover
+
+    def _cache_write(self, write: Callable[..., None], *args: Any) -> None:
+        """A result the cache could not keep is still this run's result; the count of such
+        failures is shown at the end of the run."""
+        try:
+            write(*args)
+        except sqlite3.Error as exc:
+            self.stats.cache_errors += 1
+            self.last_cache_error = str(exc)
 
     def _request(self, probe: Probe, params: SamplingParams) -> dict[str, Any]:
         return {
@@ -293,7 +314,7 @@ class Engine:
                     )
                     self.stats.verdicts_judged += 1
                     if key:
-                        self.cache.put_verdict(key, verdict)
+                        self._cache_write(self.cache.put_verdict, key, verdict)
                 verdicts.append(verdict)
         return verdicts
 
@@ -315,14 +336,6 @@ def judge_targets(completion: Completion) -> list[tuple[str, str]]:
     if completion.thinking_status in JUDGED_STATUSES and completion.thinking is not None:
         targets.insert(0, ("thinking", completion.thinking))
     return targets
-
-
-def _copy_outcome(source: Future[Any], target: Future[Any]) -> None:
-    error = source.exception()
-    if error is not None:
-        target.set_exception(error)
-    else:
-        target.set_result(source.result())
 
 
 def _run_judge(name: str, judge: Judge, item: JudgeInput) -> Verdict:
