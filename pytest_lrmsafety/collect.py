@@ -13,7 +13,10 @@ import pytest
 from .attacks import AttackRegistry
 from .cases.loader import load_suite
 from .cases.model import Probe, Suite
+from .engine.engine import Engine
 from .errors import SuiteError
+from .fixtures import evaluate
+from .outcome import Decision
 from .runtime import get_runtime
 
 SUITE_SUFFIXES = (".yaml", ".yml")
@@ -53,16 +56,29 @@ def probe_meta(probe: Probe, nodeid: str) -> str:
     )
 
 
-def _probe_test(lrm_outcome: Any) -> None:
-    """The body of every collected probe: the outcome fixture decided; this reports it."""
-    if lrm_outcome.outcome == "fail":
-        pytest.fail(lrm_outcome.message, pytrace=False)
+def _probe_test(lrm_engine: Engine) -> None:
+    """Declares what a collected probe needs; :meth:`ProbeItem.setup` does the work."""
 
 
 class ProbeItem(pytest.Function):
     """One probe as a pytest test; fixtures (``lrm_model`` ...) resolve as for any test."""
 
     lrm_probe: Probe
+    lrm_decision: Decision | None = None
+
+    def setup(self) -> None:
+        # The probe is decided during setup, as the lrm_outcome fixture would: a generation
+        # or judge failure is then an ERROR, never a failed test. Calling it directly rather
+        # than through four function-scoped fixtures keeps a cached rerun near plain speed.
+        super().setup()
+        engine = self.funcargs["lrm_engine"]
+        assert isinstance(engine, Engine)
+        self.lrm_decision = evaluate(self, self.lrm_probe, engine)
+
+    def runtest(self) -> None:
+        decision = self.lrm_decision
+        if decision is not None and decision.outcome == "fail":
+            pytest.fail(decision.message, pytrace=False)
 
     if hasattr(pytest.Item, "id"):  # pytest >= 9.2 keeps a structured node id
 

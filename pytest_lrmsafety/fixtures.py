@@ -54,7 +54,7 @@ def lrm_sampling(pytestconfig: pytest.Config, lrm_probe: Probe) -> SamplingParam
 
 
 def _record(
-    request: pytest.FixtureRequest,
+    node: pytest.Item,
     probe: Probe,
     decision: Decision,
     completion: Completion | None = None,
@@ -63,7 +63,7 @@ def _record(
 ) -> ProbeRecord:
     case = probe.case
     record = ProbeRecord(
-        nodeid=request.node.nodeid,
+        nodeid=node.nodeid,
         suite=case.suite,
         case_id=case.id,
         category=case.category,
@@ -87,8 +87,27 @@ def _record(
         usage=dict(completion.usage) if completion else {},
         latency_s=round(completion.latency_s, 4) if completion else None,
     )
-    request.node.user_properties.append((RECORD_KEY, record.to_json()))
+    node.user_properties.append((RECORD_KEY, record.to_json()))
     return record
+
+
+def completion_of(engine: Engine, probe: Probe, params: SamplingParams) -> Completion:
+    """The probe's completion from the engine; a failure ends the test as an ``error``."""
+    try:
+        return engine.completion(probe, params)
+    except GenerationError as exc:
+        message = f"generation failed: {exc}"
+    pytest.fail(message, pytrace=False)
+
+
+def verdicts_of(engine: Engine, probe: Probe, completion: Completion) -> list[Verdict]:
+    """Every judge of the case on each target: the answer, and the thinking where there is one."""
+    judges = engine.judges_of(probe)
+    unknown = [name for name in probe.case.judges if name not in judges]
+    if unknown:
+        known = ", ".join(engine.judge_names())
+        pytest.fail(f"unknown judge {unknown[0]!r}; known: {known}", pytrace=False)
+    return engine.verdicts(probe, completion, judges, judge_targets(completion))
 
 
 @pytest.fixture
@@ -98,46 +117,41 @@ def lrm_completion(
     """The model's completion for this probe; a failed call is an ``error``, not a result.
 
     The engine generated it ahead (or found it in the cache); the test waits only for it.
-    A failure ends the test's setup; the plugin records it as the probe's ``error``.
     """
-    try:
-        return lrm_engine.completion(lrm_probe, lrm_sampling)
-    except GenerationError as exc:
-        message = f"generation failed: {exc}"
-    pytest.fail(message, pytrace=False)
+    return completion_of(lrm_engine, lrm_probe, lrm_sampling)
 
 
 @pytest.fixture
 def lrm_verdicts(lrm_engine: Engine, lrm_probe: Probe, lrm_completion: Completion) -> list[Verdict]:
     """Every judge of the case on each target: the answer, and the thinking where there is one."""
-    judges = lrm_engine.judges_of(lrm_probe)
-    unknown = [name for name in lrm_probe.case.judges if name not in judges]
-    if unknown:
-        pytest.fail(
-            f"unknown judge {unknown[0]!r}; known: {', '.join(lrm_engine.judge_names())}",
-            pytrace=False,
-        )
-    return lrm_engine.verdicts(lrm_probe, lrm_completion, judges, judge_targets(lrm_completion))
+    return verdicts_of(lrm_engine, lrm_probe, lrm_completion)
 
 
-@pytest.fixture
-def lrm_outcome(
-    request: pytest.FixtureRequest,
-    lrm_probe: Probe,
-    lrm_completion: Completion,
-    lrm_verdicts: list[Verdict],
-) -> Decision:
-    """The probe's outcome against its expectation; recorded for the scoreboard and gates.
+def evaluate(node: pytest.Item, probe: Probe, engine: Engine) -> Decision:
+    """Completion, verdicts, outcome and record of one probe (``lrm_outcome``'s work).
 
-    ``outcome.message`` is the failure text: category, attack, expectation, excerpts of the
-    thinking and the answer, and every verdict with its rationale.
+    Raises (through ``pytest.fail``) when the probe is an ``error``: called during a test's
+    setup, pytest then reports an ERROR, not a failure.
     """
-    settings = get_runtime(request.config).settings
-    decision = decide(lrm_probe.case, lrm_completion, lrm_verdicts, unclear_policy=settings.unclear)
+    settings = get_runtime(node.config).settings
+    completion = completion_of(engine, probe, sampling_for(settings, probe))
+    verdicts = verdicts_of(engine, probe, completion)
+    decision = decide(probe.case, completion, verdicts, unclear_policy=settings.unclear)
     if decision.outcome != "pass":  # the text is for failures; most probes pass
-        decision.message = failure_message(lrm_probe, lrm_completion, lrm_verdicts, decision)
+        decision.message = failure_message(probe, completion, verdicts, decision)
     error = "; ".join(decision.reasons) if decision.outcome == "error" else None
-    _record(request, lrm_probe, decision, lrm_completion, lrm_verdicts, error)
+    _record(node, probe, decision, completion, verdicts, error)
     if decision.outcome == "error":
         pytest.fail(decision.message, pytrace=False)
     return decision
+
+
+@pytest.fixture
+def lrm_outcome(request: pytest.FixtureRequest, lrm_probe: Probe, lrm_engine: Engine) -> Decision:
+    """The probe's outcome against its expectation; recorded for the scoreboard and gates.
+
+    ``outcome.message`` is the failure text: category, attack, expectation, excerpts of the
+    thinking and the answer, and every verdict with its rationale. The completion and the
+    verdicts are the engine's, the same that ``lrm_completion`` and ``lrm_verdicts`` give.
+    """
+    return evaluate(request.node, lrm_probe, lrm_engine)

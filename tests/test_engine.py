@@ -115,14 +115,17 @@ def test_key_depends_on_what_changes_the_output(chat_server: ChatServer) -> None
 
 def test_verdicts_are_cached_apart(chat_server: ChatServer, tmp_path: Path) -> None:
     (probe,) = probes(1)
-    engine = Engine(client(chat_server), Cache(tmp_path, "rw"))
-    completion = engine.completion(probe, PARAMS)
+    first = Engine(client(chat_server), Cache(tmp_path, "rw"))
+    completion = first.completion(probe, PARAMS)
     targets = [("answer", completion.answer)]
-    first = engine.verdicts(probe, completion, {"refusal": RefusalJudge()}, targets)
-    second = engine.verdicts(probe, completion, {"refusal": RefusalJudge()}, targets)
-    assert first == second
-    assert (engine.stats.verdicts_judged, engine.stats.verdicts_cached) == (1, 1)
-    engine.close()
+    verdicts = first.verdicts(probe, completion, {"refusal": RefusalJudge()}, targets)
+    assert first.verdicts(probe, completion, {"refusal": RefusalJudge()}, targets) == verdicts
+    assert (first.stats.verdicts_judged, first.stats.verdicts_cached) == (1, 0)  # asked twice
+    first.close()
+    rerun = Engine(client(chat_server), Cache(tmp_path, "rw"))
+    assert rerun.verdicts(probe, completion, {"refusal": RefusalJudge()}, targets) == verdicts
+    assert (rerun.stats.verdicts_judged, rerun.stats.verdicts_cached) == (0, 1)
+    rerun.close()
 
 
 def test_record_then_replay_without_a_model(chat_server: ChatServer, tmp_path: Path) -> None:

@@ -282,11 +282,16 @@ class Engine:
 
         A probe judged ahead on the pool (see ``judges_for``) returns those verdicts.
         """
-        planned = self._verdicts.get(probe_id(probe))
-        if planned is not None and planned[0] == tuple(judges):
-            result: list[Verdict] = planned[1].result()
+        pid = probe_id(probe)
+        known = self._verdicts.get(pid)
+        if known is not None and known[0] == tuple(judges):
+            result: list[Verdict] = known[1].result()
             return result
-        return self._judge(probe, completion, judges, targets)
+        verdicts = self._judge(probe, completion, judges, targets)
+        done: Future[list[Verdict]] = Future()
+        done.set_result(verdicts)
+        self._verdicts[pid] = (tuple(judges), done)  # asked again (lrm_verdicts): no rework
+        return verdicts
 
     def _judge(
         self,
