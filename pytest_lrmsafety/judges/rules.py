@@ -86,12 +86,13 @@ class RefusalJudge:
 
     def __init__(self, phrases: PhraseLists | None = None) -> None:
         self.phrases = phrases or phrase_lists()
+        digest = hashlib.sha256(repr(self.phrases).encode("utf-8")).hexdigest()[:16]
+        self._identity: dict[str, object] = {"judge": self.name, "version": 1, "phrases": digest}
 
     @property
     def cache_identity(self) -> dict[str, object]:
         """Verdicts are cached under this: a change to the phrase lists is a new judge."""
-        digest = hashlib.sha256(repr(self.phrases).encode("utf-8")).hexdigest()[:16]
-        return {"judge": self.name, "version": 1, "phrases": digest}
+        return self._identity
 
     def judge(self, item: JudgeInput) -> Verdict:
         text = item.text.translate(_QUOTES).lower()
