@@ -103,6 +103,7 @@ def pytest_configure(config: pytest.Config) -> None:
             if not paths_given or not settings.cases_source.startswith("default"):
                 _check_case_roots(roots, settings)
             runtime.client = runtime.make_client()
+            runtime.open_cache(runtime.client)
             if not paths_given:  # `pytest --lrm-model X` runs the suites, not testpaths
                 config.args = [str(root) for root in roots]
             record = runtime.record_path()

@@ -39,6 +39,7 @@ class Runtime:
     plan: list[tuple[Probe, SamplingParams]] = field(default_factory=list)
     collected_gates: dict[str, tuple[Gate, ...]] = field(default_factory=dict)
     engine: Engine | None = None
+    cache: Cache | None = None
     _last_progress: float = 0.0
     _attacks: AttackRegistry | None = None
     _judges: JudgeRegistry | None = None
@@ -118,16 +119,22 @@ class Runtime:
             return None
         return self._path(self.settings.record, lookup(self.config, "record")[1])
 
+    def open_cache(self, client: ModelClient | None) -> Cache:
+        """Opens the cache (checked at configure, so a bad file is a usage error); a replay
+        reads only its cassette."""
+        if client is not None and hasattr(client, "lookup"):
+            self.cache = Cache(None, "off")
+        else:
+            where = lookup(self.config, "cache_dir")[1]
+            self.cache = Cache(self._path(self.settings.cache_dir, where), self.settings.cache)
+        return self.cache
+
     def start_engine(self, client: ModelClient) -> Engine:
         """Creates this process's engine and queues every planned probe."""
         if self.engine is not None:
             return self.engine
         s = self.settings
-        replaying = hasattr(client, "lookup")
-        cache = Cache(
-            None if replaying else self._path(s.cache_dir, lookup(self.config, "cache_dir")[1]),
-            "off" if replaying else s.cache,
-        )
+        cache = self.cache if self.cache is not None else self.open_cache(client)
         recorder = None
         path = self.record_path()
         if path is not None:

@@ -198,6 +198,13 @@ OPTION_ERRORS = [  # (command-line arguments, the one line printed)
         ["--lrm-model", "openai-compat:reasoning", "--lrm-base-url", "ftp://x"],
         "option --lrm-base-url: 'ftp://x' is not an http(s) URL",
     ),
+    (["--lrm-concurrency", "0"], "option --lrm-concurrency: must be 1 or more, got 0"),
+    (["--lrm-rpm", "-5"], "option --lrm-rpm: must be a positive number, got -5.0"),
+    (["--lrm-samples", "0"], "option --lrm-samples: must be within 1..1000, got 0"),
+    (
+        ["--lrm-cache", "sometimes"],
+        "option --lrm-cache: 'sometimes' is not one of rw, ro, off, refresh",
+    ),
 ]
 
 
@@ -343,3 +350,17 @@ def test_plain_project_is_unaffected(
     assert "lrm safety report" not in out
     assert "docker-compose" not in out
     assert chat_server.requests == []
+
+
+def test_a_foreign_cache_file_is_a_usage_error(
+    pytester: pytest.Pytester, chat_server: ChatServer
+) -> None:
+    pytester.makefile(".yaml", **{"cases/s": GOOD})
+    pytester.mkdir(".lrmsafety").joinpath("cache.sqlite").write_text("not a database")
+    result = pytester.runpytest(*model_args(chat_server))
+    result.stderr.fnmatch_lines(
+        ["ERROR: cache */.lrmsafety/cache.sqlite: not a pytest-lrmsafety cache (*); move it away*"]
+    )
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    assert chat_server.requests == []
+    assert "Traceback" not in result.stdout.str() + result.stderr.str()

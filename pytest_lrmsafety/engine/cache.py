@@ -74,7 +74,13 @@ class Cache:
         elif mode != "ro":
             self.path.parent.mkdir(parents=True, exist_ok=True)
         if self.path is not None and self.mode != "off":
-            self._check_schema(self._connection())
+            try:
+                self._check_schema(self._connection())
+            except sqlite3.DatabaseError as exc:
+                raise ConfigError(
+                    f"cache {self.path}: not a pytest-lrmsafety cache ({exc}); move it away "
+                    "or choose another --lrm-cache-dir"
+                ) from None
 
     @property
     def reads(self) -> bool:
@@ -113,10 +119,7 @@ class Cache:
                     )
 
             _retry_locked(create)
-        try:
-            row = conn.execute("SELECT value FROM meta WHERE name='schema_version'").fetchone()
-        except sqlite3.DatabaseError as exc:
-            raise ConfigError(f"cache {self.path}: not a pytest-lrmsafety cache ({exc})") from None
+        row = conn.execute("SELECT value FROM meta WHERE name='schema_version'").fetchone()
         if row is None or row[0] != str(SCHEMA_VERSION):
             found = row[0] if row else "none"
             raise ConfigError(
