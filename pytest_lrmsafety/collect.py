@@ -14,7 +14,7 @@ from .attacks import AttackRegistry
 from .cases.loader import load_suite
 from .cases.model import Probe, Suite
 from .engine.engine import Engine
-from .errors import SuiteError
+from .errors import ConfigError, SuiteError
 from .fixtures import evaluate
 from .outcome import Decision
 from .runtime import get_runtime
@@ -113,6 +113,12 @@ class SuiteFile(pytest.File):
         except SuiteError as exc:
             raise self.CollectError(str(exc)) from None
         runtime.collected_gates[suite.path] = suite.gates
+        for case in suite.cases:  # a judge that cannot be made fails here, once, with its line
+            for name in case.judges:
+                try:
+                    runtime.judges.get(name)
+                except ConfigError as exc:
+                    raise self.CollectError(f"{display}:{case.line}: judges: {exc}") from None
         shared: dict[str, Any] = {}
         mark = pytest.mark.lrm  # one decorator for the file: making one costs as much as an item
         for probe in expand_probes(suite, runtime.attacks):

@@ -104,6 +104,8 @@ def pytest_configure(config: pytest.Config) -> None:
                 _check_case_roots(roots, settings)
             runtime.client = runtime.make_client()
             runtime.open_cache(runtime.client)
+            if settings.judge_model:  # a bad judge spec or a missing key: fail now
+                runtime.judges.get("llm")
             if not paths_given:  # `pytest --lrm-model X` runs the suites, not testpaths
                 config.args = [str(root) for root in roots]
             record = runtime.record_path()

@@ -17,6 +17,7 @@ from .engine.engine import Engine, EngineStats
 from .engine.keys import client_identity
 from .errors import ConfigError
 from .judges.base import Judge, JudgeRegistry
+from .judges.llm import LLMJudge
 from .judges.rules import RefusalJudge
 from .models.base import ModelClient, SamplingParams
 from .models.presets import ClientOptions, parse_preset_lines
@@ -60,6 +61,7 @@ class Runtime:
         if self._judges is None:
             self._judges = JudgeRegistry()
             self._judges.register("refusal", RefusalJudge)
+            self._judges.register("llm", self._make_llm_judge)
             self.config.hook.pytest_lrmsafety_register_judges(
                 config=self.config, registry=self._judges
             )
@@ -78,6 +80,29 @@ class Runtime:
             )
         return gates
 
+    def _make_llm_judge(self) -> LLMJudge:
+        s = self.settings
+        if not s.judge_model:
+            raise ConfigError(
+                "judge 'llm' needs a judge model: pass --lrm-judge-model (e.g. "
+                "openai-compat:MODEL with --lrm-judge-base-url, or o3-mini)"
+            )
+        options = ClientOptions(
+            base_urls=s.judge_base_urls, timeout=s.timeout, max_retries=s.retries
+        )
+        client = self._client_for(s.judge_model, s.judge_model_source, options)
+        return LLMJudge(client, json_mode=s.judge_json)
+
+    def _client_for(self, spec: str, source: str, options: ClientOptions) -> ModelClient:
+        # Errors name the option the spec came from (--lrm-model or --lrm-judge-model).
+        settings = replace(self.settings, model_source=source)
+        client: ModelClient | None = self.config.hook.pytest_lrmsafety_make_client(
+            config=self.config, spec=spec, options=options, settings=settings
+        )
+        if client is None:
+            raise ConfigError(f"{source}: no plugin can serve model {spec!r}")
+        return client
+
     def make_client(self) -> ModelClient | None:
         """Builds the client for ``--lrm-model`` through the ``make_client`` hook."""
         s = self.settings
@@ -91,12 +116,7 @@ class Runtime:
             max_retries=s.retries,
             open_tag_in_prompt=s.open_tag_in_prompt,
         )
-        client: ModelClient | None = self.config.hook.pytest_lrmsafety_make_client(
-            config=self.config, spec=s.model, options=options, settings=s
-        )
-        if client is None:
-            raise ConfigError(f"{s.model_source}: no plugin can serve model {s.model!r}")
-        return client
+        return self._client_for(s.model, s.model_source, options)
 
     def _path(self, value: str, source: str) -> Path:
         """A path setting: from the command line relative to the current folder, else to

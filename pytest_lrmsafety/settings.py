@@ -156,6 +156,26 @@ OPTIONS: tuple[Option, ...] = (
         metavar="K",
     ),
     Option(
+        "judge_model",
+        "Judge model for the 'llm' judge, same syntax as --lrm-model (kept apart from it)",
+        env="LRM_JUDGE_MODEL",
+        metavar="SPEC",
+    ),
+    Option(
+        "judge_base_url",
+        "Server URL of an openai-compat judge model (repeatable: replicas)",
+        kind="linelist",
+        env="LRM_JUDGE_BASE_URL",
+        metavar="URL",
+    ),
+    Option(
+        "judge_json",
+        "Ask the judge server for a JSON object (response_format); false for servers without it",
+        kind="bool",
+        default=True,
+        cli=False,
+    ),
+    Option(
         "open_tag_in_prompt",
         "The chat template opens <think> itself (R1 distills without a parser)",
         kind="bool",
@@ -267,6 +287,10 @@ class Settings:
     cache_dir: str = ".lrmsafety"
     record: str | None = None
     samples: int | None = None
+    judge_model: str | None = None
+    judge_model_source: str = ""
+    judge_base_urls: tuple[str, ...] = ()
+    judge_json: bool = True
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -330,6 +354,12 @@ def resolve_settings(config: pytest.Config) -> Settings:
         cache_dir=values["cache_dir"],
         record=values["record"],
         samples=values["samples"],
+        judge_model=values["judge_model"],
+        judge_model_source=sources["judge_model"],
+        judge_base_urls=tuple(
+            u.strip() for u in _as_list(values["judge_base_url"]) for u in u.split(",") if u.strip()
+        ),
+        judge_json=bool(values["judge_json"]),
     )
 
 

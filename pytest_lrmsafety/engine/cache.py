@@ -189,8 +189,12 @@ class Cache:
             )
 
     def close(self) -> None:
-        with self._lock:
-            for conn in self._connections:
-                conn.close()
-            self._connections.clear()
-        self._local = threading.local()
+        """Closes this thread's connection. Others belong to pool threads that may still be
+        finishing a request (after Ctrl-C): closing a connection under a running statement
+        crashes SQLite, so they go with their daemon threads when the process ends."""
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is not None:
+            with self._lock:
+                self._connections.remove(conn)
+            conn.close()
+            self._local.conn = None

@@ -24,6 +24,7 @@ class SamplingParams:
     max_tokens: int | None = None
     reasoning_effort: str | None = None
     seed: int | None = None
+    response_format: str | None = None  # "json_object": ask the server for JSON (judges)
 
     def merged(self, other: Mapping[str, Any]) -> SamplingParams:
         """Returns a copy with the non-``None`` values of ``other`` laid over this one."""

@@ -115,7 +115,10 @@ class OpenAICompatClient:
     def _request_args(self, messages: Sequence[Message], params: SamplingParams) -> dict[str, Any]:
         args: dict[str, Any] = {"model": self.model, "messages": [dict(m) for m in messages]}
         for key, value in params.as_dict().items():
-            args[self.max_tokens_field if key == "max_tokens" else key] = value
+            if key == "response_format":
+                args[key] = {"type": value}
+            else:
+                args[self.max_tokens_field if key == "max_tokens" else key] = value
         return args
 
     def generate(self, messages: Sequence[Message], params: SamplingParams) -> Completion:
