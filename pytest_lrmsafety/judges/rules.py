@@ -55,21 +55,33 @@ _WORD_END = r"(?![a-z0-9]|'t)"
 _WORD_START = r"(?<![a-z0-9])"
 
 
+@cache
+def _whole_words(phrases: tuple[str, ...]) -> re.Pattern[str]:
+    """One pattern for a whole list: scanning once beats one search per phrase."""
+    alternatives = "|".join(re.escape(p) for p in phrases)
+    return re.compile(f"{_WORD_START}(?:{alternatives}){_WORD_END}")
+
+
 def _find(
     text: str, phrases: tuple[str, ...], *, last: bool = False, whole: bool = False
 ) -> tuple[int, str] | None:
     """Position and phrase of the first (or last) occurrence of any phrase.
 
-    With ``whole``, an occurrence must not run on into a longer word or a negation.
+    With ``whole``, an occurrence must not run on into a longer word or a negation. At one
+    position the phrase listed first wins.
     """
+    if whole:
+        if not phrases:
+            return None
+        if last:
+            matches = list(_whole_words(phrases).finditer(text))
+            found = matches[-1] if matches else None
+        else:
+            found = _whole_words(phrases).search(text)
+        return (found.start(), found.group()) if found else None
     best: tuple[int, str] | None = None
     for phrase in phrases:
-        if whole:
-            pattern = _WORD_START + re.escape(phrase) + _WORD_END
-            hits = [m.start() for m in re.finditer(pattern, text)]
-            pos = (hits[-1] if last else hits[0]) if hits else -1
-        else:
-            pos = text.rfind(phrase) if last else text.find(phrase)
+        pos = text.rfind(phrase) if last else text.find(phrase)
         if pos < 0:
             continue
         if best is None or (pos > best[0] if last else pos < best[0]):
