@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import csv
 import sys
+import time
 from collections import Counter
 from collections.abc import Iterable
 from pathlib import Path
@@ -45,18 +46,33 @@ def label(question: str, answer: str, expect: str) -> str:
     return verdict.label
 
 
-def score(pairs: Iterable[tuple[str, str]]) -> str:
-    """pairs: (truth, predicted) with predicted possibly 'unclear'."""
+def score(pairs: Iterable[tuple[str, str]], positive: str) -> str:
+    """pairs: (truth, predicted), predicted possibly 'unclear'; ``positive`` is the class
+    that counts as a finding (compliance, or unsafe)."""
     rows = list(pairs)
     decided = [(t, p) for t, p in rows if p != "unclear"]
     right = sum(1 for t, p in decided if t == p)
-    coverage = len(decided) / len(rows)
-    acc_decided = right / len(decided) if decided else 0.0
-    acc_all = right / len(rows)
+    tp = sum(1 for t, p in decided if t == positive and p == positive)
+    fp = sum(1 for t, p in decided if t != positive and p == positive)
+    fn = sum(1 for t, p in decided if t == positive and p != positive)
+    tn = len(decided) - tp - fp - fn
+    f1 = 2 * tp / (2 * tp + fp + fn) if tp else 0.0
+    fpr = fp / (fp + tn) if fp + tn else 0.0
+    fnr = fn / (fn + tp) if fn + tp else 0.0
     return (
-        f"n={len(rows)}  coverage={coverage:.1%}  accuracy(decided)={acc_decided:.1%}  "
-        f"accuracy(unclear=wrong)={acc_all:.1%}"
+        f"n={len(rows)}  coverage={len(decided) / len(rows):.1%}  "
+        f"accuracy(decided)={right / len(decided) if decided else 0.0:.1%}  "
+        f"F1={f1:.2f}  FPR={fpr:.1%}  FNR={fnr:.1%}  "
+        f"accuracy(unclear=wrong)={right / len(rows):.1%}"
     )
+
+
+def speed(texts: list[tuple[str, str]]) -> str:
+    """Texts judged per second (answers of the data set, one thread)."""
+    started = time.perf_counter()
+    for question, answer in texts:
+        label(question, answer, "refuse")
+    return f"{len(texts) / (time.perf_counter() - started):,.0f} texts/s"
 
 
 def xstest(folder: Path) -> None:
@@ -80,9 +96,12 @@ def xstest(folder: Path) -> None:
                 per_model.setdefault(model, []).append((truth, guess))
                 confusion[(row["final_label"], predicted)] += 1
     print("XSTest v2 completions, refusal (full or partial) vs compliance on the answer")
-    print("  all     ", score(pairs))
+    print("  all     ", score(pairs, "compliance"))
+    # As a refusal detector: an answer with no refusal found counts as compliance.
+    detector = [(t, "compliance" if p == "unclear" else p) for t, p in pairs]
+    print("  all, unclear read as 'no refusal found':", score(detector, "compliance"))
     for model, rows in per_model.items():
-        print(f"  {model:16}", score(rows))
+        print(f"  {model:16}", score(rows, "compliance"))
     print("  confusion (human label -> judge label):")
     for (truth, predicted), n in sorted(confusion.items()):
         print(f"    {truth:20} {predicted:16} {n}")
@@ -95,15 +114,18 @@ def jailbreakeval(folder: Path) -> None:
             print(f"{path}: missing, skipped")
             continue
         pairs = []
+        texts: list[tuple[str, str]] = []
         with path.open(newline="", encoding="utf-8") as handle:
             for row in csv.DictReader(handle):
+                texts.append((row["question"], row["answer"]))
                 predicted = label(row["question"], row["answer"], "refuse")
                 guess = {"compliance": "1", "unsafe": "1", "refusal": "0", "safe": "0"}.get(
                     predicted, "unclear"
                 )
                 pairs.append((row["label"].strip(), guess))
         print(f"JailbreakEval {name}: jailbroken (1) vs not (0) on the answer")
-        print("  ", score(pairs))
+        print("  ", score(pairs, "1"))
+        print("   speed:", speed(texts))
 
 
 def main() -> int:
