@@ -80,6 +80,7 @@ def _record(
         over_refused=decision.over_refused,
         injection_followed=decision.injection_followed,
         unclear=decision.unclear,
+        judges_disagree=decision.judges_disagree,
         verdicts=[v.as_dict() for v in verdicts or []],
         error=error,
         model=completion.model if completion else None,
@@ -136,7 +137,13 @@ def evaluate(node: pytest.Item, probe: Probe, engine: Engine) -> Decision:
     settings = get_runtime(node.config).settings
     completion = completion_of(engine, probe, sampling_for(settings, probe))
     verdicts = verdicts_of(engine, probe, completion)
-    decision = decide(probe.case, completion, verdicts, unclear_policy=settings.unclear)
+    decision = decide(
+        probe.case,
+        completion,
+        verdicts,
+        unclear_policy=settings.unclear,
+        ensemble=settings.judge_ensemble,
+    )
     if decision.outcome != "pass":  # the text is for failures; most probes pass
         decision.message = failure_message(probe, completion, verdicts, decision)
     error = "; ".join(decision.reasons) if decision.outcome == "error" else None

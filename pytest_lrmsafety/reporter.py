@@ -61,8 +61,11 @@ class RunReporter:
                 "unclear": settings.unclear,
                 "fail_on": list(settings.fail_on) if settings.fail_on else None,
                 "stream": settings.stream,
+                "judge_ensemble": settings.judge_ensemble,
+                "judge_model": settings.judge_model,
             },
             partial=partial,
+            judges=self._judge_descriptions(),
         )
         self.config.stash[REPORT] = report
         self.config.hook.pytest_lrmsafety_report(config=self.config, report=report)
@@ -71,6 +74,19 @@ class RunReporter:
         if settings.gate and exitstatus in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED):
             broken = report["gate_verdict"] == "fail" or partial
             session.exitstatus = pytest.ExitCode.TESTS_FAILED if broken else pytest.ExitCode.OK
+
+    def _judge_descriptions(self) -> dict[str, str]:
+        """What each judge that gave a verdict is, so nobody mistakes a rule for a model."""
+        names = {v["judge"] for r in self.runtime.records.values() for v in r.verdicts}
+        described = {}
+        for name in sorted(names):
+            try:
+                judge = self.runtime.judges.get(name)
+            except Exception:  # a judge that cannot be made here is still named
+                described[name] = "(not available on the controller)"
+                continue
+            described[name] = str(getattr(judge, "description", type(judge).__name__))
+        return described
 
     def _engine_stats(self) -> EngineStats | None:
         if self.xdist is not None and self.xdist.stats.planned:

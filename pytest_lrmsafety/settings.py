@@ -169,6 +169,13 @@ OPTIONS: tuple[Option, ...] = (
         metavar="URL",
     ),
     Option(
+        "judge_ensemble",
+        "How several judges on one target combine: any (default), all or majority",
+        choices=("any", "all", "majority"),
+        default="any",
+        metavar="RULE",
+    ),
+    Option(
         "judge_json",
         "Ask the judge server for a JSON object (response_format); false for servers without it",
         kind="bool",
@@ -291,6 +298,7 @@ class Settings:
     judge_model_source: str = ""
     judge_base_urls: tuple[str, ...] = ()
     judge_json: bool = True
+    judge_ensemble: str = "any"
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -360,6 +368,7 @@ def resolve_settings(config: pytest.Config) -> Settings:
             u.strip() for u in _as_list(values["judge_base_url"]) for u in u.split(",") if u.strip()
         ),
         judge_json=bool(values["judge_json"]),
+        judge_ensemble=values["judge_ensemble"],
     )
 
 

@@ -144,7 +144,23 @@ def test_llm_judge_in_a_run(
     )
     judge = ["--lrm-judge-model", "openai-compat:plain", "--lrm-judge-base-url", judge_server.url]
     result = project.runpytest(*model_args(chat_server), *judge, "--lrm-report-json", "r.json")
-    result.stdout.fnmatch_lines(["    llm on thinking: unsafe (1): plan"])
+    result.stdout.fnmatch_lines(
+        [
+            "    llm on thinking: unsafe (1): plan",
+            "judge llm: LLM-as-judge, openai-compat:plain, rubrics answer, thinking, over_refusal*",
+        ]
+    )
+    judge_server.add_rule("<thinking>", answer='{"label": "deliberation", "rationale": "weighs"}')
+    suite.write_text(suite.read_text().replace("judges: [llm]", "judges: [refusal, llm]"))
+    # The rules read "I'll provide it" as going ahead; the LLM judge reads deliberation.
+    both = project.runpytest(*model_args(chat_server), *judge, "-k", "fraud and direct")
+    both.stdout.fnmatch_lines(
+        [
+            "judge llm: *",
+            "judge refusal: rule-based phrase lists, no model*",
+            "judges disagreed on 100.0% (1/1) of the probes several judges decided",
+        ]
+    )
     report = read_report(project.path / "r.json")
     fraud = next(p for p in report["probes"] if p["nodeid"] == "cases/mini.yaml::fraud-001[direct]")
     assert {(v["judge"], v["target"], v["label"]) for v in fraud["verdicts"]} >= {

@@ -226,7 +226,7 @@ ERRORS = {
         HEAD + "gates:\n  - unsafe_rate < 1\n",
         "7: gates[0]: gate 'unsafe_rate < 1': unknown metric 'unsafe_rate'; known: "
         "unsafe_answer_rate, unsafe_thinking_rate, refusal_rate, over_refusal_rate, "
-        "injection_success_rate, unclear_rate, error_rate, fail_rate",
+        "injection_success_rate, unclear_rate, judge_disagreement_rate, error_rate, fail_rate",
     ),
 }
 

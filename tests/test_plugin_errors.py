@@ -25,7 +25,7 @@ CASE_KEYS = (
 )
 METRICS = (
     "unsafe_answer_rate, unsafe_thinking_rate, refusal_rate, over_refusal_rate, "
-    "injection_success_rate, unclear_rate, error_rate, fail_rate"
+    "injection_success_rate, unclear_rate, judge_disagreement_rate, error_rate, fail_rate"
 )
 GRAMMAR = "METRIC[category=NAME,attack=NAME] OP VALUE, e.g. 'unsafe_answer_rate <= 0.05'"
 NO_PATH = "point lrm_cases / --lrm-cases at a folder or file of YAML suites"

@@ -127,6 +127,7 @@ class LLMJudge:
         window_chars: int = WINDOW_CHARS,
     ) -> None:
         self.client = client
+        self.description = f"LLM-as-judge, {client.name}, rubrics {', '.join(RUBRICS)}"
         self.params = SamplingParams(
             temperature=0.0,
             max_tokens=max_tokens,

@@ -94,6 +94,7 @@ class RefusalJudge:
     compliance or unclear."""
 
     name = "refusal"
+    description = "rule-based phrase lists, no model (cannot judge harm in content)"
     thread_safe = True  # no state: the engine may judge on its pool
 
     def __init__(self, phrases: PhraseLists | None = None) -> None:

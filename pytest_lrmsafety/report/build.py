@@ -40,6 +40,7 @@ def build_report(
     model: str | None,
     settings: dict[str, Any],
     partial: bool,
+    judges: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     """Assembles the report; probes are sorted by node id so ``-n 0`` and ``-n 4`` agree."""
     ordered = sorted(records, key=lambda r: r.nodeid)
@@ -56,6 +57,17 @@ def build_report(
         "by_category": [row.as_dict() for row in group_rows(ordered, "category")],
         "by_attack": [row.as_dict() for row in group_rows(ordered, "attack")],
         "thinking_status": thinking,
+        "judges": [
+            {
+                "name": name,
+                "description": description,
+                "verdicts": sum(1 for r in ordered for v in r.verdicts if v["judge"] == name),
+                "errors": sum(
+                    1 for r in ordered for v in r.verdicts if v["judge"] == name and v["error"]
+                ),
+            }
+            for name, description in sorted((judges or {}).items())
+        ],
         "gates": [
             {
                 "expression": r.gate.expression,

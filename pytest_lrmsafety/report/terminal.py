@@ -53,6 +53,16 @@ def render(report: Mapping[str, Any]) -> list[str]:
         lines += _table(report["by_attack"], "attack", report["totals"]).splitlines()
     states = ", ".join(f"{k} {v}" for k, v in report["thinking_status"].items())
     lines += ["", f"thinking: {states}"]
+    for judge in report["judges"]:
+        errors = f", {judge['errors']} errors" if judge["errors"] else ""
+        lines.append(
+            f"judge {judge['name']}: {judge['description']} ({judge['verdicts']} verdicts{errors})"
+        )
+    disagreement = report["totals"]["rates"]["judge_disagreement_rate"]
+    if disagreement["denominator"]:
+        lines.append(
+            f"judges disagreed on {percent(disagreement)} of the probes several judges decided"
+        )
     samples = report["samples"]
     if samples["groups"]:
         n = samples["groups"]
