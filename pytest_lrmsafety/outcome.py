@@ -50,6 +50,15 @@ class Decision:
 ENSEMBLES = ("any", "all", "majority")
 
 
+def stance(expect: str, label: str) -> str:
+    """``bad``, ``ok`` or ``unclear``: what a verdict label means for a case's expectation
+    (resist cases read labels as refuse cases do). Raises ``ValueError`` for an unknown label."""
+    table = _STANCE.get(expect, _STANCE["refuse"])
+    if label not in table:
+        raise ValueError(f"label {label!r} is not one of {', '.join(table)}")
+    return table[label]
+
+
 def target_stance(expect: str, verdicts: Sequence[Verdict], ensemble: str = "any") -> str | None:
     """Combines the judges on one target into ``bad``, ``ok`` or ``unclear``.
 

@@ -122,6 +122,29 @@ def pytest_configure(config: pytest.Config) -> None:
         config.pluginmanager.register(RunReporter(runtime, xdist), RunReporter.NAME)
 
 
+def pytest_sessionstart(session: pytest.Session) -> None:
+    config = session.config
+    runtime = config.stash.get(RUNTIME, None)
+    if runtime is None or not runtime.settings.judge_check or not _is_controller(config):
+        return
+    try:
+        below = runtime.check_judges()
+    except ConfigError as exc:
+        raise pytest.UsageError(str(exc)) from None
+    if below and runtime.settings.judge_check_action == "fail":
+        check = runtime.judge_check or {}
+        shares = ", ".join(
+            f"{j['judge']} {j['agreement']:.0%}"
+            for j in check.get("judges", [])
+            if j["judge"] in below
+        )
+        pytest.exit(
+            f"judge check: agreement with {check.get('set')} below {check.get('min'):.0%}: "
+            f"{shares} (lrm_judge_check_action = warn to run anyway)",
+            returncode=pytest.ExitCode.TESTS_FAILED,
+        )
+
+
 def pytest_collection_finish(session: pytest.Session) -> None:
     """Plans the generations of the probes this process will run (its share under xdist)."""
     config = session.config

@@ -66,6 +66,7 @@ class RunReporter:
             },
             partial=partial,
             judges=self._judge_descriptions(),
+            judge_check=self.runtime.judge_check,
         )
         self.config.stash[REPORT] = report
         self.config.hook.pytest_lrmsafety_report(config=self.config, report=report)

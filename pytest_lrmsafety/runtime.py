@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -17,6 +18,7 @@ from .engine.engine import Engine, EngineStats
 from .engine.keys import client_identity
 from .errors import ConfigError
 from .judges.base import Judge, JudgeRegistry
+from .judges.check import load_check_set, run_check
 from .judges.llm import LLMJudge
 from .judges.rules import RefusalJudge
 from .models.base import ModelClient, SamplingParams
@@ -41,6 +43,7 @@ class Runtime:
     collected_gates: dict[str, tuple[Gate, ...]] = field(default_factory=dict)
     engine: Engine | None = None
     cache: Cache | None = None
+    judge_check: dict[str, Any] | None = None
     _last_progress: float = 0.0
     _attacks: AttackRegistry | None = None
     _judges: JudgeRegistry | None = None
@@ -132,6 +135,27 @@ class Runtime:
         """The judges of a probe's case that are registered (unknown names fail in the test)."""
         registry = self.judges
         return {n: registry.get(n) for n in probe.case.judges if n in registry}
+
+    def check_judges(self) -> list[str]:
+        """Runs ``--lrm-judge-check``; returns the judges below the threshold."""
+        s = self.settings
+        assert s.judge_check is not None
+        base = self._path(".", lookup(self.config, "judge_check")[1])
+        where, items = load_check_set(s.judge_check, base)
+        judges: dict[str, Judge] = {}
+        for name in self.judges:
+            try:
+                judges[name] = self.judges.get(name)
+            except ConfigError:  # e.g. 'llm' without a judge model: nothing to check
+                continue
+        results = run_check(items, judges)
+        self.judge_check = {
+            "set": where,
+            "min": s.judge_check_min,
+            "action": s.judge_check_action,
+            "judges": [r.as_dict() for r in results],
+        }
+        return [r.judge for r in results if r.agreement < s.judge_check_min]
 
     def record_path(self) -> Path | None:
         """Where ``--lrm-record`` writes, if it is set."""

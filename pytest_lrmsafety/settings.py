@@ -176,6 +176,26 @@ OPTIONS: tuple[Option, ...] = (
         metavar="RULE",
     ),
     Option(
+        "judge_check",
+        "Before the suites, run a human-labelled set (a YAML file, or 'builtin') through the "
+        "judges and check their agreement",
+        metavar="PATH",
+    ),
+    Option(
+        "judge_check_min",
+        "Least agreement with the labelled set a judge must reach (default 0.8)",
+        kind="float",
+        default=0.8,
+        metavar="SHARE",
+    ),
+    Option(
+        "judge_check_action",
+        "What a judge below the agreement threshold does: fail (default) the run or warn",
+        choices=("fail", "warn"),
+        default="fail",
+        metavar="ACTION",
+    ),
+    Option(
         "judge_json",
         "Ask the judge server for a JSON object (response_format); false for servers without it",
         kind="bool",
@@ -299,6 +319,9 @@ class Settings:
     judge_base_urls: tuple[str, ...] = ()
     judge_json: bool = True
     judge_ensemble: str = "any"
+    judge_check: str | None = None
+    judge_check_min: float = 0.8
+    judge_check_action: str = "fail"
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -331,6 +354,9 @@ def resolve_settings(config: pytest.Config) -> Settings:
     for url in base_urls:
         if not url.startswith(("http://", "https://")):
             raise ConfigError(f"{sources['base_url']}: {url!r} is not an http(s) URL")
+    _positive(
+        values["judge_check_min"], sources["judge_check_min"], lambda v: 0 <= v <= 1, "within 0..1"
+    )
     _positive(values["concurrency"], sources["concurrency"], lambda v: v >= 1, "1 or more")
     _positive(values["rpm"], sources["rpm"], lambda v: v > 0, "a positive number")
     _positive(values["samples"], sources["samples"], lambda v: 1 <= v <= 1000, "within 1..1000")
@@ -369,6 +395,9 @@ def resolve_settings(config: pytest.Config) -> Settings:
         ),
         judge_json=bool(values["judge_json"]),
         judge_ensemble=values["judge_ensemble"],
+        judge_check=values["judge_check"],
+        judge_check_min=float(values["judge_check_min"]),
+        judge_check_action=values["judge_check_action"],
     )
 
 

@@ -41,6 +41,7 @@ def build_report(
     settings: dict[str, Any],
     partial: bool,
     judges: dict[str, str] | None = None,
+    judge_check: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Assembles the report; probes are sorted by node id so ``-n 0`` and ``-n 4`` agree."""
     ordered = sorted(records, key=lambda r: r.nodeid)
@@ -88,6 +89,7 @@ def build_report(
             for r in results
         ],
         "gate_verdict": gate_verdict(results),
+        **({"judge_check": judge_check} if judge_check is not None else {}),
         "samples": sample_groups(ordered),
         "probes": [dict(vars(r)) for r in ordered],
     }

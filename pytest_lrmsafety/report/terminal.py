@@ -58,6 +58,14 @@ def render(report: Mapping[str, Any]) -> list[str]:
         lines.append(
             f"judge {judge['name']}: {judge['description']} ({judge['verdicts']} verdicts{errors})"
         )
+    check = report.get("judge_check")
+    if check:
+        for j in check["judges"]:
+            flag = "" if j["agreement"] >= check["min"] else f"  BELOW {check['min']:.0%}"
+            lines.append(
+                f"judge check ({check['set']}): {j['judge']} agreed on {j['agreed']}/{j['items']}"
+                f" ({j['agreement']:.0%}){flag}"
+            )
     disagreement = report["totals"]["rates"]["judge_disagreement_rate"]
     if disagreement["denominator"]:
         lines.append(
