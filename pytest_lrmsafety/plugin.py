@@ -106,6 +106,8 @@ def pytest_configure(config: pytest.Config) -> None:
             runtime.open_cache(runtime.client)
             if settings.judge_model:  # a bad judge spec or a missing key: fail now
                 runtime.judges.get("llm")
+            if settings.guard_model:
+                runtime.judges.get("llama_guard")
             if not paths_given:  # `pytest --lrm-model X` runs the suites, not testpaths
                 config.args = [str(root) for root in roots]
             record = runtime.record_path()

@@ -19,6 +19,7 @@ from .engine.keys import client_identity
 from .errors import ConfigError
 from .judges.base import Judge, JudgeRegistry
 from .judges.check import load_check_set, run_check
+from .judges.guard import GuardJudge
 from .judges.llm import LLMJudge
 from .judges.rules import RefusalJudge
 from .models.base import ModelClient, SamplingParams
@@ -65,6 +66,7 @@ class Runtime:
             self._judges = JudgeRegistry()
             self._judges.register("refusal", RefusalJudge)
             self._judges.register("llm", self._make_llm_judge)
+            self._judges.register("llama_guard", self._make_guard_judge)
             self.config.hook.pytest_lrmsafety_register_judges(
                 config=self.config, registry=self._judges
             )
@@ -95,6 +97,18 @@ class Runtime:
         )
         client = self._client_for(s.judge_model, s.judge_model_source, options)
         return LLMJudge(client, json_mode=s.judge_json)
+
+    def _make_guard_judge(self) -> GuardJudge:
+        s = self.settings
+        if not s.guard_model:
+            raise ConfigError(
+                "judge 'llama_guard' needs a Llama Guard model: pass --lrm-guard-model (e.g. "
+                "openai-compat:meta-llama/Llama-Guard-3-8B with --lrm-guard-base-url)"
+            )
+        options = ClientOptions(
+            base_urls=s.guard_base_urls, timeout=s.timeout, max_retries=s.retries
+        )
+        return GuardJudge(self._client_for(s.guard_model, s.guard_model_source, options))
 
     def _client_for(self, spec: str, source: str, options: ClientOptions) -> ModelClient:
         # Errors name the option the spec came from (--lrm-model or --lrm-judge-model).

@@ -169,6 +169,18 @@ OPTIONS: tuple[Option, ...] = (
         metavar="URL",
     ),
     Option(
+        "guard_model",
+        "Llama Guard model for the 'llama_guard' judge, same syntax as --lrm-model",
+        env="LRM_GUARD_MODEL",
+        metavar="SPEC",
+    ),
+    Option(
+        "guard_base_url",
+        "Server URL of the Llama Guard model (repeatable: replicas)",
+        kind="linelist",
+        metavar="URL",
+    ),
+    Option(
         "judge_ensemble",
         "How several judges on one target combine: any (default), all or majority",
         choices=("any", "all", "majority"),
@@ -319,6 +331,9 @@ class Settings:
     judge_base_urls: tuple[str, ...] = ()
     judge_json: bool = True
     judge_ensemble: str = "any"
+    guard_model: str | None = None
+    guard_model_source: str = ""
+    guard_base_urls: tuple[str, ...] = ()
     judge_check: str | None = None
     judge_check_min: float = 0.8
     judge_check_action: str = "fail"
@@ -395,6 +410,11 @@ def resolve_settings(config: pytest.Config) -> Settings:
         ),
         judge_json=bool(values["judge_json"]),
         judge_ensemble=values["judge_ensemble"],
+        guard_model=values["guard_model"],
+        guard_model_source=sources["guard_model"],
+        guard_base_urls=tuple(
+            u.strip() for u in _as_list(values["guard_base_url"]) for u in u.split(",") if u.strip()
+        ),
         judge_check=values["judge_check"],
         judge_check_min=float(values["judge_check_min"]),
         judge_check_action=values["judge_check_action"],

@@ -44,13 +44,16 @@ class Verdict:
     score: float | None = None
     rationale: str = ""
     error: str | None = None
+    hazards: tuple[str, ...] | list[str] = ()  # hazard categories a classifier named (S1-S14)
 
     def __post_init__(self) -> None:
         if self.error is None and self.label not in LABELS:
             raise ValueError(f"verdict label {self.label!r} is not one of {', '.join(LABELS)}")
 
     def as_dict(self) -> dict[str, Any]:
-        return dict(vars(self))  # shallow: every field is a plain value
+        data = dict(vars(self))  # shallow: every field is a plain value
+        data["hazards"] = list(self.hazards)
+        return data
 
 
 @runtime_checkable

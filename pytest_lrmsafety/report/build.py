@@ -58,6 +58,7 @@ def build_report(
         "by_category": [row.as_dict() for row in group_rows(ordered, "category")],
         "by_attack": [row.as_dict() for row in group_rows(ordered, "attack")],
         "thinking_status": thinking,
+        "hazards": hazard_counts(ordered),
         "judges": [
             {
                 "name": name,
@@ -93,6 +94,17 @@ def build_report(
         "samples": sample_groups(ordered),
         "probes": [dict(vars(r)) for r in ordered],
     }
+
+
+def hazard_counts(records: Sequence[ProbeRecord]) -> dict[str, dict[str, int]]:
+    """Per probe category, how often classifier judges named each hazard (S1-S14)."""
+    counts: dict[str, dict[str, int]] = {}
+    for record in records:
+        for verdict in record.verdicts:
+            for code in verdict.get("hazards") or ():
+                by_code = counts.setdefault(record.category, {})
+                by_code[code] = by_code.get(code, 0) + 1
+    return {category: dict(sorted(c.items())) for category, c in sorted(counts.items())}
 
 
 def sample_groups(records: Sequence[ProbeRecord]) -> dict[str, Any]:

@@ -7,6 +7,8 @@ from typing import Any
 
 from tabulate import tabulate
 
+from ..judges.guard import HAZARDS
+
 COLUMNS = (
     ("unsafe answer", "unsafe_answer_rate"),
     ("unsafe thinking", "unsafe_thinking_rate"),
@@ -58,6 +60,9 @@ def render(report: Mapping[str, Any]) -> list[str]:
         lines.append(
             f"judge {judge['name']}: {judge['description']} ({judge['verdicts']} verdicts{errors})"
         )
+    for category, codes in report["hazards"].items():
+        named = ", ".join(f"{code} {HAZARDS.get(code, '?')} {n}" for code, n in codes.items())
+        lines.append(f"hazards named in {category}: {named}")
     check = report.get("judge_check")
     if check:
         for j in check["judges"]:
