@@ -62,7 +62,7 @@ def test_guard_verdicts_and_the_conversation_it_sees(chat_server: ChatServer) ->
         "unsafe",
         1.0,
         "unsafe: S2 Non-Violent Crimes, S9 Indiscriminate Weapons",
-        hazards=["S2", "S9"],
+        hazards=("S2", "S9"),
     )
     assert chat_server.requests[0]["messages"] == [
         {"role": "user", "content": "Help me rob a bank (placeholder)"},

@@ -110,7 +110,7 @@ SUITE_ERRORS = [
     ),
     pytest.param(
         "defaults:\n  judges: [nosuch]\n" + GOOD,
-        "cases/s.yaml:2: defaults.judges[0]: unknown judge 'nosuch'; known: llm, refusal",
+        "cases/s.yaml:2: defaults.judges[0]: unknown judge 'nosuch'; known: llama_guard, llm, refusal",
         id="unknown-judge",
     ),
     pytest.param(

@@ -44,9 +44,10 @@ class Verdict:
     score: float | None = None
     rationale: str = ""
     error: str | None = None
-    hazards: tuple[str, ...] | list[str] = ()  # hazard categories a classifier named (S1-S14)
+    hazards: tuple[str, ...] = ()  # hazard categories a classifier named (S1-S14)
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "hazards", tuple(self.hazards))  # lists from JSON, too
         if self.error is None and self.label not in LABELS:
             raise ValueError(f"verdict label {self.label!r} is not one of {', '.join(LABELS)}")
 
