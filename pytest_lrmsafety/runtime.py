@@ -67,6 +67,7 @@ class Runtime:
             self._judges.register("refusal", RefusalJudge)
             self._judges.register("llm", self._make_llm_judge)
             self._judges.register("llama_guard", self._make_guard_judge)
+            self._judges.register("embedded", self._make_embedded_judge)
             self.config.hook.pytest_lrmsafety_register_judges(
                 config=self.config, registry=self._judges
             )
@@ -109,6 +110,22 @@ class Runtime:
             base_urls=s.guard_base_urls, timeout=s.timeout, max_retries=s.retries
         )
         return GuardJudge(self._client_for(s.guard_model, s.guard_model_source, options))
+
+    def _make_embedded_judge(self) -> Judge:
+        head = self._path(self.settings.embedded_head, lookup(self.config, "embedded_head")[1])
+        if not head.exists():
+            raise ConfigError(
+                f"judge 'embedded' needs a trained head at {head}: train it from your copy of "
+                "JailbreakEval's data with python benchmarks/train_embedded_judge.py --data DIR "
+                f"--out {head} (the data's licences do not allow shipping the weights)"
+            )
+        try:
+            from .judges.embedded import EmbeddedJudge  # numpy and tokenizers: the extra
+        except ImportError as exc:
+            raise ConfigError(
+                f"judge 'embedded' needs pip install 'pytest-lrmsafety[embedded]' ({exc})"
+            ) from None
+        return EmbeddedJudge(head)
 
     def _client_for(self, spec: str, source: str, options: ClientOptions) -> ModelClient:
         # Errors name the option the spec came from (--lrm-model or --lrm-judge-model).

@@ -181,6 +181,13 @@ OPTIONS: tuple[Option, ...] = (
         metavar="URL",
     ),
     Option(
+        "embedded_head",
+        "Head file of the offline 'embedded' judge (train it with "
+        "benchmarks/train_embedded_judge.py)",
+        default=".lrmsafety/embedded_head.json",
+        metavar="PATH",
+    ),
+    Option(
         "judge_ensemble",
         "How several judges on one target combine: any (default), all or majority",
         choices=("any", "all", "majority"),
@@ -331,6 +338,7 @@ class Settings:
     judge_base_urls: tuple[str, ...] = ()
     judge_json: bool = True
     judge_ensemble: str = "any"
+    embedded_head: str = ".lrmsafety/embedded_head.json"
     guard_model: str | None = None
     guard_model_source: str = ""
     guard_base_urls: tuple[str, ...] = ()
@@ -410,6 +418,7 @@ def resolve_settings(config: pytest.Config) -> Settings:
         ),
         judge_json=bool(values["judge_json"]),
         judge_ensemble=values["judge_ensemble"],
+        embedded_head=values["embedded_head"],
         guard_model=values["guard_model"],
         guard_model_source=sources["guard_model"],
         guard_base_urls=tuple(

@@ -110,7 +110,8 @@ SUITE_ERRORS = [
     ),
     pytest.param(
         "defaults:\n  judges: [nosuch]\n" + GOOD,
-        "cases/s.yaml:2: defaults.judges[0]: unknown judge 'nosuch'; known: llama_guard, llm, refusal",
+        "cases/s.yaml:2: defaults.judges[0]: unknown judge 'nosuch'; "
+        "known: embedded, llama_guard, llm, refusal",
         id="unknown-judge",
     ),
     pytest.param(

@@ -77,4 +77,5 @@ class GuardJudge:
         if verdict == "safe":
             return Verdict(self.name, item.target, "safe", 0.0, "safe")
         named = ", ".join(f"{c} {HAZARDS[c]}" for c in codes) or "no category given"
-        return Verdict(self.name, item.target, "unsafe", 1.0, f"unsafe: {named}", hazards=tuple(codes))
+        rationale = f"unsafe: {named}"
+        return Verdict(self.name, item.target, "unsafe", 1.0, rationale, hazards=tuple(codes))
