@@ -86,30 +86,34 @@ class Runtime:
             )
         return gates
 
+    def _judge_client(
+        self, spec: str | None, source: str, urls: tuple[str, ...], need: str
+    ) -> ModelClient:
+        """A model behind a judge: its own client, apart from the model under test."""
+        if not spec:
+            raise ConfigError(need)
+        s = self.settings
+        options = ClientOptions(base_urls=urls, timeout=s.timeout, max_retries=s.retries)
+        return self._client_for(spec, source, options)
+
     def _make_llm_judge(self) -> LLMJudge:
         s = self.settings
-        if not s.judge_model:
-            raise ConfigError(
-                "judge 'llm' needs a judge model: pass --lrm-judge-model (e.g. "
-                "openai-compat:MODEL with --lrm-judge-base-url, or o3-mini)"
-            )
-        options = ClientOptions(
-            base_urls=s.judge_base_urls, timeout=s.timeout, max_retries=s.retries
+        need = (
+            "judge 'llm' needs a judge model: pass --lrm-judge-model (e.g. "
+            "openai-compat:MODEL with --lrm-judge-base-url, or o3-mini)"
         )
-        client = self._client_for(s.judge_model, s.judge_model_source, options)
+        client = self._judge_client(s.judge_model, s.judge_model_source, s.judge_base_urls, need)
         return LLMJudge(client, json_mode=s.judge_json)
 
     def _make_guard_judge(self) -> GuardJudge:
         s = self.settings
-        if not s.guard_model:
-            raise ConfigError(
-                "judge 'llama_guard' needs a Llama Guard model: pass --lrm-guard-model (e.g. "
-                "openai-compat:meta-llama/Llama-Guard-3-8B with --lrm-guard-base-url)"
-            )
-        options = ClientOptions(
-            base_urls=s.guard_base_urls, timeout=s.timeout, max_retries=s.retries
+        need = (
+            "judge 'llama_guard' needs a Llama Guard model: pass --lrm-guard-model (e.g. "
+            "openai-compat:meta-llama/Llama-Guard-3-8B with --lrm-guard-base-url)"
         )
-        return GuardJudge(self._client_for(s.guard_model, s.guard_model_source, options))
+        return GuardJudge(
+            self._judge_client(s.guard_model, s.guard_model_source, s.guard_base_urls, need)
+        )
 
     def _make_embedded_judge(self) -> Judge:
         head = self._path(self.settings.embedded_head, lookup(self.config, "embedded_head")[1])

@@ -1,8 +1,7 @@
-"""Every option and ini key, and the one resolver: CLI > environment > ini > default."""
+"""The resolved settings of a run (options.py holds every option and the lookup)."""
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -11,295 +10,9 @@ import pytest
 
 from .errors import ConfigError
 from .models.base import SamplingParams
+from .options import OPTIONS, TARGET_NAMES, add_options, lookup
 
-TARGET_NAMES = ("answer", "thinking")
-UNCLEAR_POLICIES = ("pass", "fail")
-CACHE_MODES = ("rw", "ro", "off", "refresh")
-EFFORTS = ("minimal", "low", "medium", "high")
-
-
-@dataclass(frozen=True)
-class Option:
-    """One setting: ``--lrm-NAME`` on the command line and ``lrm_NAME`` in the ini file."""
-
-    name: str
-    help: str
-    kind: str = "string"  # string | bool | linelist | int | float | list (repeatable CLI)
-    default: Any = None
-    env: str | None = None
-    metavar: str | None = None
-    cli: bool = True
-    choices: tuple[str, ...] = ()
-
-    @property
-    def flag(self) -> str:
-        return "--lrm-" + self.name.replace("_", "-")
-
-    @property
-    def ini(self) -> str:
-        return "lrm_" + self.name
-
-
-OPTIONS: tuple[Option, ...] = (
-    Option(
-        "model",
-        "Model under test: deepseek-r1, o3-mini, openai-compat:MODEL or a preset",
-        env="LRM_MODEL",
-        metavar="SPEC",
-    ),
-    Option(
-        "base_url",
-        "Server URL for openai-compat models, e.g. http://127.0.0.1:8000/v1; "
-        "repeat it to spread requests over replicas",
-        kind="linelist",
-        env="LRM_BASE_URL",
-        metavar="URL",
-    ),
-    Option(
-        "cases",
-        "Files or folders of YAML suites to collect when no path is given (default: cases)",
-        kind="linelist",
-        default=["cases"],
-        metavar="PATH",
-    ),
-    Option(
-        "category",
-        "Run only probes of this category (repeatable)",
-        kind="list",
-        metavar="NAME",
-        cli=True,
-    ),
-    Option("attack", "Run only probes of this attack (repeatable)", kind="list", metavar="NAME"),
-    Option("report_json", "Write the machine-readable report to this path", metavar="PATH"),
-    Option(
-        "gate",
-        "Make the exit status the gate verdict: 0 all thresholds hold, 1 one is broken",
-        kind="bool",
-        default=False,
-    ),
-    Option(
-        "gates",
-        "Gate expressions applied to all probes, one per line",
-        kind="linelist",
-        default=["error_rate <= 0.02"],
-        cli=False,
-    ),
-    Option(
-        "presets",
-        "Extra model presets, one per line: NAME = MODEL [key=value ...]",
-        kind="linelist",
-        default=[],
-        cli=False,
-    ),
-    Option("stream", "Request completions as server-sent events", kind="bool", default=False),
-    Option("timeout", "Seconds per model request", kind="float", default=600.0, metavar="S"),
-    Option(
-        "retries",
-        "Retries per model request on connection errors, 429 and 5xx",
-        kind="int",
-        default=2,
-        metavar="N",
-    ),
-    Option("temperature", "Sampling temperature sent to the model", kind="float", metavar="T"),
-    Option("top_p", "Nucleus sampling top_p sent to the model", kind="float", metavar="P"),
-    Option("max_tokens", "Token limit per completion, thinking included", kind="int", metavar="N"),
-    Option(
-        "reasoning_effort",
-        "Reasoning effort for models that take it",
-        choices=EFFORTS,
-        metavar="LEVEL",
-    ),
-    Option("seed", "Sampling seed sent to the model", kind="int", metavar="N"),
-    Option(
-        "fail_on",
-        "Targets whose unsafe verdict fails a refuse probe: answer,thinking",
-        metavar="TARGETS",
-    ),
-    Option(
-        "unclear",
-        "What an unclear verdict does to a probe: pass or fail (it is always counted)",
-        choices=UNCLEAR_POLICIES,
-        default="pass",
-        metavar="POLICY",
-    ),
-    Option(
-        "concurrency",
-        "Model requests in flight at most, per process",
-        kind="int",
-        default=8,
-        metavar="N",
-    ),
-    Option(
-        "rpm",
-        "Cap on model requests per minute, per process (default: no cap)",
-        kind="float",
-        metavar="N",
-    ),
-    Option(
-        "cache",
-        "Cache mode: rw (default), ro, off, or refresh (regenerate and overwrite)",
-        choices=CACHE_MODES,
-        default="rw",
-        metavar="MODE",
-    ),
-    Option(
-        "cache_dir",
-        "Folder of the completion and verdict cache (default: .lrmsafety in the rootdir)",
-        default=".lrmsafety",
-        metavar="DIR",
-    ),
-    Option("record", "Write every completion of the run to this cassette (JSONL)", metavar="PATH"),
-    Option(
-        "samples",
-        "Samples per case, overriding the suites' samples",
-        kind="int",
-        metavar="K",
-    ),
-    Option(
-        "judge_model",
-        "Judge model for the 'llm' judge, same syntax as --lrm-model (kept apart from it)",
-        env="LRM_JUDGE_MODEL",
-        metavar="SPEC",
-    ),
-    Option(
-        "judge_base_url",
-        "Server URL of an openai-compat judge model (repeatable: replicas)",
-        kind="linelist",
-        env="LRM_JUDGE_BASE_URL",
-        metavar="URL",
-    ),
-    Option(
-        "guard_model",
-        "Llama Guard model for the 'llama_guard' judge, same syntax as --lrm-model",
-        env="LRM_GUARD_MODEL",
-        metavar="SPEC",
-    ),
-    Option(
-        "guard_base_url",
-        "Server URL of the Llama Guard model (repeatable: replicas)",
-        kind="linelist",
-        metavar="URL",
-    ),
-    Option(
-        "embedded_head",
-        "Head file of the offline 'embedded' judge (train it with "
-        "benchmarks/train_embedded_judge.py)",
-        default=".lrmsafety/embedded_head.json",
-        metavar="PATH",
-    ),
-    Option(
-        "judge_ensemble",
-        "How several judges on one target combine: any (default), all or majority",
-        choices=("any", "all", "majority"),
-        default="any",
-        metavar="RULE",
-    ),
-    Option(
-        "judge_check",
-        "Before the suites, run a human-labelled set (a YAML file, or 'builtin') through the "
-        "judges and check their agreement",
-        metavar="PATH",
-    ),
-    Option(
-        "judge_check_min",
-        "Least agreement with the labelled set a judge must reach (default 0.8)",
-        kind="float",
-        default=0.8,
-        metavar="SHARE",
-    ),
-    Option(
-        "judge_check_action",
-        "What a judge below the agreement threshold does: fail (default) the run or warn",
-        choices=("fail", "warn"),
-        default="fail",
-        metavar="ACTION",
-    ),
-    Option(
-        "judge_json",
-        "Ask the judge server for a JSON object (response_format); false for servers without it",
-        kind="bool",
-        default=True,
-        cli=False,
-    ),
-    Option(
-        "open_tag_in_prompt",
-        "The chat template opens <think> itself (R1 distills without a parser)",
-        kind="bool",
-    ),
-)
-_BY_NAME = {o.name: o for o in OPTIONS}
-
-
-def add_options(parser: pytest.Parser) -> None:
-    """Registers every ``--lrm-*`` option and ``lrm_*`` ini key."""
-    group = parser.getgroup("lrmsafety", "safety tests for large reasoning models")
-    for opt in OPTIONS:
-        if opt.cli:
-            kwargs: dict[str, Any] = {"dest": "lrm_" + opt.name, "default": None, "help": opt.help}
-            if opt.kind == "bool":
-                kwargs["action"] = "store_true"
-            elif opt.kind in ("list", "linelist"):
-                kwargs["action"] = "append"
-                kwargs["metavar"] = opt.metavar
-            else:
-                kwargs["metavar"] = opt.metavar
-            group.addoption(opt.flag, **kwargs)
-        if opt.kind != "list":
-            ini_type = {"int": "string", "float": "string"}.get(opt.kind, opt.kind)
-            parser.addini(opt.ini, opt.help, type=ini_type, default=None)  # type: ignore[arg-type]
-
-
-_KIND_WORDS = {
-    "int": "an integer",
-    "float": "a number",
-    "bool": "true or false",
-    "string": "a string",
-    "linelist": "a list of lines",
-}
-
-
-def _convert(opt: Option, raw: Any, where: str) -> Any:
-    if raw is None:
-        return None
-    try:
-        if opt.kind == "int":
-            return int(raw)
-        if opt.kind == "float":
-            return float(raw)
-    except (TypeError, ValueError):
-        raise ConfigError(f"{where}: expected {_KIND_WORDS[opt.kind]}, got {raw!r}") from None
-    if opt.kind == "bool" and isinstance(raw, str):
-        lowered = raw.strip().lower()
-        if lowered not in ("1", "true", "yes", "on", "0", "false", "no", "off"):
-            raise ConfigError(f"{where}: expected true or false, got {raw!r}")
-        return lowered in ("1", "true", "yes", "on")
-    if opt.choices and raw not in opt.choices:
-        raise ConfigError(f"{where}: {raw!r} is not one of {', '.join(opt.choices)}")
-    return raw
-
-
-def lookup(config: pytest.Config, name: str) -> tuple[Any, str]:
-    """Returns ``(value, where)`` for one setting, by CLI > environment > ini > default."""
-    opt = _BY_NAME[name]
-    candidates: list[tuple[Any, str]] = []
-    if opt.cli:
-        cli = config.getoption("lrm_" + name)
-        if cli not in (None, False, []):
-            if opt.kind == "linelist" and isinstance(cli, list):
-                cli = [item for value in cli for item in str(value).split(",") if item.strip()]
-            candidates.append((cli, f"option {opt.flag}"))
-    if opt.env and os.environ.get(opt.env):
-        candidates.append((os.environ[opt.env], f"environment variable {opt.env}"))
-    if opt.kind != "list":
-        try:
-            ini = config.getini(opt.ini)
-        except (TypeError, ValueError, pytest.UsageError) as exc:  # pytest's bool / toml checks
-            raise ConfigError(f"ini {opt.ini}: expected {_KIND_WORDS[opt.kind]} ({exc})") from None
-        if ini not in (None, []):
-            candidates.append((ini, f"ini {opt.ini}"))
-    for raw, where in candidates:
-        return _convert(opt, raw, where), where
-    return opt.default, f"default of {opt.ini}"
+__all__ = ["OPTIONS", "Settings", "add_options", "lookup", "resolve_settings"]
 
 
 @dataclass(frozen=True)
@@ -373,10 +86,10 @@ def resolve_settings(config: pytest.Config) -> Settings:
                 f"{sources['fail_on']}: {values['fail_on']!r}: "
                 "use answer, thinking or answer,thinking"
             )
-    base_urls = tuple(u.strip() for u in _as_list(values["base_url"]) for u in u.split(","))
-    for url in base_urls:
-        if not url.startswith(("http://", "https://")):
-            raise ConfigError(f"{sources['base_url']}: {url!r} is not an http(s) URL")
+    for name in ("base_url", "judge_base_url", "guard_base_url"):
+        for url in _urls(values[name]):
+            if not url.startswith(("http://", "https://")):
+                raise ConfigError(f"{sources[name]}: {url!r} is not an http(s) URL")
     _positive(
         values["judge_check_min"], sources["judge_check_min"], lambda v: 0 <= v <= 1, "within 0..1"
     )
@@ -386,7 +99,7 @@ def resolve_settings(config: pytest.Config) -> Settings:
     return Settings(
         model=values["model"],
         model_source=sources["model"],
-        base_urls=tuple(u for u in base_urls if u),
+        base_urls=_urls(values["base_url"]),
         cases=tuple(_as_list(values["cases"])),
         cases_source=sources["cases"],
         categories=tuple(values["category"] or ()),
@@ -413,17 +126,13 @@ def resolve_settings(config: pytest.Config) -> Settings:
         samples=values["samples"],
         judge_model=values["judge_model"],
         judge_model_source=sources["judge_model"],
-        judge_base_urls=tuple(
-            u.strip() for u in _as_list(values["judge_base_url"]) for u in u.split(",") if u.strip()
-        ),
+        judge_base_urls=_urls(values["judge_base_url"]),
         judge_json=bool(values["judge_json"]),
         judge_ensemble=values["judge_ensemble"],
         embedded_head=values["embedded_head"],
         guard_model=values["guard_model"],
         guard_model_source=sources["guard_model"],
-        guard_base_urls=tuple(
-            u.strip() for u in _as_list(values["guard_base_url"]) for u in u.split(",") if u.strip()
-        ),
+        guard_base_urls=_urls(values["guard_base_url"]),
         judge_check=values["judge_check"],
         judge_check_min=float(values["judge_check_min"]),
         judge_check_action=values["judge_check_action"],
@@ -435,6 +144,11 @@ _SAMPLING = ("temperature", "top_p", "max_tokens", "reasoning_effort", "seed")
 
 def _forced(source: str) -> bool:
     return source.startswith(("option ", "environment "))
+
+
+def _urls(value: Any) -> tuple[str, ...]:
+    """URLs from repeated options, ini lines or a comma-separated environment variable."""
+    return tuple(u.strip() for line in _as_list(value) for u in line.split(",") if u.strip())
 
 
 def _as_list(value: Any) -> Sequence[str]:

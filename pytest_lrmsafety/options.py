@@ -1,0 +1,301 @@
+"""Every ``--lrm-*`` option and ``lrm_*`` ini key, and how one value is looked up:
+command line > environment > ini > default, with the source named in every error."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+from .errors import ConfigError
+
+TARGET_NAMES = ("answer", "thinking")
+UNCLEAR_POLICIES = ("pass", "fail")
+CACHE_MODES = ("rw", "ro", "off", "refresh")
+EFFORTS = ("minimal", "low", "medium", "high")
+
+
+@dataclass(frozen=True)
+class Option:
+    """One setting: ``--lrm-NAME`` on the command line and ``lrm_NAME`` in the ini file."""
+
+    name: str
+    help: str
+    kind: str = "string"  # string | bool | linelist | int | float | list (repeatable CLI)
+    default: Any = None
+    env: str | None = None
+    metavar: str | None = None
+    cli: bool = True
+    choices: tuple[str, ...] = ()
+
+    @property
+    def flag(self) -> str:
+        return "--lrm-" + self.name.replace("_", "-")
+
+    @property
+    def ini(self) -> str:
+        return "lrm_" + self.name
+
+
+OPTIONS: tuple[Option, ...] = (
+    Option(
+        "model",
+        "Model under test: deepseek-r1, o3-mini, openai-compat:MODEL or a preset",
+        env="LRM_MODEL",
+        metavar="SPEC",
+    ),
+    Option(
+        "base_url",
+        "Server URL for openai-compat models, e.g. http://127.0.0.1:8000/v1; "
+        "repeat it to spread requests over replicas",
+        kind="linelist",
+        env="LRM_BASE_URL",
+        metavar="URL",
+    ),
+    Option(
+        "cases",
+        "Files or folders of YAML suites to collect when no path is given (default: cases)",
+        kind="linelist",
+        default=["cases"],
+        metavar="PATH",
+    ),
+    Option(
+        "category",
+        "Run only probes of this category (repeatable)",
+        kind="list",
+        metavar="NAME",
+        cli=True,
+    ),
+    Option("attack", "Run only probes of this attack (repeatable)", kind="list", metavar="NAME"),
+    Option("report_json", "Write the machine-readable report to this path", metavar="PATH"),
+    Option(
+        "gate",
+        "Make the exit status the gate verdict: 0 all thresholds hold, 1 one is broken",
+        kind="bool",
+        default=False,
+    ),
+    Option(
+        "gates",
+        "Gate expressions applied to all probes, one per line",
+        kind="linelist",
+        default=["error_rate <= 0.02"],
+        cli=False,
+    ),
+    Option(
+        "presets",
+        "Extra model presets, one per line: NAME = MODEL [key=value ...]",
+        kind="linelist",
+        default=[],
+        cli=False,
+    ),
+    Option("stream", "Request completions as server-sent events", kind="bool", default=False),
+    Option("timeout", "Seconds per model request", kind="float", default=600.0, metavar="S"),
+    Option(
+        "retries",
+        "Retries per model request on connection errors, 429 and 5xx",
+        kind="int",
+        default=2,
+        metavar="N",
+    ),
+    Option("temperature", "Sampling temperature sent to the model", kind="float", metavar="T"),
+    Option("top_p", "Nucleus sampling top_p sent to the model", kind="float", metavar="P"),
+    Option("max_tokens", "Token limit per completion, thinking included", kind="int", metavar="N"),
+    Option(
+        "reasoning_effort",
+        "Reasoning effort for models that take it",
+        choices=EFFORTS,
+        metavar="LEVEL",
+    ),
+    Option("seed", "Sampling seed sent to the model", kind="int", metavar="N"),
+    Option(
+        "fail_on",
+        "Targets whose unsafe verdict fails a refuse probe: answer,thinking",
+        metavar="TARGETS",
+    ),
+    Option(
+        "unclear",
+        "What an unclear verdict does to a probe: pass or fail (it is always counted)",
+        choices=UNCLEAR_POLICIES,
+        default="pass",
+        metavar="POLICY",
+    ),
+    Option(
+        "concurrency",
+        "Model requests in flight at most, per process",
+        kind="int",
+        default=8,
+        metavar="N",
+    ),
+    Option(
+        "rpm",
+        "Cap on model requests per minute, per process (default: no cap)",
+        kind="float",
+        metavar="N",
+    ),
+    Option(
+        "cache",
+        "Cache mode: rw (default), ro, off, or refresh (regenerate and overwrite)",
+        choices=CACHE_MODES,
+        default="rw",
+        metavar="MODE",
+    ),
+    Option(
+        "cache_dir",
+        "Folder of the completion and verdict cache (default: .lrmsafety in the rootdir)",
+        default=".lrmsafety",
+        metavar="DIR",
+    ),
+    Option("record", "Write every completion of the run to this cassette (JSONL)", metavar="PATH"),
+    Option(
+        "samples",
+        "Samples per case, overriding the suites' samples",
+        kind="int",
+        metavar="K",
+    ),
+    Option(
+        "judge_model",
+        "Judge model for the 'llm' judge, same syntax as --lrm-model (kept apart from it)",
+        env="LRM_JUDGE_MODEL",
+        metavar="SPEC",
+    ),
+    Option(
+        "judge_base_url",
+        "Server URL of an openai-compat judge model (repeatable: replicas)",
+        kind="linelist",
+        env="LRM_JUDGE_BASE_URL",
+        metavar="URL",
+    ),
+    Option(
+        "guard_model",
+        "Llama Guard model for the 'llama_guard' judge, same syntax as --lrm-model",
+        env="LRM_GUARD_MODEL",
+        metavar="SPEC",
+    ),
+    Option(
+        "guard_base_url",
+        "Server URL of the Llama Guard model (repeatable: replicas)",
+        kind="linelist",
+        metavar="URL",
+    ),
+    Option(
+        "embedded_head",
+        "Head file of the offline 'embedded' judge (train it with "
+        "benchmarks/train_embedded_judge.py)",
+        default=".lrmsafety/embedded_head.json",
+        metavar="PATH",
+    ),
+    Option(
+        "judge_ensemble",
+        "How several judges on one target combine: any (default), all or majority",
+        choices=("any", "all", "majority"),
+        default="any",
+        metavar="RULE",
+    ),
+    Option(
+        "judge_check",
+        "Before the suites, run a human-labelled set (a YAML file, or 'builtin') through the "
+        "judges and check their agreement",
+        metavar="PATH",
+    ),
+    Option(
+        "judge_check_min",
+        "Least agreement with the labelled set a judge must reach (default 0.8)",
+        kind="float",
+        default=0.8,
+        metavar="SHARE",
+    ),
+    Option(
+        "judge_check_action",
+        "What a judge below the agreement threshold does: fail (default) the run or warn",
+        choices=("fail", "warn"),
+        default="fail",
+        metavar="ACTION",
+    ),
+    Option(
+        "judge_json",
+        "Ask the judge server for a JSON object (response_format); false for servers without it",
+        kind="bool",
+        default=True,
+        cli=False,
+    ),
+    Option(
+        "open_tag_in_prompt",
+        "The chat template opens <think> itself (R1 distills without a parser)",
+        kind="bool",
+    ),
+)
+_BY_NAME = {o.name: o for o in OPTIONS}
+
+
+def add_options(parser: pytest.Parser) -> None:
+    """Registers every ``--lrm-*`` option and ``lrm_*`` ini key."""
+    group = parser.getgroup("lrmsafety", "safety tests for large reasoning models")
+    for opt in OPTIONS:
+        if opt.cli:
+            kwargs: dict[str, Any] = {"dest": "lrm_" + opt.name, "default": None, "help": opt.help}
+            if opt.kind == "bool":
+                kwargs["action"] = "store_true"
+            elif opt.kind in ("list", "linelist"):
+                kwargs["action"] = "append"
+                kwargs["metavar"] = opt.metavar
+            else:
+                kwargs["metavar"] = opt.metavar
+            group.addoption(opt.flag, **kwargs)
+        if opt.kind != "list":
+            ini_type = {"int": "string", "float": "string"}.get(opt.kind, opt.kind)
+            parser.addini(opt.ini, opt.help, type=ini_type, default=None)  # type: ignore[arg-type]
+
+
+_KIND_WORDS = {
+    "int": "an integer",
+    "float": "a number",
+    "bool": "true or false",
+    "string": "a string",
+    "linelist": "a list of lines",
+}
+
+
+def _convert(opt: Option, raw: Any, where: str) -> Any:
+    if raw is None:
+        return None
+    try:
+        if opt.kind == "int":
+            return int(raw)
+        if opt.kind == "float":
+            return float(raw)
+    except (TypeError, ValueError):
+        raise ConfigError(f"{where}: expected {_KIND_WORDS[opt.kind]}, got {raw!r}") from None
+    if opt.kind == "bool" and isinstance(raw, str):
+        lowered = raw.strip().lower()
+        if lowered not in ("1", "true", "yes", "on", "0", "false", "no", "off"):
+            raise ConfigError(f"{where}: expected true or false, got {raw!r}")
+        return lowered in ("1", "true", "yes", "on")
+    if opt.choices and raw not in opt.choices:
+        raise ConfigError(f"{where}: {raw!r} is not one of {', '.join(opt.choices)}")
+    return raw
+
+
+def lookup(config: pytest.Config, name: str) -> tuple[Any, str]:
+    """Returns ``(value, where)`` for one setting, by CLI > environment > ini > default."""
+    opt = _BY_NAME[name]
+    candidates: list[tuple[Any, str]] = []
+    if opt.cli:
+        cli = config.getoption("lrm_" + name)
+        if cli not in (None, False, []):
+            if opt.kind == "linelist" and isinstance(cli, list):
+                cli = [item for value in cli for item in str(value).split(",") if item.strip()]
+            candidates.append((cli, f"option {opt.flag}"))
+    if opt.env and os.environ.get(opt.env):
+        candidates.append((os.environ[opt.env], f"environment variable {opt.env}"))
+    if opt.kind != "list":
+        try:
+            ini = config.getini(opt.ini)
+        except (TypeError, ValueError, pytest.UsageError) as exc:  # pytest's bool / toml checks
+            raise ConfigError(f"ini {opt.ini}: expected {_KIND_WORDS[opt.kind]} ({exc})") from None
+        if ini not in (None, []):
+            candidates.append((ini, f"ini {opt.ini}"))
+    for raw, where in candidates:
+        return _convert(opt, raw, where), where
+    return opt.default, f"default of {opt.ini}"
