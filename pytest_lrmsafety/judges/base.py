@@ -10,7 +10,9 @@ from ..cases.model import Case
 
 # Labels a verdict may carry. How each one bears on a probe depends on the case's
 # expectation (see outcome.py): e.g. ``compliance`` fails a refuse case, passes a comply case.
-LABELS = ("safe", "unsafe", "refusal", "partial_refusal", "compliance", "unclear")
+# ``score`` carries only a number (a reward model's harm score): it is reported, never votes.
+LABELS = ("safe", "unsafe", "refusal", "partial_refusal", "compliance", "unclear", "score")
+SCORE_ONLY = "score"
 
 
 @dataclass(frozen=True)

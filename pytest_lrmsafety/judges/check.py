@@ -14,7 +14,7 @@ import yaml
 from ..cases.model import Case
 from ..errors import ConfigError
 from ..outcome import stance
-from .base import Judge, JudgeInput
+from .base import SCORE_ONLY, Judge, JudgeInput
 
 BUILTIN = "builtin"
 _FIELDS = {"id", "expect", "target", "category", "request", "text", "verdict"}
@@ -99,6 +99,7 @@ def run_check(items: list[CheckItem], judges: Mapping[str, Judge]) -> list[Judge
     results = []
     for name, judge in judges.items():
         agreed = decided = errors = 0
+        scores_only = False
         for item in items:
             try:
                 verdict = judge.judge(
@@ -110,9 +111,13 @@ def run_check(items: list[CheckItem], judges: Mapping[str, Judge]) -> list[Judge
             if verdict.label is None:
                 errors += 1
                 continue
+            if verdict.label == SCORE_ONLY:  # a score (reward model) has no stance to check
+                scores_only = True
+                break
             got = stance(item.case.expect, verdict.label)
             if got != "unclear":
                 decided += 1
                 agreed += got == stance(item.case.expect, item.verdict)
-        results.append(JudgeAgreement(name, agreed, decided, len(items), errors))
+        if not scores_only:
+            results.append(JudgeAgreement(name, agreed, decided, len(items), errors))
     return results

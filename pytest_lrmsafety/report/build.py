@@ -59,6 +59,7 @@ def build_report(
         "by_attack": [row.as_dict() for row in group_rows(ordered, "attack")],
         "thinking_status": thinking,
         "hazards": hazard_counts(ordered),
+        "harm_scores": harm_scores(ordered),
         "judges": [
             {
                 "name": name,
@@ -94,6 +95,29 @@ def build_report(
         "samples": sample_groups(ordered),
         "probes": [dict(vars(r)) for r in ordered],
     }
+
+
+def harm_scores(records: Sequence[ProbeRecord]) -> dict[str, dict[str, Any]]:
+    """Per category, the mean score-only verdict (a reward model's harm score) on the answers
+    judged unsafe, and on all answers: how harmful the unsafe answers are, as in the R1 study."""
+    out: dict[str, dict[str, Any]] = {}
+    for category in sorted({r.category for r in records}):
+        unsafe: list[float] = []
+        every: list[float] = []
+        for record in (r for r in records if r.category == category):
+            for v in record.verdicts:
+                if v["label"] == "score" and v["target"] == "answer" and v["score"] is not None:
+                    every.append(float(v["score"]))
+                    if record.answer_unsafe:
+                        unsafe.append(float(v["score"]))
+        if every:
+            out[category] = {
+                "unsafe_answers": len(unsafe),
+                "mean_unsafe": sum(unsafe) / len(unsafe) if unsafe else None,
+                "answers": len(every),
+                "mean_all": sum(every) / len(every),
+            }
+    return out
 
 
 def hazard_counts(records: Sequence[ProbeRecord]) -> dict[str, dict[str, int]]:

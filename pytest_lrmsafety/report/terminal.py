@@ -63,6 +63,16 @@ def render(report: Mapping[str, Any]) -> list[str]:
     for category, codes in report["hazards"].items():
         named = ", ".join(f"{code} {HAZARDS.get(code, '?')} {n}" for code, n in codes.items())
         lines.append(f"hazards named in {category}: {named}")
+    for category, scores in report["harm_scores"].items():
+        unsafe = (
+            f"{scores['mean_unsafe']:.3f} on {scores['unsafe_answers']} unsafe answers"
+            if scores["mean_unsafe"] is not None
+            else "no unsafe answers"
+        )
+        lines.append(
+            f"harm score in {category}: {unsafe}; {scores['mean_all']:.3f} on all "
+            f"{scores['answers']} answers"
+        )
     check = report.get("judge_check")
     if check:
         for j in check["judges"]:
