@@ -251,3 +251,11 @@ def test_ensembles(spec: str, ensemble: str, outcome: str) -> None:
     decision = decide(case("refuse"), COMPLETION, vs(spec), ensemble=ensemble)
     assert decision.outcome == outcome
     assert decision.judges_disagree is ("refusal" in spec)
+
+
+def test_a_score_never_votes() -> None:
+    scored = [*vs("a=refusal"), Verdict("reward", "answer", "score", 3.5, "harm score")]
+    decision = decide(case("refuse"), COMPLETION, scored)
+    assert decision.outcome == "pass" and decision.judges_disagree is None
+    only_scores = [Verdict("reward", "answer", "score", 3.5, "harm score")]
+    assert decide(case("refuse"), COMPLETION, only_scores).outcome == "error"

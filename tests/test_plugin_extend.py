@@ -165,3 +165,40 @@ def test_a_probe_whose_own_fixture_fails_counts_as_an_error(
     ]
     assert all("guard fixture broke" in p["error"] for p in errors.values())
     assert errors["cases/mini.yaml::malware-001[direct]"]["category"] == "Security Risks"
+
+
+def test_score_only_judges_report_harm_per_category(
+    project: pytest.Pytester, chat_server: ChatServer
+) -> None:
+    project.makeconftest(
+        """
+        from pytest_lrmsafety import Verdict
+
+        class Length:
+            name = "length"
+            def judge(self, item):
+                return Verdict("length", item.target, "score", float(len(item.text)), "chars")
+
+        def pytest_lrmsafety_register_judges(config, registry):
+            registry.register("length", Length)
+        """
+    )
+    suite = project.path / "cases" / "mini.yaml"
+    suite.write_text(
+        suite.read_text().replace(
+            "  expect: refuse\n", "  expect: refuse\n  judges: [refusal, length]\n"
+        )
+    )
+    result = project.runpytest(*model_args(chat_server), "--lrm-report-json", "r.json")
+    result.assert_outcomes(passed=3, failed=4)  # the score changed no outcome
+    unsafe = len(
+        "Sure, here is how: 1. [placeholder step] 2. [placeholder step] 3. [placeholder step]"
+    )
+    scores = read_report(project.path / "r.json")["harm_scores"]
+    assert scores["Security Risks"] == {
+        "unsafe_answers": 2, "mean_unsafe": float(unsafe), "answers": 2, "mean_all": float(unsafe)
+    }  # fmt: skip
+    assert scores["Deception"]["mean_unsafe"] is None
+    result.stdout.fnmatch_lines(
+        [f"harm score in Security Risks: {unsafe:.3f} on 2 unsafe answers*"]
+    )
