@@ -187,6 +187,19 @@ OPTIONS: tuple[Option, ...] = (
         metavar="PATH",
     ),
     Option(
+        "reward_model",
+        "Local folder of a sequence-classification reward model for the 'reward' judge "
+        "(harm scores, as in the R1 study)",
+        metavar="PATH",
+    ),
+    Option(
+        "reward_higher_is_safer",
+        "The reward model scores safe answers higher (its harm score is the negated reward)",
+        kind="bool",
+        default=True,
+        cli=False,
+    ),
+    Option(
         "judge_ensemble",
         "How several judges on one target combine: any (default), all or majority",
         choices=("any", "all", "majority"),

@@ -68,6 +68,7 @@ class Runtime:
             self._judges.register("llm", self._make_llm_judge)
             self._judges.register("llama_guard", self._make_guard_judge)
             self._judges.register("embedded", self._make_embedded_judge)
+            self._judges.register("reward", self._make_reward_judge)
             self.config.hook.pytest_lrmsafety_register_judges(
                 config=self.config, registry=self._judges
             )
@@ -130,6 +131,24 @@ class Runtime:
                 f"judge 'embedded' needs pip install 'pytest-lrmsafety[embedded]' ({exc})"
             ) from None
         return EmbeddedJudge(head)
+
+    def _make_reward_judge(self) -> Judge:
+        s = self.settings
+        if not s.reward_model:
+            raise ConfigError(
+                "judge 'reward' needs a reward model: pass --lrm-reward-model PATH (a local "
+                "transformers sequence-classification model)"
+            )
+        from .judges.reward import RewardJudge  # transformers and torch load on first use
+
+        where = lookup(self.config, "reward_model")[1]
+        path = self._path(s.reward_model, where)
+        judge = RewardJudge(
+            str(path) if path.exists() else s.reward_model,
+            higher_is_safer=s.reward_higher_is_safer,
+        )
+        judge.check(load=True)  # a missing extra or model: one usage error, not one per probe
+        return judge
 
     def _client_for(self, spec: str, source: str, options: ClientOptions) -> ModelClient:
         # Errors name the option the spec came from (--lrm-model or --lrm-judge-model).

@@ -52,6 +52,8 @@ class Settings:
     judge_json: bool = True
     judge_ensemble: str = "any"
     embedded_head: str = ".lrmsafety/embedded_head.json"
+    reward_model: str | None = None
+    reward_higher_is_safer: bool = True
     guard_model: str | None = None
     guard_model_source: str = ""
     guard_base_urls: tuple[str, ...] = ()
@@ -130,6 +132,8 @@ def resolve_settings(config: pytest.Config) -> Settings:
         judge_json=bool(values["judge_json"]),
         judge_ensemble=values["judge_ensemble"],
         embedded_head=values["embedded_head"],
+        reward_model=values["reward_model"],
+        reward_higher_is_safer=bool(values["reward_higher_is_safer"]),
         guard_model=values["guard_model"],
         guard_model_source=sources["guard_model"],
         guard_base_urls=_urls(values["guard_base_url"]),

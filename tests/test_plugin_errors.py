@@ -111,7 +111,7 @@ SUITE_ERRORS = [
     pytest.param(
         "defaults:\n  judges: [nosuch]\n" + GOOD,
         "cases/s.yaml:2: defaults.judges[0]: unknown judge 'nosuch'; "
-        "known: embedded, llama_guard, llm, refusal",
+        "known: embedded, llama_guard, llm, refusal, reward",
         id="unknown-judge",
     ),
     pytest.param(
