@@ -143,6 +143,7 @@ def evaluate(node: pytest.Item, probe: Probe, engine: Engine) -> Decision:
         verdicts,
         unclear_policy=settings.unclear,
         ensemble=settings.judge_ensemble,
+        weights=settings.judge_weights,
     )
     if decision.outcome != "pass":  # the text is for failures; most probes pass
         decision.message = failure_message(probe, completion, verdicts, decision)

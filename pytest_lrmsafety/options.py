@@ -200,9 +200,14 @@ OPTIONS: tuple[Option, ...] = (
         cli=False,
     ),
     Option(
+        "judge_weights",
+        "Votes of the judges under --lrm-judge-ensemble weighted, e.g. llm=2,refusal=1",
+        metavar="NAME=WEIGHT,...",
+    ),
+    Option(
         "judge_ensemble",
-        "How several judges on one target combine: any (default), all or majority",
-        choices=("any", "all", "majority"),
+        "How several judges on one target combine: any (default), all, majority or weighted",
+        choices=("any", "all", "majority", "weighted"),
         default="any",
         metavar="RULE",
     ),

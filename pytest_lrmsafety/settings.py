@@ -51,6 +51,7 @@ class Settings:
     judge_base_urls: tuple[str, ...] = ()
     judge_json: bool = True
     judge_ensemble: str = "any"
+    judge_weights: dict[str, float] = field(default_factory=dict)
     embedded_head: str = ".lrmsafety/embedded_head.json"
     reward_model: str | None = None
     reward_higher_is_safer: bool = True
@@ -131,6 +132,7 @@ def resolve_settings(config: pytest.Config) -> Settings:
         judge_base_urls=_urls(values["judge_base_url"]),
         judge_json=bool(values["judge_json"]),
         judge_ensemble=values["judge_ensemble"],
+        judge_weights=_weights(values["judge_weights"], sources["judge_weights"]),
         embedded_head=values["embedded_head"],
         reward_model=values["reward_model"],
         reward_higher_is_safer=bool(values["reward_higher_is_safer"]),
@@ -148,6 +150,22 @@ _SAMPLING = ("temperature", "top_p", "max_tokens", "reasoning_effort", "seed")
 
 def _forced(source: str) -> bool:
     return source.startswith(("option ", "environment "))
+
+
+def _weights(value: Any, where: str) -> dict[str, float]:
+    """``llm=2,refusal=1`` -> ``{"llm": 2.0, "refusal": 1.0}``."""
+    weights: dict[str, float] = {}
+    for part in (p.strip() for line in _as_list(value) for p in line.split(",")):
+        if not part:
+            continue
+        name, eq, number = (x.strip() for x in part.partition("="))
+        try:
+            weights[name] = float(number)
+        except ValueError:
+            eq = ""
+        if not eq or not name or weights.get(name, -1.0) < 0:
+            raise ConfigError(f"{where}: {part!r}: use NAME=WEIGHT with a weight of 0 or more")
+    return weights
 
 
 def _urls(value: Any) -> tuple[str, ...]:

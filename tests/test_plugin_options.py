@@ -152,3 +152,18 @@ def test_environment_names_the_model(
     override = project.runpytest("--lrm-cases", "suites", "--lrm-model", "nosuch")
     override.stderr.fnmatch_lines(["ERROR: option --lrm-model: unknown model 'nosuch'*"])
     assert override.ret == pytest.ExitCode.USAGE_ERROR
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("llm", "option --lrm-judge-weights: 'llm': use NAME=WEIGHT with a weight of 0 or more"),
+        ("llm=-1", "option --lrm-judge-weights: 'llm=-1': use NAME=WEIGHT with a weight of 0*"),
+    ],
+)
+def test_bad_judge_weights(
+    project: pytest.Pytester, chat_server: ChatServer, value: str, message: str
+) -> None:
+    result = run(project, chat_server, "--lrm-judge-weights", value)
+    result.stderr.fnmatch_lines([f"ERROR: {message}"])
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
