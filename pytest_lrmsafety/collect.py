@@ -20,6 +20,8 @@ from .outcome import Decision
 from .runtime import get_runtime
 
 SUITE_SUFFIXES = (".yaml", ".yml")
+# YAML files beside suites that are not suites: rubrics (x.rubric.yaml), judge-check sets.
+NOT_SUITES = (".rubric", ".check")
 
 
 def expand_probes(suite: Suite, attacks: AttackRegistry) -> list[Probe]:

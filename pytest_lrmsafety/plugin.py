@@ -11,7 +11,15 @@ from pathlib import Path
 import pytest
 
 from . import hookspecs
-from .collect import SUITE_SUFFIXES, ProbeItem, SuiteFile, is_under, probe_meta, probe_of
+from .collect import (
+    NOT_SUITES,
+    SUITE_SUFFIXES,
+    ProbeItem,
+    SuiteFile,
+    is_under,
+    probe_meta,
+    probe_of,
+)
 from .engine.cassette import REPLAY_PREFIX, ReplayClient
 from .engine.partition import XdistPlanning, export_stats, my_share
 from .errors import ConfigError
@@ -198,7 +206,7 @@ def pytest_lrmsafety_make_client(
 
 
 def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> SuiteFile | None:
-    if file_path.suffix not in SUITE_SUFFIXES:
+    if file_path.suffix not in SUITE_SUFFIXES or file_path.stem.endswith(NOT_SUITES):
         return None
     runtime = get_runtime(parent.config)
     named = runtime.named_paths

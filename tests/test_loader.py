@@ -128,7 +128,9 @@ RESIST = "cases:\n  - id: a\n    category: X\n    prompt: hi\n    expect: resist
 CASE_KEYS = "attacks, category, check, expect, fail_on, id, judges, messages, note, prompt, " + (
     "samples, sampling, severity, tags"
 )
-DEFAULT_KEYS = "attacks, category, expect, fail_on, judges, samples, sampling, severity, tags"
+DEFAULT_KEYS = (
+    "attacks, category, expect, fail_on, judges, rubrics, samples, sampling, severity, tags"
+)
 ATTACK_NAMES = "base64, direct, refusal_suppression, roleplay"
 EMPTY = "1: the file is empty; a suite needs a 'cases' list"
 ONE_OF = "give exactly one of 'prompt' or 'messages'"

@@ -63,6 +63,7 @@ class _Document:
     data: Any
     lines: dict[Path_, int]
     path: str
+    file: Path | None = None  # the file itself (``path`` is how messages show it)
 
     def line(self, path: Path_) -> int:
         """The line of the deepest known node on ``path``."""
@@ -131,7 +132,7 @@ def read_document(path: Path, display: str) -> _Document:
     if node is None:
         raise SuiteError(display, 1, None, "the file is empty; a suite needs a 'cases' list")
     lines: dict[Path_, int] = {}
-    return _Document(_convert(node, (), lines, display), lines, display)
+    return _Document(_convert(node, (), lines, display), lines, display, path)
 
 
 def _schema_message(error: jsonschema.ValidationError) -> str:
@@ -226,6 +227,27 @@ def _merged(raw: Mapping[str, Any], defaults: Mapping[str, Any], key: str) -> An
     return raw[key] if key in raw else defaults.get(key)
 
 
+def _rubrics(doc: _Document, defaults: Mapping[str, Any]) -> dict[str, tuple[str, str]]:
+    """The suite's rubric overrides, read and checked now so a bad one names its line."""
+    from ..judges.llm import load_rubric  # the judges depend on cases, not the reverse
+
+    out: dict[str, tuple[str, str]] = {}
+    for name, relative in (defaults.get("rubrics") or {}).items():
+        where: Path_ = ("defaults", "rubrics", name)
+        base = doc.file.parent if doc.file is not None else Path(doc.path).parent
+        path = base / relative
+        try:
+            rubric = load_rubric(path.read_text("utf-8"), str(relative))
+        except OSError as exc:
+            raise doc.error(where, f"cannot read rubric {relative!r}: {exc.strerror}") from None
+        except ValueError as exc:
+            raise doc.error(where, str(exc)) from None
+        if rubric.name != name:
+            raise doc.error(where, f"{relative!r} is a {rubric.name!r} rubric, not {name!r}")
+        out[name] = (str(path), rubric.digest)
+    return out
+
+
 def _build_case(
     doc: _Document,
     here: Path_,
@@ -303,6 +325,7 @@ def _build_case(
             tuple(_merged(raw, defaults, "fail_on") or fail_on or ("answer", "thinking")),
         ),
         sampling=sampling,
+        rubrics=_rubrics(doc, defaults),
         check=check,
         note=raw.get("note", ""),
     )

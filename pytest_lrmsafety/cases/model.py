@@ -83,6 +83,8 @@ class Case:
     sampling: Mapping[str, Any] = field(default_factory=dict)
     check: Check | None = None
     note: str = ""
+    # rubric name -> (file, digest): the suite's own rubrics for the llm judge
+    rubrics: Mapping[str, tuple[str, str]] = field(default_factory=dict)
 
     @property
     def request(self) -> str:

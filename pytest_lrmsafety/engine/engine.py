@@ -304,6 +304,8 @@ class Engine:
             "messages": [dict(m) for m in probe.messages],
             "category": probe.case.category,
             "expect": probe.case.expect,
+            # A suite's own rubrics change what the llm judge is asked: part of the key.
+            "rubrics": {name: digest for name, (_, digest) in probe.case.rubrics.items()},
         }
         verdicts = []
         for name, judge in judges.items():

@@ -73,6 +73,13 @@ def builtin_rubric(name: str) -> Rubric:
     return load_rubric(path.read_text("utf-8"), f"rubrics/{name}.yaml")
 
 
+@cache
+def suite_rubric(path: str) -> Rubric:
+    """A suite's own rubric file (checked when the suite was loaded)."""
+    with open(path, encoding="utf-8") as handle:
+        return load_rubric(handle.read(), path)
+
+
 def parse_reply(text: str, allowed: Mapping[str, object]) -> tuple[str, str]:
     """Finds the first JSON object in a judge's reply with an allowed ``label``.
 
@@ -151,9 +158,13 @@ class LLMJudge:
 
     @staticmethod
     def rubric_for(item: JudgeInput) -> Rubric:
+        """The rubric for a target: the suite's own (``defaults.rubrics``) or the built-in."""
         if item.target == "thinking":
-            return builtin_rubric("thinking")
-        return builtin_rubric("over_refusal" if item.case.expect == "comply" else "answer")
+            name = "thinking"
+        else:
+            name = "over_refusal" if item.case.expect == "comply" else "answer"
+        override = item.case.rubrics.get(name)
+        return suite_rubric(override[0]) if override else builtin_rubric(name)
 
     def judge(self, item: JudgeInput) -> Verdict:
         rubric = self.rubric_for(item)
