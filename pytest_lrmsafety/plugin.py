@@ -21,7 +21,7 @@ from .collect import (
     probe_of,
 )
 from .engine.cassette import REPLAY_PREFIX, ReplayClient
-from .engine.partition import XdistPlanning, export_stats, my_share
+from .engine.partition import XdistPlanning, export_to_controller, my_share
 from .errors import ConfigError
 from .fixtures import (  # noqa: F401  (pytest finds fixtures in the plugin module's namespace)
     NO_MODEL,
@@ -171,9 +171,12 @@ def pytest_collection_finish(session: pytest.Session) -> None:
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
     runtime = session.config.stash.get(RUNTIME, None)
-    if runtime is not None and runtime.engine is not None:
+    if runtime is None:
+        return
+    if runtime.engine is not None:
         runtime.engine.close()
-        export_stats(session.config, runtime.engine.stats)
+    stats = runtime.engine.stats if runtime.engine is not None else None
+    export_to_controller(session.config, stats, runtime.judges.descriptions())
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:

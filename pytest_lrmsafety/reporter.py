@@ -77,17 +77,14 @@ class RunReporter:
             session.exitstatus = pytest.ExitCode.TESTS_FAILED if broken else pytest.ExitCode.OK
 
     def _judge_descriptions(self) -> dict[str, str]:
-        """What each judge that gave a verdict is, so nobody mistakes a rule for a model."""
+        """What each judge that gave a verdict is, so nobody mistakes a rule for a model.
+
+        The judges were made where they judged (here, or on xdist workers, which send their
+        descriptions); none is built here just to be named.
+        """
         names = {v["judge"] for r in self.runtime.records.values() for v in r.verdicts}
-        described = {}
-        for name in sorted(names):
-            try:
-                judge = self.runtime.judges.get(name)
-            except Exception:  # a judge that cannot be made here is still named
-                described[name] = "(not available on the controller)"
-                continue
-            described[name] = str(getattr(judge, "description", type(judge).__name__))
-        return described
+        known = {**(self.xdist.judges if self.xdist else {}), **self.runtime.judges.descriptions()}
+        return {name: known.get(name, "(not described)") for name in sorted(names)}
 
     def _engine_stats(self) -> EngineStats | None:
         if self.xdist is not None and self.xdist.stats.planned:

@@ -65,8 +65,6 @@ class Cache:
         self.mode = mode
         self.path = directory / FILE_NAME if directory is not None else None
         self._local = threading.local()
-        self._connections: list[sqlite3.Connection] = []
-        self._lock = threading.Lock()
         if self.path is None or mode == "off":
             self.mode = "off"
         elif mode == "ro" and not self.path.exists():
@@ -103,8 +101,6 @@ class Cache:
                 _retry_locked(lambda: conn.execute("PRAGMA journal_mode=WAL"))
                 conn.execute("PRAGMA synchronous=NORMAL")
             self._local.conn = conn
-            with self._lock:
-                self._connections.append(conn)
         return conn
 
     def _check_schema(self, conn: sqlite3.Connection) -> None:
@@ -194,7 +190,5 @@ class Cache:
         crashes SQLite, so they go with their daemon threads when the process ends."""
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
         if conn is not None:
-            with self._lock:
-                self._connections.remove(conn)
             conn.close()
             self._local.conn = None

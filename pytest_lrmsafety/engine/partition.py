@@ -20,6 +20,7 @@ from .engine import EngineStats
 
 PARTITION_KEY = "lrm_partition"
 STATS_KEY = "lrm_engine_stats"
+JUDGES_KEY = "lrm_judges"
 T = TypeVar("T")
 
 
@@ -43,6 +44,7 @@ class XdistPlanning:
     def __init__(self) -> None:
         self.partitioned = False
         self.stats = EngineStats()
+        self.judges: dict[str, str] = {}  # descriptions of the judges the workers made
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_xdist_make_scheduler(self, config: pytest.Config, log: Any) -> Any:
@@ -59,15 +61,22 @@ class XdistPlanning:
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_testnodedown(self, node: Any, error: Any) -> None:
-        data = getattr(node, "workeroutput", {}).get(STATS_KEY)
+        output = getattr(node, "workeroutput", {})
+        self.judges.update(output.get(JUDGES_KEY) or {})
+        data = output.get(STATS_KEY)
         if data:
             for f in fields(EngineStats):
                 if f.name != "started":
                     setattr(self.stats, f.name, getattr(self.stats, f.name) + data[f.name])
 
 
-def export_stats(config: pytest.Config, stats: EngineStats) -> None:
-    """On a worker: hands the engine's counts to the controller."""
+def export_to_controller(
+    config: pytest.Config, stats: EngineStats | None, judges: dict[str, str]
+) -> None:
+    """On a worker: hands the engine's counts and the judges' descriptions to the controller,
+    which collects nothing itself and must not build judges (models) just to name them."""
     output = getattr(config, "workeroutput", None)
     if output is not None:
-        output[STATS_KEY] = asdict(stats)
+        if stats is not None:
+            output[STATS_KEY] = asdict(stats)
+        output[JUDGES_KEY] = judges

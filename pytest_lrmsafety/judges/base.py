@@ -98,6 +98,13 @@ class JudgeRegistry:
             self._made[name] = self._factories[name]()
         return self._made[name]
 
+    def descriptions(self) -> dict[str, str]:
+        """What each judge made so far is (its ``description``, else its class name)."""
+        return {
+            name: str(getattr(judge, "description", type(judge).__name__))
+            for name, judge in self._made.items()
+        }
+
     def __contains__(self, name: object) -> bool:
         return name in self._factories
 
