@@ -243,6 +243,43 @@ OPTIONS: tuple[Option, ...] = (
         "The chat template opens <think> itself (R1 distills without a parser)",
         kind="bool",
     ),
+    Option(
+        "thinking",
+        "The chat template's thinking switch (enable_thinking) for models run here (hf:): "
+        "on, off, or auto (the template's default)",
+        choices=("auto", "on", "off"),
+        default="auto",
+        metavar="SWITCH",
+    ),
+    Option(
+        "device",
+        "Device for models run here (hf:): auto (CUDA if present), cpu, cuda or mps",
+        choices=("auto", "cpu", "cuda", "mps"),
+        default="auto",
+        metavar="DEVICE",
+    ),
+    Option(
+        "dtype",
+        "Weight dtype for models run here (hf:): auto (bfloat16 on GPU, float32 on CPU), "
+        "float32, bfloat16 or float16",
+        choices=("auto", "float32", "bfloat16", "float16"),
+        default="auto",
+        metavar="DTYPE",
+    ),
+    Option(
+        "trust_remote_code",
+        "Let transformers run the model repository's own code (hf:); off unless set",
+        kind="bool",
+        default=False,
+    ),
+    Option(
+        "guard_prompt",
+        "How the llama_guard judge builds its prompt: template (the model's chat template), "
+        "builtin (this project's Llama Guard 3 layout; hf: guard models only) or auto",
+        choices=("auto", "template", "builtin"),
+        default="auto",
+        metavar="MODE",
+    ),
 )
 _BY_NAME = {o.name: o for o in OPTIONS}
 

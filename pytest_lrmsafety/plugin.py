@@ -34,6 +34,8 @@ from .fixtures import (  # noqa: F401  (pytest finds fixtures in the plugin modu
     lrm_verdicts,
 )
 from .models.base import ModelClient
+from .models.hf import PREFIX as HF_PREFIX
+from .models.hf import make_hf_client
 from .models.presets import ClientOptions, make_openai_client, parse_preset_lines, resolve_preset
 from .report.gate import Gate, GateSyntaxError, parse_gate
 from .report.scoreboard import META_KEY, RECORD_KEY
@@ -203,6 +205,8 @@ def pytest_lrmsafety_make_client(
     if spec.startswith(REPLAY_PREFIX):
         display = spec[len(REPLAY_PREFIX) :]
         return ReplayClient(config.invocation_params.dir / display, display)
+    if spec.startswith(HF_PREFIX):
+        return make_hf_client(spec, options, settings.model_source)
     extra = parse_preset_lines(settings.presets, settings.presets_source)
     preset = resolve_preset(spec, extra, settings.model_source)
     return make_openai_client(spec, preset, options, settings.model_source)

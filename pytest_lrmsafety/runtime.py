@@ -94,7 +94,15 @@ class Runtime:
         if not spec:
             raise ConfigError(need)
         s = self.settings
-        options = ClientOptions(base_urls=urls, timeout=s.timeout, max_retries=s.retries)
+        options = ClientOptions(
+            base_urls=urls,
+            timeout=s.timeout,
+            max_retries=s.retries,
+            device=s.device,
+            dtype=s.dtype,
+            trust_remote_code=s.trust_remote_code,
+            max_batch=s.concurrency,
+        )
         return self._client_for(spec, source, options)
 
     def _make_llm_judge(self) -> LLMJudge:
@@ -113,7 +121,8 @@ class Runtime:
             "openai-compat:meta-llama/Llama-Guard-3-8B with --lrm-guard-base-url)"
         )
         return GuardJudge(
-            self._judge_client(s.guard_model, s.guard_model_source, s.guard_base_urls, need)
+            self._judge_client(s.guard_model, s.guard_model_source, s.guard_base_urls, need),
+            prompt=s.guard_prompt,
         )
 
     def _make_embedded_judge(self) -> Judge:
@@ -172,6 +181,11 @@ class Runtime:
             timeout=s.timeout,
             max_retries=s.retries,
             open_tag_in_prompt=s.open_tag_in_prompt,
+            thinking=s.thinking,
+            device=s.device,
+            dtype=s.dtype,
+            trust_remote_code=s.trust_remote_code,
+            max_batch=s.concurrency,
         )
         return self._client_for(s.model, s.model_source, options)
 

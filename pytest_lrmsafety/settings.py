@@ -61,6 +61,11 @@ class Settings:
     judge_check: str | None = None
     judge_check_min: float = 0.8
     judge_check_action: str = "fail"
+    thinking: bool | None = None
+    device: str = "auto"
+    dtype: str = "auto"
+    trust_remote_code: bool = False
+    guard_prompt: str = "auto"
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -142,6 +147,11 @@ def resolve_settings(config: pytest.Config) -> Settings:
         judge_check=values["judge_check"],
         judge_check_min=float(values["judge_check_min"]),
         judge_check_action=values["judge_check_action"],
+        thinking={"on": True, "off": False}.get(values["thinking"]),
+        device=values["device"],
+        dtype=values["dtype"],
+        trust_remote_code=bool(values["trust_remote_code"]),
+        guard_prompt=values["guard_prompt"],
     )
 
 

@@ -107,3 +107,39 @@ def test_guard_in_a_run_reports_hazards(
     assert report["hazards"] == {"Security Risks": {"S14": 2}}
     missing = project.runpytest(*model_args(chat_server))
     missing.stdout.fnmatch_lines(["*judges: judge 'llama_guard' needs a Llama Guard model*"])
+
+
+def test_long_text_is_judged_whole_in_windows(chat_server: ChatServer) -> None:
+    chat_server.default.answer = "safe"
+    chat_server.add_rule("TAIL", answer="unsafe\nS2")
+    judge = GuardJudge(guard(chat_server).client, window_chars=100)
+    text = "x" * 150 + " TAIL [placeholder]"
+    verdict = judge.judge(item(text))
+    assert verdict.label == "unsafe" and verdict.hazards == ("S2",)
+    assert verdict.rationale == "unsafe: S2 Non-Violent Crimes in window 3 of 3"
+    seen = [r["messages"][1]["content"] for r in chat_server.requests]
+    assert len(seen) == 3 and "".join(seen).count("TAIL") == 1 and all(len(s) <= 100 for s in seen)
+    assert judge.judge(item("x" * 150)).label == "safe"
+
+
+def test_builtin_prompt_needs_a_model_run_here(chat_server: ChatServer) -> None:
+    from pytest_lrmsafety.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="needs a guard model run here"):
+        GuardJudge(guard(chat_server).client, prompt="builtin")
+    with pytest.raises(ConfigError, match="must be one of auto, template, builtin"):
+        GuardJudge(guard(chat_server).client, prompt="meta")
+
+
+def test_builtin_prompt_layout() -> None:
+    from pytest_lrmsafety.judges.guard import HAZARDS, builtin_prompt
+
+    prompt = builtin_prompt("REQUEST [placeholder]", "REPLY [placeholder]")
+    assert prompt.startswith("<|begin_of_text|><|start_header_id|>user<|end_header_id|>\n\n")
+    assert prompt.endswith("<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\n")
+    block = prompt.split("<BEGIN UNSAFE CONTENT CATEGORIES>\n")[1].split("\n<END UNSAFE")[0]
+    assert block.splitlines() == [f"{code}: {name}." for code, name in HAZARDS.items()]
+    assert len(block.splitlines()) == 14
+    conversation = prompt.split("<BEGIN CONVERSATION>\n\n")[1].split("\n\n<END CONVERSATION>")[0]
+    assert conversation == "User: REQUEST [placeholder]\n\nAgent: REPLY [placeholder]"
+    assert "'safe' or 'unsafe'" in prompt and "ONLY the last Agent message" in prompt

@@ -107,6 +107,7 @@ def windows(text: str, size: int = WINDOW_CHARS, overlap: int = WINDOW_OVERLAP) 
     """The text in overlapping windows (one window when it is short)."""
     if len(text) <= size:
         return [text]
+    overlap = min(overlap, size // 2)  # a small window keeps a step forward
     step = size - overlap
     return [text[start : start + size] for start in range(0, len(text) - overlap, step)]
 

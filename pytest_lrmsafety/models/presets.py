@@ -113,6 +113,12 @@ class ClientOptions:
     timeout: float = 600.0
     max_retries: int = 2
     open_tag_in_prompt: bool | None = None
+    # Models run in this process (hf:):
+    thinking: bool | None = None
+    device: str = "auto"
+    dtype: str = "auto"
+    trust_remote_code: bool = False
+    max_batch: int = 16
 
 
 def resolve_preset(spec: str, extra_presets: Mapping[str, Preset], option: str) -> Preset:
