@@ -24,14 +24,48 @@ SUITE_SUFFIXES = (".yaml", ".yml")
 NOT_SUITES = (".rubric", ".check")
 
 
-def expand_probes(suite: Suite, attacks: AttackRegistry) -> list[Probe]:
-    """Every probe of a suite, in file order: case x attack x sample."""
-    return [
-        Probe(case, name, sample, attacks[name].apply(case.messages))
-        for case in suite.cases
-        for name in case.attacks
-        for sample in range(1, case.samples + 1)
-    ]
+def expand_probes(
+    suite: Suite,
+    attacks: AttackRegistry,
+    *,
+    seed: int = 0,
+    efforts: Sequence[str] | None = None,
+) -> list[Probe]:
+    """Every probe of a suite, in file order: case x attack x effort x sample.
+
+    Args:
+        seed: The attack seed (``--lrm-attack-seed``): what attacks choose at random.
+        efforts: Reasoning efforts for every case (``--lrm-efforts``), else each case's own.
+    """
+    probes = []
+    for case in suite.cases:
+        for name in case.attacks:
+            attack = attacks[name]
+            messages, turns = case.messages, case.turns
+            if turns and attack.rewrite is not None:
+                # A scripted conversation: a rewriting attack rewrites its last turn.
+                turns = (*turns[:-1], attack.rewrite(turns[-1]))
+            else:
+                variant = attack.expand(
+                    case.id, case.category, case.messages, payload=case.payload, seed=seed
+                )
+                messages, turns = variant.messages, (*case.turns, *variant.turns)
+            for effort in efforts or case.efforts or (None,):
+                for sample in range(1, case.samples + 1):
+                    probes.append(
+                        Probe(
+                            case,
+                            name,
+                            sample,
+                            messages,
+                            turns=turns,
+                            effort=effort,
+                            decoder=attack.decoder,
+                            needs=attack.needs,
+                            sampling=attack.sampling,
+                        )
+                    )
+    return probes
 
 
 def keyword(name: str) -> str:
@@ -123,7 +157,10 @@ class SuiteFile(pytest.File):
                     raise self.CollectError(f"{display}:{case.line}: judges: {exc}") from None
         shared: dict[str, Any] = {}
         mark = pytest.mark.lrm  # one decorator for the file: making one costs as much as an item
-        for probe in expand_probes(suite, runtime.attacks):
+        settings = runtime.settings
+        for probe in expand_probes(
+            suite, runtime.attacks, seed=settings.attack_seed, efforts=settings.efforts
+        ):
             # Every probe of a file runs the same function with the same fixtures: work out
             # the fixture closure once, as pytest does for the items of one parametrize.
             # (FuncFixtureInfo has no public constructor; reusing the first item's is the
@@ -136,6 +173,7 @@ class SuiteFile(pytest.File):
                 {
                     keyword(probe.case.category),
                     keyword(probe.attack),
+                    *((f"effort_{probe.effort}",) if probe.effort else ()),
                     f"expect_{probe.case.expect}",
                     f"severity_{probe.case.severity}",
                     *probe.case.tags,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from .cases.model import Probe
-from .engine.engine import Engine, judge_targets
+from .engine.engine import Engine, decoded_answer, judge_targets
 from .judges.base import Verdict
 from .models.base import Completion, GenerationError, ModelClient, SamplingParams
 from .outcome import Decision, decide
@@ -87,6 +87,10 @@ def _record(
         finish_reason=completion.finish_reason if completion else None,
         usage=dict(completion.usage) if completion else {},
         latency_s=round(completion.latency_s, 4) if completion else None,
+        effort=probe.effort,
+        messages=[dict(m) for m in probe.messages],
+        turns=list(probe.turns),
+        answer_decoded=decoded_answer(completion, probe) if completion else None,
     )
     node.user_properties.append((RECORD_KEY, record.to_json()))
     return record
@@ -108,7 +112,7 @@ def verdicts_of(engine: Engine, probe: Probe, completion: Completion) -> list[Ve
     if unknown:
         known = ", ".join(engine.judge_names())
         pytest.fail(f"unknown judge {unknown[0]!r}; known: {known}", pytrace=False)
-    return engine.verdicts(probe, completion, judges, judge_targets(completion))
+    return engine.verdicts(probe, completion, judges, judge_targets(completion, probe))
 
 
 @pytest.fixture
@@ -144,6 +148,7 @@ def evaluate(node: pytest.Item, probe: Probe, engine: Engine) -> Decision:
         unclear_policy=settings.unclear,
         ensemble=settings.judge_ensemble,
         weights=settings.judge_weights,
+        decoded_answer=decoded_answer(completion, probe),
     )
     if decision.outcome != "pass":  # the text is for failures; most probes pass
         decision.message = failure_message(probe, completion, verdicts, decision)

@@ -69,6 +69,31 @@ OPTIONS: tuple[Option, ...] = (
         cli=True,
     ),
     Option("attack", "Run only probes of this attack (repeatable)", kind="list", metavar="NAME"),
+    Option(
+        "list_attacks",
+        "List the attacks (built-in, from hooks and attack files) with one line each, and exit",
+        kind="bool",
+        default=False,
+    ),
+    Option(
+        "attack_file",
+        "YAML file of your own template attacks ({prompt} is replaced by the request); repeatable",
+        kind="linelist",
+        metavar="PATH",
+    ),
+    Option(
+        "attack_seed",
+        "Seed of what attacks choose (personas, distractors, split points); default 0",
+        kind="int",
+        default=0,
+        metavar="N",
+    ),
+    Option(
+        "efforts",
+        "Run every probe under each of these reasoning efforts (comma-separated, e.g. "
+        "low,high): a variant dimension, overriding the suites' efforts",
+        metavar="LIST",
+    ),
     Option("report_json", "Write the machine-readable report to this path", metavar="PATH"),
     Option(
         "gate",

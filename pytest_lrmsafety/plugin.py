@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from . import hookspecs
+from .cases.loader import unknown_name
 from .collect import (
     NOT_SUITES,
     SUITE_SUFFIXES,
@@ -105,10 +106,10 @@ def pytest_configure(config: pytest.Config) -> None:
         config.stash[RUNTIME] = runtime
         for name in settings.attacks:
             if name not in runtime.attacks:
-                known = ", ".join(runtime.attacks)
-                raise ConfigError(f"option --lrm-attack: unknown attack {name!r}; known: {known}")
+                message = unknown_name("attack", name, list(runtime.attacks))
+                raise ConfigError(f"option --lrm-attack: {message}")
         runtime.ini_gates = _ini_gates(settings)
-        if _active(settings):
+        if _active(settings) and not settings.list_attacks:
             paths_given = config.args_source == pytest.Config.ArgsSource.ARGS
             if not paths_given or not settings.cases_source.startswith("default"):
                 _check_case_roots(roots, settings)
@@ -132,6 +133,27 @@ def pytest_configure(config: pytest.Config) -> None:
             xdist = XdistPlanning()
             config.pluginmanager.register(xdist, XdistPlanning.NAME)
         config.pluginmanager.register(RunReporter(runtime, xdist), RunReporter.NAME)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_cmdline_main(config: pytest.Config) -> int | None:
+    """``--lrm-list-attacks``: list the registry and stop, as ``--fixtures`` does."""
+    if not config.getoption("lrm_list_attacks", False):
+        return None
+    from _pytest.main import wrap_session  # what --fixtures and --markers use
+
+    def show(config: pytest.Config, session: pytest.Session) -> int:
+        runtime = get_runtime(config)
+        writer = config.get_terminal_writer()
+        for line in runtime.attacks.listing():
+            writer.line(line, bold=line.endswith(":"))
+        writer.line("")
+        writer.line(
+            f"{len(runtime.attacks)} attacks; what each does, with an example: docs/attacks.md"
+        )
+        return 0
+
+    return int(wrap_session(config, show))
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:

@@ -10,13 +10,14 @@ from typing import Any
 import pytest
 
 from .attacks import AttackRegistry, builtin_attacks
+from .attacks.user import register_attack_files
 from .cases.loader import load_suite_gates
 from .cases.model import Probe
 from .engine.cache import Cache
 from .engine.cassette import Recorder
 from .engine.engine import Engine, EngineStats
 from .engine.keys import client_identity
-from .errors import ConfigError
+from .errors import ConfigError, SuiteError
 from .judges.base import Judge, JudgeRegistry
 from .judges.check import load_check_set, run_check
 from .judges.guard import GuardJudge
@@ -53,10 +54,15 @@ class Runtime:
     def attacks(self) -> AttackRegistry:
         """Built-in attacks plus those registered by hooks, made on first use."""
         if self._attacks is None:
-            self._attacks = builtin_attacks()
-            self.config.hook.pytest_lrmsafety_register_attacks(
-                config=self.config, registry=self._attacks
-            )
+            attacks = builtin_attacks()
+            self.config.hook.pytest_lrmsafety_register_attacks(config=self.config, registry=attacks)
+            s = self.settings
+            files = [(self._path(f, s.attack_files_source), f) for f in s.attack_files]
+            try:
+                register_attack_files(attacks, files, s.attack_files_source)
+            except SuiteError as exc:
+                raise ConfigError(str(exc)) from None
+            self._attacks = attacks
         return self._attacks
 
     @property
@@ -293,13 +299,15 @@ def progress_line(stats: EngineStats, in_flight: int) -> str:
 
 
 def sampling_for(settings: Settings, probe: Probe) -> SamplingParams:
-    """Sampling for a probe: ini, then the suite's ``sampling``, then the command line.
+    """Sampling for a probe: ini, the suite's ``sampling``, the attack's, the command line,
+    then the probe's effort variant.
 
     With a seed, sample ``k`` uses ``seed + k - 1`` so that samples differ.
     """
-    params = settings.sampling.merged(probe.case.sampling).merged(
-        settings.sampling_forced.as_dict()
-    )
+    params = settings.sampling.merged(probe.case.sampling).merged(probe.sampling)
+    params = params.merged(settings.sampling_forced.as_dict())
+    if probe.effort is not None:  # the variant's own effort: that is what it is for
+        params = replace(params, reasoning_effort=probe.effort)
     if params.seed is not None and probe.sample > 1:
         params = replace(params, seed=params.seed + probe.sample - 1)
     return params

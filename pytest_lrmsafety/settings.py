@@ -10,7 +10,7 @@ import pytest
 
 from .errors import ConfigError
 from .models.base import SamplingParams
-from .options import OPTIONS, TARGET_NAMES, add_options, lookup
+from .options import EFFORTS, OPTIONS, TARGET_NAMES, add_options, lookup
 
 __all__ = ["OPTIONS", "Settings", "add_options", "lookup", "resolve_settings"]
 
@@ -66,6 +66,11 @@ class Settings:
     dtype: str = "auto"
     trust_remote_code: bool = False
     guard_prompt: str = "auto"
+    attack_files: tuple[str, ...] = ()
+    attack_files_source: str = ""
+    attack_seed: int = 0
+    efforts: tuple[str, ...] | None = None
+    list_attacks: bool = False
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -152,6 +157,11 @@ def resolve_settings(config: pytest.Config) -> Settings:
         dtype=values["dtype"],
         trust_remote_code=bool(values["trust_remote_code"]),
         guard_prompt=values["guard_prompt"],
+        attack_files=tuple(_as_list(values["attack_file"])),
+        attack_files_source=sources["attack_file"],
+        attack_seed=int(values["attack_seed"]),
+        efforts=_efforts(values["efforts"], sources["efforts"]),
+        list_attacks=bool(values["list_attacks"]),
     )
 
 
@@ -160,6 +170,19 @@ _SAMPLING = ("temperature", "top_p", "max_tokens", "reasoning_effort", "seed")
 
 def _forced(source: str) -> bool:
     return source.startswith(("option ", "environment "))
+
+
+def _efforts(value: Any, where: str) -> tuple[str, ...] | None:
+    """``low,high`` -> ``("low", "high")``; ``None`` when not set."""
+    if not value:
+        return None
+    efforts = tuple(dict.fromkeys(e.strip() for e in str(value).split(",") if e.strip()))
+    bad = [e for e in efforts if e not in EFFORTS]
+    if bad or not efforts:
+        raise ConfigError(
+            f"{where}: {value!r}: efforts are a comma-separated list of {', '.join(EFFORTS)}"
+        )
+    return efforts
 
 
 def _weights(value: Any, where: str) -> dict[str, float]:

@@ -186,6 +186,8 @@ EXPECTED = {
     "refusal_rate": (2, 3),
     "over_refusal_rate": (1, 2),
     "injection_success_rate": (1, 2),
+    "attack_success_rate": (2, 5),  # unsafe answers and followed injections
+    "thinking_attack_success_rate": (2, 2),
     "unclear_rate": (2, 7),
     "judge_disagreement_rate": (1, 2),
     "error_rate": (2, 9),

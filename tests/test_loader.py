@@ -125,13 +125,15 @@ def test_minimal_case_defaults(tmp_path: Path) -> None:
 
 HEAD = "cases:\n  - id: a\n    category: X\n    expect: refuse\n    prompt: hi\n"  # lines 1-5
 RESIST = "cases:\n  - id: a\n    category: X\n    prompt: hi\n    expect: resist\n"  # lines 1-5
-CASE_KEYS = "attacks, category, check, expect, fail_on, id, judges, messages, note, prompt, " + (
-    "samples, sampling, severity, tags"
+CASE_KEYS = (
+    "attacks, category, check, efforts, expect, fail_on, id, judge_question, judges, messages, "
+    "note, payload, prompt, samples, sampling, severity, tags, turns"
 )
 DEFAULT_KEYS = (
-    "attacks, category, expect, fail_on, judges, rubrics, samples, sampling, severity, tags"
+    "attacks, category, efforts, expect, fail_on, judges, rubrics, samples, sampling, "
+    "severity, tags"
 )
-ATTACK_NAMES = "base64, direct, refusal_suppression, roleplay"
+LIST_HINT = "list them with pytest --lrm-list-attacks"
 EMPTY = "1: the file is empty; a suite needs a 'cases' list"
 ONE_OF = "give exactly one of 'prompt' or 'messages'"
 NO_CHECK = "a resist case needs a 'check' that decides if the injection worked"
@@ -175,11 +177,11 @@ ERRORS = {
     "duplicate-key": (HEAD + "    category: Y\n", "6: cases[0].category: duplicate key"),
     "unknown-attack": (
         HEAD + "    attacks:\n      - direct\n      - nope\n",
-        f"8: cases[0].attacks[1]: unknown attack 'nope'; known: {ATTACK_NAMES}",
+        "8: cases[0].attacks[1]: unknown attack 'nope'; " + LIST_HINT,
     ),
     "unknown-attack-in-defaults": (
         "defaults:\n  attacks: [direct, roleplay,\n    nope]\n" + HEAD,
-        f"3: defaults.attacks[2]: unknown attack 'nope'; known: {ATTACK_NAMES}",
+        "3: defaults.attacks[2]: unknown attack 'nope'; " + LIST_HINT,
     ),
     "unknown-judge": (
         HEAD + "    judges: [llm_judge]\n",
@@ -228,7 +230,8 @@ ERRORS = {
         HEAD + "gates:\n  - unsafe_rate < 1\n",
         "7: gates[0]: gate 'unsafe_rate < 1': unknown metric 'unsafe_rate'; known: "
         "unsafe_answer_rate, unsafe_thinking_rate, refusal_rate, over_refusal_rate, "
-        "injection_success_rate, unclear_rate, judge_disagreement_rate, error_rate, fail_rate",
+        "injection_success_rate, attack_success_rate, thinking_attack_success_rate, "
+        "unclear_rate, judge_disagreement_rate, error_rate, fail_rate",
     ),
 }
 
@@ -284,7 +287,8 @@ def test_attack_rewrites_last_user_message_only(tmp_path: Path, attack: str) -> 
     assert probe.name == f"p-1[{attack}]"
     assert probe.messages[:3] == case.messages[:3]  # system, user, assistant untouched
     assert probe.messages[3]["role"] == "user"
-    assert probe.messages[3]["content"] == ATTACKS[attack].rewrite("[follow-up]")
+    only_last = ATTACKS[attack].apply([{"role": "user", "content": "[follow-up]"}])
+    assert probe.messages[3]["content"] == only_last[0]["content"]
     assert case.messages[3]["content"] == "[follow-up]"  # the case itself is not changed
     if attack == "direct":
         assert probe.messages == case.messages

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import json
 import re
 from collections.abc import Collection, Mapping
@@ -248,6 +249,15 @@ def _rubrics(doc: _Document, defaults: Mapping[str, Any]) -> dict[str, tuple[str
     return out
 
 
+def unknown_name(kind: str, name: str, known: Collection[str]) -> str:
+    """``unknown attack 'rot31'; did you mean 'rot13'? ...``: attacks are too many to list."""
+    close = difflib.get_close_matches(name, list(known), n=1)
+    hint = f"; did you mean {close[0]!r}?" if close else ""
+    if kind == "attack":
+        return f"unknown attack {name!r}{hint}; list them with pytest --lrm-list-attacks"
+    return f"unknown {kind} {name!r}{hint}; known: {', '.join(sorted(known))}"
+
+
 def _build_case(
     doc: _Document,
     here: Path_,
@@ -266,9 +276,7 @@ def _build_case(
         for i, name in enumerate(names):
             if name not in known:
                 kind = key[:-1]
-                raise doc.error(
-                    (*source, i), f"unknown {kind} {name!r}; known: {', '.join(sorted(known))}"
-                )
+                raise doc.error((*source, i), unknown_name(kind, name, known))
     if "messages" in raw:
         messages = tuple({"role": m["role"], "content": m["content"]} for m in raw["messages"])
         if messages[-1]["role"] != "user":
@@ -307,6 +315,10 @@ def _build_case(
         raise doc.error(
             (*here, "expect"), "a resist case needs a 'check' that decides if the injection worked"
         )
+    if "judge_question" in raw and expect != "resist":
+        raise doc.error(
+            (*here, "judge_question"), "only 'expect: resist' cases take a judge_question"
+        )
     sampling = {**defaults.get("sampling", {}), **raw.get("sampling", {})}
     return Case(
         id=raw["id"],
@@ -328,6 +340,10 @@ def _build_case(
         rubrics=_rubrics(doc, defaults),
         check=check,
         note=raw.get("note", ""),
+        payload=raw.get("payload"),
+        judge_question=raw.get("judge_question"),
+        turns=tuple(raw.get("turns", ())),
+        efforts=tuple(_merged(raw, defaults, "efforts") or ()),
     )
 
 

@@ -85,6 +85,10 @@ class Case:
     note: str = ""
     # rubric name -> (file, digest): the suite's own rubrics for the llm judge
     rubrics: Mapping[str, tuple[str, str]] = field(default_factory=dict)
+    payload: str | None = None  # the injected instruction injection attacks deliver
+    judge_question: str | None = None  # yes = the injection worked (llm judge)
+    turns: tuple[str, ...] = ()  # later user turns; the model answers each
+    efforts: tuple[str, ...] = ()  # reasoning efforts to run each probe under
 
     @property
     def request(self) -> str:
@@ -94,18 +98,38 @@ class Case:
 
 @dataclass(frozen=True)
 class Probe:
-    """Case x attack x sample index: one pytest item, one generation."""
+    """Case x attack x effort x sample index: one pytest item, one generation.
+
+    Attributes:
+        messages: The messages sent (the attack applied).
+        turns: Later user turns (multi-turn): the model answers each before the next.
+        effort: The reasoning effort of this variant, if the case runs under several.
+        decoder: How to decode an answer given in kind (the attack's), if any.
+        needs: What the backend must support (``prefill``).
+        sampling: Sampling the attack sets.
+    """
 
     case: Case
     attack: str
     sample: int
     messages: tuple[Mapping[str, str], ...]
+    turns: tuple[str, ...] = ()
+    effort: str | None = None
+    decoder: str | None = None
+    needs: frozenset[str] = frozenset()
+    sampling: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def variant(self) -> str:
+        """``direct``, ``base64-low``, ``direct-s2``: the part of the test name in brackets."""
+        effort = f"-{self.effort}" if self.effort else ""
+        suffix = f"-s{self.sample}" if self.case.samples > 1 else ""
+        return f"{self.attack}{effort}{suffix}"
 
     @property
     def name(self) -> str:
-        """The test name: ``weapons-001[direct]`` or ``weapons-001[direct-s2]``."""
-        suffix = f"-s{self.sample}" if self.case.samples > 1 else ""
-        return f"{self.case.id}[{self.attack}{suffix}]"
+        """The test name: ``weapons-001[direct]``, ``weapons-001[direct-low-s2]``."""
+        return f"{self.case.id}[{self.variant}]"
 
 
 @dataclass(frozen=True)

@@ -9,9 +9,10 @@ import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
+from ..attacks.encodings import decode_answer
 from ..cases.model import Probe
 from ..judges.base import Judge, JudgeInput, Verdict
 from ..models.base import Completion, GenerationError, ModelClient, SamplingParams
@@ -106,7 +107,7 @@ class Engine:
         key = self._keys.get(memo)
         if key is None:
             key = self._keys[memo] = request_key(
-                self.identity, probe.messages, params, probe.sample
+                self.identity, probe.messages, params, probe.sample, probe.turns
             )
         return key
 
@@ -150,7 +151,7 @@ class Engine:
             completion: Completion = done.result()
             try:
                 verdicts.set_result(
-                    self._judge(probe, completion, judges, judge_targets(completion))
+                    self._judge(probe, completion, judges, judge_targets(completion, probe))
                 )
             except BaseException as exc:  # delivered to the test that collects the verdicts
                 verdicts.set_exception(exc)
@@ -229,7 +230,7 @@ class Engine:
         for attempt in range(self.retries + 1):
             self._rate.wait()
             try:
-                completion = self.client.generate(probe.messages, params)
+                completion = converse(self.client, probe.messages, probe.turns, params)
             except GenerationError as exc:
                 if getattr(exc, "retryable", False) and attempt < self.retries:
                     self.stats.retries += 1
@@ -258,12 +259,15 @@ class Engine:
             self.last_cache_error = str(exc)
 
     def _request(self, probe: Probe, params: SamplingParams) -> dict[str, Any]:
-        return {
+        request = {
             "model": self.identity,
             "messages": [dict(m) for m in probe.messages],
             "params": params.as_dict(),
             "sample": probe.sample,
         }
+        if probe.turns:
+            request["turns"] = list(probe.turns)
+        return request
 
     def _record(
         self, key: str, probe: Probe, params: SamplingParams, completion: Completion
@@ -337,12 +341,61 @@ def probe_id(probe: Probe) -> tuple[str, str, str, int]:
     return (probe.case.suite, probe.case.id, probe.attack, probe.sample)
 
 
-def judge_targets(completion: Completion) -> list[tuple[str, str]]:
-    """The texts to judge: the thinking where there is one to read, and the answer."""
-    targets = [("answer", completion.answer)]
+def judge_targets(completion: Completion, probe: Probe | None = None) -> list[tuple[str, str]]:
+    """The texts to judge: the thinking where there is one to read, and the answer. An
+    answer given in kind (an encoding attack) is judged with its decoding beside it."""
+    answer = completion.answer
+    decoded = decoded_answer(completion, probe)
+    if decoded is not None:
+        answer = f"{answer}\n\n[decoded from {probe.decoder if probe else ''}]\n{decoded}"
+    targets = [("answer", answer)]
     if completion.thinking_status in JUDGED_STATUSES and completion.thinking is not None:
         targets.insert(0, ("thinking", completion.thinking))
     return targets
+
+
+def decoded_answer(completion: Completion, probe: Probe | None) -> str | None:
+    """The answer decoded with the probe's decoder, when that makes it read more plainly."""
+    if probe is None or probe.decoder is None:
+        return None
+    return decode_answer(probe.decoder, completion.answer)
+
+
+def converse(
+    client: ModelClient,
+    messages: Sequence[Mapping[str, str]],
+    turns: Sequence[str],
+    params: SamplingParams,
+) -> Completion:
+    """One completion, or for a multi-turn probe the last of a conversation: each later
+    user turn follows the model's own answer to the one before. The earlier replies are kept
+    in ``raw["turns"]``; usage and latency add up over the turns."""
+    completion = client.generate(messages, params)
+    if not turns:
+        return completion
+    history = [dict(m) for m in messages]
+    earlier: list[dict[str, Any]] = []
+    usage: dict[str, int] = dict(completion.usage)
+    latency = completion.latency_s
+    for turn in turns:
+        earlier.append(
+            {
+                "user": history[-1]["content"],
+                "thinking": completion.thinking,
+                "answer": completion.answer,
+                "thinking_status": completion.thinking_status,
+            }
+        )
+        history += [
+            {"role": "assistant", "content": completion.answer},
+            {"role": "user", "content": turn},
+        ]
+        completion = client.generate(history, params)
+        for name, count in completion.usage.items():
+            usage[name] = usage.get(name, 0) + count
+        latency += completion.latency_s
+    raw = {**completion.raw, "turns": earlier}
+    return replace(completion, usage=usage, latency_s=latency, raw=raw)
 
 
 def _run_judge(name: str, judge: Judge, item: JudgeInput) -> Verdict:

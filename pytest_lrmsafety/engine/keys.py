@@ -34,17 +34,20 @@ def request_key(
     messages: Sequence[Mapping[str, str]],
     params: SamplingParams,
     sample: int,
+    turns: Sequence[str] = (),
 ) -> str:
-    """The key of one generation: model, messages, sampling parameters, sample index."""
-    return _digest(
-        {
-            "v": KEY_VERSION,
-            "model": dict(identity),
-            "messages": [dict(m) for m in messages],
-            "params": params.as_dict(),
-            "sample": sample,
-        }
-    )
+    """The key of one generation: model, messages, later user turns (multi-turn), sampling
+    parameters, sample index."""
+    payload: dict[str, Any] = {
+        "v": KEY_VERSION,
+        "model": dict(identity),
+        "messages": [dict(m) for m in messages],
+        "params": params.as_dict(),
+        "sample": sample,
+    }
+    if turns:  # absent for single-turn probes, so their keys are what they always were
+        payload["turns"] = list(turns)
+    return _digest(payload)
 
 
 def verdict_key(

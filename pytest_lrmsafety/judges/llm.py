@@ -44,7 +44,11 @@ class Rubric:
 
     def messages(self, item: JudgeInput, text: str, window: str) -> list[dict[str, str]]:
         user = self.user.format(
-            category=item.case.category, request=item.case.request, text=text, window=window
+            category=item.case.category,
+            request=item.case.request,
+            text=text,
+            window=window,
+            question=item.case.judge_question or "",
         )
         return [{"role": "system", "content": self.system}, {"role": "user", "content": user}]
 
@@ -147,7 +151,8 @@ class LLMJudge:
             "judge": self.name,
             "model": dict(identity),
             "rubrics": {
-                n: builtin_rubric(n).digest for n in ("answer", "thinking", "over_refusal")
+                n: builtin_rubric(n).digest
+                for n in ("answer", "thinking", "over_refusal", "injection")
             },
             "params": self.params.as_dict(),
             "window": window_chars,
@@ -162,6 +167,8 @@ class LLMJudge:
         """The rubric for a target: the suite's own (``defaults.rubrics``) or the built-in."""
         if item.target == "thinking":
             name = "thinking"
+        elif item.case.expect == "resist" and item.case.judge_question:
+            name = "injection"
         else:
             name = "over_refusal" if item.case.expect == "comply" else "answer"
         override = item.case.rubrics.get(name)

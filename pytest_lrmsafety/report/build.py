@@ -12,7 +12,7 @@ from typing import Any
 import jsonschema
 
 from .gate import Gate, GateResult, evaluate_gates
-from .scoreboard import ProbeRecord, group_rows, summarise
+from .scoreboard import ProbeRecord, cross_rows, group_rows, summarise
 
 SCHEMA_VERSION = 1
 THINKING_STATUSES = ("present", "truncated", "hidden", "absent")
@@ -57,6 +57,10 @@ def build_report(
         "totals": summarise("all", ordered).as_dict(),
         "by_category": [row.as_dict() for row in group_rows(ordered, "category")],
         "by_attack": [row.as_dict() for row in group_rows(ordered, "attack")],
+        "by_effort": [row.as_dict() for row in group_rows(ordered, "effort")],
+        "by_category_attack": [
+            {"category": c, "attack": a, "row": row.as_dict()} for c, a, row in cross_rows(ordered)
+        ],
         "thinking_status": thinking,
         "hazards": hazard_counts(ordered),
         "harm_scores": harm_scores(ordered),

@@ -27,16 +27,74 @@ def percent(rate: Mapping[str, Any]) -> str:
     return f"{100.0 * rate['value']:.1f}% ({rate['numerator']}/{rate['denominator']})"
 
 
-def _table(rows: list[dict[str, Any]], first: str, total: dict[str, Any] | None) -> str:
+ATTACK_COLUMNS = (
+    ("attack success: answer", "attack_success_rate"),
+    ("thinking", "thinking_attack_success_rate"),
+    *COLUMNS,
+)
+MATRIX_MAX_ATTACKS = 6  # wider than this, the category x attack matrix becomes a top list
+
+
+def _table(
+    rows: list[dict[str, Any]],
+    first: str,
+    total: dict[str, Any] | None,
+    columns: tuple[tuple[str, str], ...] = COLUMNS,
+) -> str:
     # Drop columns no probe of the run can fill (e.g. injection without resist cases).
     every = [*rows, *([total] if total else [])]
-    shown = [(h, m) for h, m in COLUMNS if any(r["rates"][m]["denominator"] for r in every)]
+    shown = [(h, m) for h, m in columns if any(r["rates"][m]["denominator"] for r in every)]
     body = [[r["group"], r["probes"], *(percent(r["rates"][m]) for _, m in shown)] for r in rows]
     if total is not None and len(rows) > 1:
         body.append(
             [total["group"], total["probes"], *(percent(total["rates"][m]) for _, m in shown)]
         )
     return tabulate(body, headers=[first, "probes", *(h for h, _ in shown)], tablefmt="simple")
+
+
+def _success(rate: Mapping[str, Any]) -> str:
+    return "-" if not rate["denominator"] else f"{rate['numerator']}/{rate['denominator']}"
+
+
+def _cross(cells: list[dict[str, Any]], attacks: int) -> list[str]:
+    """Attack success per category x attack (answer / thinking): a matrix when there are few
+    attacks, else the ten cells where attacks got through most often."""
+    scored = [c for c in cells if c["row"]["rates"]["attack_success_rate"]["denominator"]]
+    if not scored:
+        return []
+    lines = ["", "attack success per category x attack (answer / thinking):"]
+    if attacks <= MATRIX_MAX_ATTACKS:
+        names = sorted({c["attack"] for c in cells})
+        grid: dict[str, dict[str, str]] = {}
+        for c in cells:
+            rates = c["row"]["rates"]
+            cell = (
+                f"{_success(rates['attack_success_rate'])} / "
+                f"{_success(rates['thinking_attack_success_rate'])}"
+            )
+            grid.setdefault(c["category"], {})[c["attack"]] = cell
+        body = [[cat, *(grid[cat].get(a, "") for a in names)] for cat in sorted(grid)]
+        lines += tabulate(body, headers=["category", *names], tablefmt="simple").splitlines()
+        return lines
+
+    def worst(c: dict[str, Any]) -> tuple[float, int]:
+        rate = c["row"]["rates"]["attack_success_rate"]
+        return (-(rate["value"] or 0.0), -rate["denominator"])
+
+    top = [
+        c
+        for c in sorted(scored, key=worst)
+        if c["row"]["rates"]["attack_success_rate"]["numerator"]
+    ]
+    if not top:
+        return [*lines, "  no attack got through in any answer"]
+    for c in top[:10]:
+        rates = c["row"]["rates"]
+        lines.append(
+            f"  {c['category']} x {c['attack']}: answer {percent(rates['attack_success_rate'])}"
+            f", thinking {percent(rates['thinking_attack_success_rate'])}"
+        )
+    return lines
 
 
 def render(report: Mapping[str, Any]) -> list[str]:
@@ -52,7 +110,15 @@ def render(report: Mapping[str, Any]) -> list[str]:
     lines += _table(report["by_category"], "category", report["totals"]).splitlines()
     if len(report["by_attack"]) > 1:
         lines.append("")
-        lines += _table(report["by_attack"], "attack", report["totals"]).splitlines()
+        lines += _table(
+            report["by_attack"], "attack", report["totals"], ATTACK_COLUMNS
+        ).splitlines()
+        lines += _cross(report["by_category_attack"], len(report["by_attack"]))
+    if report["by_effort"]:
+        lines.append("")
+        lines += _table(
+            report["by_effort"], "effort", report["totals"], ATTACK_COLUMNS
+        ).splitlines()
     states = ", ".join(f"{k} {v}" for k, v in report["thinking_status"].items())
     lines += ["", f"thinking: {states}"]
     for judge in report["judges"]:
