@@ -96,6 +96,16 @@ def _record(
     return record
 
 
+def unsupported(probe: Probe, client: ModelClient) -> str | None:
+    """Why the backend cannot run this probe (an attack needs what it lacks), else ``None``."""
+    if "prefill" in probe.needs and not getattr(client, "supports_prefill", False):
+        return (
+            f"{probe.attack}: not supported by this backend ({client.name}): it cannot continue "
+            "an assistant turn (prefill); vLLM, hf: and DeepSeek's prefix completion can"
+        )
+    return None
+
+
 def completion_of(engine: Engine, probe: Probe, params: SamplingParams) -> Completion:
     """The probe's completion from the engine; a failure ends the test as an ``error``."""
     try:
@@ -139,6 +149,9 @@ def evaluate(node: pytest.Item, probe: Probe, engine: Engine) -> Decision:
     setup, pytest then reports an ERROR, not a failure.
     """
     settings = get_runtime(node.config).settings
+    missing = unsupported(probe, engine.client)
+    if missing:
+        pytest.skip(missing)
     completion = completion_of(engine, probe, sampling_for(settings, probe))
     verdicts = verdicts_of(engine, probe, completion)
     decision = decide(

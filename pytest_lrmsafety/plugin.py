@@ -33,6 +33,7 @@ from .fixtures import (  # noqa: F401  (pytest finds fixtures in the plugin modu
     lrm_probe,
     lrm_sampling,
     lrm_verdicts,
+    unsupported,
 )
 from .models.base import ModelClient
 from .models.hf import PREFIX as HF_PREFIX
@@ -188,8 +189,11 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     workerinput = getattr(config, "workerinput", None)
     items = my_share(session.items, workerinput) if workerinput else session.items
     settings = runtime.settings
+    client = runtime.client
     runtime.plan = [
-        (probe, sampling_for(settings, probe)) for item in items if (probe := probe_of(item))
+        (probe, sampling_for(settings, probe))
+        for item in items
+        if (probe := probe_of(item)) and not (client and unsupported(probe, client))
     ]
 
 

@@ -224,6 +224,12 @@ def parse_request(body: dict[str, Any]) -> ChatRequest:
     limit = min((v for v in limits if v is not None), default=None)
     options = body.get("stream_options")
     usage = isinstance(options, dict) and bool(options.get("include_usage"))
+    last = messages[-1] if messages and isinstance(messages[-1], dict) else {}
+    continued = last.get("role") == "assistant" and bool(
+        body.get("continue_final_message") or last.get("prefix")
+    )
+    if continued and style == "think":  # the prefill opened the trace: go on inside it
+        style = "think-close"
     return ChatRequest(model, style, message_text(messages), limit, bool(body.get("stream")), usage)
 
 

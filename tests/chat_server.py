@@ -164,7 +164,7 @@ class _Handler(BaseHTTPRequestHandler):
         raw = self.rfile.read(length) if length else b""
         if not self._authorized():
             return
-        if self._path() != "/v1/chat/completions":
+        if self._path() not in ("/v1/chat/completions", "/beta/chat/completions"):
             self._send_error(404, f"Unknown path {self._path()}", "not_found")
             return
         self._entry, fault = self.server.chat._open()

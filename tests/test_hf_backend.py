@@ -85,7 +85,7 @@ def test_prompt_comes_from_the_chat_template_with_the_thinking_switch(lrm: Path)
 
 
 def test_assistant_prefill_is_continued_and_kept(lrm: Path) -> None:
-    messages = [*ASK, {"role": "assistant", "content": "<think>"}]
+    messages = [*ASK, {"role": "assistant", "content": "<think>", "prefill": "true"}]
     hf = client(lrm)
     assert hf.render(messages).endswith("<|im_start|>assistant\n<think>")  # not closed
     completion = hf.generate(messages, GREEDY)

@@ -271,7 +271,7 @@ def test_parse_preset_lines() -> None:
 
 
 FORM = "expected 'NAME = MODEL [key=value ...]'"
-ALLOWED = "api_key_env, base_url, hidden_thinking, max_tokens_field, open_tag_in_prompt"
+ALLOWED = "api_key_env, base_url, hidden_thinking, max_tokens_field, open_tag_in_prompt, prefill"
 
 
 @pytest.mark.parametrize(

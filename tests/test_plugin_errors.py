@@ -244,7 +244,7 @@ INI_ERRORS = [  # (ini file, its text, the one line printed)
         "pytest.ini",
         "lrm_presets =\n    qwq = Qwen/QwQ-32B colour=red",
         "ini lrm_presets: preset 'qwq': unknown setting 'colour=red'; allowed: api_key_env, "
-        "base_url, hidden_thinking, max_tokens_field, open_tag_in_prompt",
+        "base_url, hidden_thinking, max_tokens_field, open_tag_in_prompt, prefill",
     ),
     (
         "pyproject.toml",

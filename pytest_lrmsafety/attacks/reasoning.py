@@ -24,7 +24,8 @@ PREFILL = (
 
 
 def _thinking_prefill(ctx: AttackContext) -> Variant:
-    return Variant((*ctx.messages, {"role": "assistant", "content": PREFILL}))
+    prefill = {"role": "assistant", "content": PREFILL, "prefill": "true"}
+    return Variant((*ctx.messages, prefill))
 
 
 def _fabricated_reasoning(ctx: AttackContext) -> Variant:

@@ -67,6 +67,10 @@ class ReplayClient:
         self.identity: dict[str, Any] = {}
         self._load()
 
+    #: A cassette holds whatever was recorded, prefilled probes included (a probe it lacks
+    #: is an error that says so).
+    supports_prefill = True
+
     def _load(self) -> None:
         where = f"--lrm-model {self._name}"
         try:

@@ -11,6 +11,26 @@ THINKING_STATUSES: tuple[ThinkingStatus, ...] = ("present", "absent", "hidden", 
 
 Message = Mapping[str, str]
 
+#: Key of a final assistant message that the model must continue rather than answer
+#: (``{"role": "assistant", "content": "<think>...", "prefill": "true"}``); clients remove
+#: it before sending. Without it, a final assistant message is part of the conversation
+#: (e.g. the turn a classifier judges).
+PREFILL_KEY = "prefill"
+
+
+def is_prefill(messages: Sequence[Message]) -> bool:
+    """Whether the last message is an assistant turn to be continued."""
+    return (
+        bool(messages)
+        and messages[-1].get("role") == "assistant"
+        and messages[-1].get(PREFILL_KEY) == "true"
+    )
+
+
+def wire_messages(messages: Sequence[Message]) -> list[dict[str, str]]:
+    """The messages as sent: role and content only (markers such as ``prefill`` removed)."""
+    return [{k: v for k, v in m.items() if k != PREFILL_KEY} for m in messages]
+
 
 @dataclass(frozen=True)
 class SamplingParams:

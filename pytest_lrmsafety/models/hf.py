@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..errors import ConfigError
-from .base import Completion, GenerationError, Message, SamplingParams
+from .base import Completion, GenerationError, Message, SamplingParams, is_prefill, wire_messages
 from .batching import Batcher
 from .presets import ClientOptions
 from .reasoning import split_reasoning
@@ -108,6 +108,9 @@ class HFClient:
     def name(self) -> str:
         return self._name
 
+    #: A final assistant turn is continued (``continue_final_message``).
+    supports_prefill = True
+
     @property
     def cache_identity(self) -> dict[str, object]:
         """What changes the output: the weights' location, the thinking switch and dtype."""
@@ -183,19 +186,19 @@ class HFClient:
 
     def render(self, messages: Sequence[Message], *, prefill: bool | None = None) -> str:
         """The prompt text for ``messages``: the chat template's, with the generation prompt,
-        or continuing a final assistant turn (prefill). ``prefill=False`` closes a final
-        assistant turn and asks for a new one (classifiers judging that turn)."""
+        or continuing a final assistant turn marked as a prefill (``prefill`` key; or force
+        it either way with ``prefill=``)."""
         _, tokenizer, _, _ = self.load()
         if not getattr(tokenizer, "chat_template", None):
             raise GenerationError(
                 f"{self._name}: the tokenizer of {self.model} has no chat template"
             )
         if prefill is None:
-            prefill = bool(messages) and messages[-1].get("role") == "assistant"
+            prefill = is_prefill(messages)
         extra = {} if self.thinking is None else {"enable_thinking": self.thinking}
         try:
             text = tokenizer.apply_chat_template(
-                [dict(m) for m in messages],
+                wire_messages(messages),
                 tokenize=False,
                 add_generation_prompt=not prefill,
                 continue_final_message=prefill,
@@ -310,7 +313,7 @@ class HFClient:
         latency: float,
     ) -> Completion:
         prefill = ""
-        if req.messages and req.messages[-1].get("role") == "assistant":
+        if is_prefill(req.messages):
             prefill = req.messages[-1].get("content", "")
         full = prefill + text
         opened = prompt.rstrip().endswith("<think>") and "<think>" not in prefill

@@ -10,11 +10,19 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from openai import OpenAI
 
-from .base import Completion, GenerationError, Message, SamplingParams
+from .base import (
+    Completion,
+    GenerationError,
+    Message,
+    SamplingParams,
+    is_prefill,
+    wire_messages,
+)
 from .reasoning import split_reasoning
 
 # Servers put the trace in one of these message fields (current vLLM, DeepSeek and older vLLM).
 REASONING_FIELDS = ("reasoning", "reasoning_content")
+PREFILL_STYLES = ("", "vllm", "deepseek")
 
 
 def redact(text: str, secret: str | None) -> str:
@@ -40,6 +48,9 @@ class OpenAICompatClient:
         hidden_thinking: The provider hides the trace (o-series): report ``hidden``.
         open_tag_in_prompt: The chat template opens ``<think>`` itself (R1 distills).
         max_tokens_field: ``max_tokens`` or ``max_completion_tokens`` (OpenAI reasoning models).
+        prefill: How the server continues a final assistant turn: ``vllm``
+            (``continue_final_message``), ``deepseek`` (prefix completion on the ``/beta``
+            endpoint) or ``""`` (it cannot: probes that need it are skipped).
     """
 
     def __init__(
@@ -55,6 +66,7 @@ class OpenAICompatClient:
         hidden_thinking: bool = False,
         open_tag_in_prompt: bool = False,
         max_tokens_field: str = "max_tokens",
+        prefill: str = "",
     ) -> None:
         self._name = name
         self.model = model
@@ -63,6 +75,10 @@ class OpenAICompatClient:
         self.hidden_thinking = hidden_thinking
         self.open_tag_in_prompt = open_tag_in_prompt
         self.max_tokens_field = max_tokens_field
+        if prefill not in PREFILL_STYLES:
+            raise ValueError(f"prefill must be one of {PREFILL_STYLES}, got {prefill!r}")
+        self.prefill = prefill
+        self._prefix_client: OpenAI | None = None
         self._api_key = api_key
         self._timeout = timeout
         self._max_retries = max_retries
@@ -87,6 +103,33 @@ class OpenAICompatClient:
         return self._sdk_client
 
     @property
+    def supports_prefill(self) -> bool:
+        """Whether a final assistant turn is continued (thinking-prefill attacks need it)."""
+        return bool(self.prefill)
+
+    @property
+    def prefix_base_url(self) -> str:
+        """DeepSeek's prefix completion lives under ``/beta`` instead of ``/v1``."""
+        base = self.base_url.rstrip("/").removesuffix("/v1")
+        return base if base.endswith("/beta") else base + "/beta"
+
+    def _sdk_for(self, args: dict[str, Any]) -> OpenAI:
+        if not args.pop("_prefix", False):
+            return self._sdk
+        if self._prefix_client is None:
+            with self._sdk_lock:
+                if self._prefix_client is None:
+                    import openai
+
+                    self._prefix_client = openai.OpenAI(
+                        base_url=self.prefix_base_url,
+                        api_key=self._api_key,
+                        timeout=self._timeout,
+                        max_retries=self._max_retries,
+                    )
+        return self._prefix_client
+
+    @property
     def _openai(self) -> Any:
         import openai
 
@@ -105,6 +148,7 @@ class OpenAICompatClient:
             "model": self.model,
             "hidden_thinking": self.hidden_thinking,
             "open_tag_in_prompt": self.open_tag_in_prompt,
+            **({"prefill": self.prefill} if self.prefill else {}),
         }
 
     def __repr__(self) -> str:  # never the key
@@ -113,12 +157,25 @@ class OpenAICompatClient:
         )
 
     def _request_args(self, messages: Sequence[Message], params: SamplingParams) -> dict[str, Any]:
-        args: dict[str, Any] = {"model": self.model, "messages": [dict(m) for m in messages]}
+        args: dict[str, Any] = {"model": self.model, "messages": wire_messages(messages)}
         for key, value in params.as_dict().items():
             if key == "response_format":
                 args[key] = {"type": value}
             else:
                 args[self.max_tokens_field if key == "max_tokens" else key] = value
+        if is_prefill(messages):
+            if self.prefill == "vllm":
+                args["extra_body"] = {
+                    "continue_final_message": True,
+                    "add_generation_prompt": False,
+                }
+            elif self.prefill == "deepseek":
+                args["messages"][-1]["prefix"] = True
+                args["_prefix"] = True
+            else:
+                raise GenerationError(
+                    f"{self._name}: this backend cannot continue an assistant turn (prefill)"
+                )
         return args
 
     def generate(self, messages: Sequence[Message], params: SamplingParams) -> Completion:
@@ -149,6 +206,10 @@ class OpenAICompatClient:
             detail = redact(f"{type(exc).__name__}: {exc}", self._api_key)
             raise GenerationError(f"{self.base_url}: {detail}", retryable=True) from None
         latency = time.perf_counter() - started
+        prefill = messages[-1]["content"] if is_prefill(messages) else ""
+        if prefill:  # the server sent the continuation only: the turn is prefill + it
+            content, reasoning = _with_prefill(prefill, content, reasoning)
+            raw = {**raw, "prefill": prefill}
         thinking, answer, status = split_reasoning(
             content,
             reasoning,
@@ -171,7 +232,7 @@ class OpenAICompatClient:
     def _generate_whole(
         self, args: dict[str, Any]
     ) -> tuple[str | None, str | None, str | None, dict[str, int], dict[str, Any]]:
-        response = self._sdk.chat.completions.create(**args)
+        response = self._sdk_for(args).chat.completions.create(**args)
         if not response.choices:
             raise ValueError("no choices in the response")
         choice = response.choices[0]
@@ -188,7 +249,7 @@ class OpenAICompatClient:
         finish: str | None = None
         usage: dict[str, int] = {}
         model = self.model
-        stream = self._sdk.chat.completions.create(
+        stream = self._sdk_for(args).chat.completions.create(
             **args, stream=True, stream_options={"include_usage": True}
         )
         try:
@@ -217,6 +278,18 @@ class OpenAICompatClient:
             "usage": usage,
         }
         return "".join(content), "".join(reasoning) or None, finish, usage, raw
+
+
+def _with_prefill(
+    prefill: str, content: str | None, reasoning: str | None
+) -> tuple[str | None, str | None]:
+    """The whole assistant turn from a prefill and its continuation. With a separate
+    reasoning field, a prefill that opened the thinking belongs to the trace."""
+    opened = prefill.lstrip().startswith("<think>") and "</think>" not in prefill
+    if reasoning is not None and opened:
+        head = prefill.lstrip()[len("<think>") :]
+        return content, head + reasoning
+    return prefill + (content or ""), reasoning
 
 
 def _take_chunk(chunk: Any, content: list[str], reasoning: list[str]) -> None:

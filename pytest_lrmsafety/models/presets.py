@@ -26,6 +26,7 @@ class Preset:
     hidden_thinking: bool = False
     open_tag_in_prompt: bool = False
     max_tokens_field: str = "max_tokens"
+    prefill: str = "vllm"  # vllm | deepseek | none: how a final assistant turn is continued
 
 
 BUILTIN_PRESETS: dict[str, Preset] = {
@@ -33,6 +34,7 @@ BUILTIN_PRESETS: dict[str, Preset] = {
         model="deepseek-reasoner",
         base_url="https://api.deepseek.com",
         api_key_env="DEEPSEEK_API_KEY",
+        prefill="deepseek",
     ),
     "o3-mini": Preset(
         model="o3-mini",
@@ -40,6 +42,7 @@ BUILTIN_PRESETS: dict[str, Preset] = {
         api_key_env="OPENAI_API_KEY",
         hidden_thinking=True,
         max_tokens_field="max_completion_tokens",
+        prefill="none",
     ),
 }
 
@@ -49,6 +52,7 @@ _PRESET_FIELDS = {
     "hidden_thinking",
     "open_tag_in_prompt",
     "max_tokens_field",
+    "prefill",
 }
 _MAX_TOKENS_FIELDS = ("max_tokens", "max_completion_tokens")
 _TRUE = {"1", "true", "yes", "on"}
@@ -59,7 +63,9 @@ def parse_preset_lines(lines: Sequence[str], where: str) -> dict[str, Preset]:
     """Reads presets from config lines ``NAME = MODEL [key=value ...]``.
 
     ``MODEL`` is the model name sent to the server; keys are ``base_url``, ``api_key_env``,
-    ``hidden_thinking``, ``open_tag_in_prompt`` and ``max_tokens_field``. Example::
+    ``hidden_thinking``, ``open_tag_in_prompt``, ``max_tokens_field`` and ``prefill``
+    (``vllm``, the default; ``deepseek``; ``none`` for servers that cannot continue an
+    assistant turn). Example::
 
         lrm_presets =
             qwq = Qwen/QwQ-32B base_url=http://gpu-box:8000/v1
@@ -92,6 +98,10 @@ def parse_preset_lines(lines: Sequence[str], where: str) -> dict[str, Preset]:
                         f"{where}: preset {name.strip()!r}: {key} must be true or false"
                     )
                 values[key] = value.lower() in _TRUE
+            elif key == "prefill" and value not in ("vllm", "deepseek", "none"):
+                raise ConfigError(
+                    f"{where}: preset {name.strip()!r}: prefill must be vllm, deepseek or none"
+                )
             elif key == "max_tokens_field" and value not in _MAX_TOKENS_FIELDS:
                 raise ConfigError(
                     f"{where}: preset {name.strip()!r}: max_tokens_field must be "
@@ -174,6 +184,7 @@ def make_openai_client(
             hidden_thinking=preset.hidden_thinking,
             open_tag_in_prompt=preset.open_tag_in_prompt,
             max_tokens_field=preset.max_tokens_field,
+            prefill="" if preset.prefill == "none" else preset.prefill,
         )
         for url in dict.fromkeys(urls)
     ]

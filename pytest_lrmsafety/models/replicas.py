@@ -36,6 +36,10 @@ class ReplicaClient:
         return self.replicas[0].name
 
     @property
+    def supports_prefill(self) -> bool:
+        return all(getattr(r, "supports_prefill", False) for r in self.replicas)
+
+    @property
     def cache_identity(self) -> Any:
         """The model's identity, the same for every replica (the URL is not part of it)."""
         return getattr(self.replicas[0], "cache_identity", {"name": self.name})
