@@ -99,9 +99,15 @@ _HEX_RUN = re.compile(r"(?:[0-9a-fA-F]{2}){8,}")
 
 
 def plainness(text: str) -> float:
-    """Share of the words that are common English words (0 for no words)."""
+    """How much ``text`` reads like plain English: the share of its words that are common
+    English words, plus a quarter of the share of its lines that start with a capital and
+    end with a full stop, question mark, exclamation mark or colon (word order)."""
     words = [w.lower() for w in _WORD.findall(text)]
-    return sum(w in _COMMON for w in words) / len(words) if words else 0.0
+    if not words:
+        return 0.0
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
+    ordered = sum(ln[0].isupper() and ln[-1] in ".?!:" for ln in lines) / len(lines)
+    return sum(w in _COMMON for w in words) / len(words) + 0.25 * ordered
 
 
 def _runs(pattern: re.Pattern[str], decode: Callable[[str], str]) -> Callable[[str], str]:
