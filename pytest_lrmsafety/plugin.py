@@ -105,6 +105,8 @@ def pytest_configure(config: pytest.Config) -> None:
         roots = _case_roots(config, settings)
         runtime = Runtime(config, settings, roots, _named_paths(config))
         config.stash[RUNTIME] = runtime
+        if settings.attack_files:  # a bad attack file is a usage error, before collection
+            runtime.attacks  # noqa: B018
         for name in settings.attacks:
             if name not in runtime.attacks:
                 message = unknown_name("attack", name, list(runtime.attacks))

@@ -38,6 +38,7 @@ import random
 import socket
 import sys
 import threading
+import time
 from collections.abc import Sequence
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -327,6 +328,16 @@ class ChatServer:
             self.requests.clear()
             self.log.clear()
             self.max_in_flight = self.in_flight
+
+    def wait_settled(self, timeout: float = 5.0) -> None:
+        """Wait until no log entry is ``pending``: a client can see a broken answer and raise
+        before the handler thread has recorded its outcome."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with self._lock:
+                if all(entry["outcome"] != "pending" for entry in self.log):
+                    return
+            time.sleep(0.005)
 
     def ok_count(self, prompt_substring: str | None = None) -> int:
         """Chat requests answered in full (outcome ``ok``), optionally only those whose

@@ -383,6 +383,7 @@ def test_random_faults_as_the_sdk_sees_them(
         assert type(err.__cause__).__name__ == "RemoteProtocolError"
     extras = {"reasoning": "Step one:  check"} if kind == "cut_stream" and stream else {}
     assert (got.chunks, got.extras, got.finish_reason) == (chunks * stream, extras, None)
+    server.wait_settled()
     assert [e["outcome"] for e in server.log] == [outcome] and server.ok_count() == 0
 
 
@@ -414,6 +415,7 @@ def test_fault_sequence_is_deterministic() -> None:
                     seen.append("malformed")
                 except openai.APIConnectionError:
                     seen.append("cut")
+            server.wait_settled()
             assert seen == [e["outcome"] for e in server.log]
             assert [e["n"] for e in server.log] == list(range(30))
             assert server.ok_count() == seen.count("ok")

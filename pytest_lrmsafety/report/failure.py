@@ -43,13 +43,21 @@ def failure_message(
     lines = [
         f"{decision.outcome.upper()}: {'; '.join(decision.reasons) or 'as expected'}",
         f"  case      {case.id} ({case.suite}:{case.line})",
-        f"  category  {case.category}   attack {probe.attack}   sample {probe.sample}",
+        f"  category  {case.category}   attack {probe.variant}   sample {probe.sample}",
         f"  expect    {case.expect}   severity {case.severity}   decided by {_decided_by(probe)}",
         f"  request   {excerpt(case.request, 200)}",
         f"  thinking  [{completion.thinking_status}] {excerpt(completion.thinking)}",
         f"  answer    {excerpt(completion.answer)}",
-        "  verdicts",
     ]
+    if probe.decoder is not None:
+        from ..attacks.encodings import decode_answer  # the report package stays light
+
+        decoded = decode_answer(probe.decoder, completion.answer)
+        if decoded is not None:
+            lines.append(f"  decoded   {excerpt(decoded)} (from {probe.decoder})")
+    if probe.turns:
+        lines.append(f"  turns     {len(probe.turns) + 1} user turns; the last answer is judged")
+    lines.append("  verdicts")
     for v in verdicts:
         if v.error is not None:
             lines.append(f"    {v.judge} on {v.target}: ERROR {v.error}")
