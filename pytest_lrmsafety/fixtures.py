@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from .cases.model import Probe
@@ -91,13 +93,36 @@ def _record(
         messages=[dict(m) for m in probe.messages],
         turns=list(probe.turns),
         answer_decoded=decoded_answer(completion, probe) if completion else None,
+        rounds=_rounds(completion),
     )
     node.user_properties.append((RECORD_KEY, record.to_json()))
     return record
 
 
-def unsupported(probe: Probe, client: ModelClient) -> str | None:
+def _rounds(completion: Completion | None) -> list[dict[str, Any]]:
+    """An attacker-model probe's rounds, for the report (answers cut to 2,000 characters)."""
+    rounds = completion.raw.get("rounds") if completion else None
+    if not isinstance(rounds, list):
+        return []
+    out = []
+    for r in rounds:
+        answer = str(r.get("answer") or "")
+        out.append(
+            {
+                "round": r.get("round"),
+                "prompt": r.get("prompt"),
+                "answer": answer[:2000] + ("..." if len(answer) > 2000 else ""),
+                "verdicts": r.get("verdicts", {}),
+                "success": bool(r.get("success")),
+            }
+        )
+    return out
+
+
+def unsupported(probe: Probe, client: ModelClient, *, attacker: bool = False) -> str | None:
     """Why the backend cannot run this probe (an attack needs what it lacks), else ``None``."""
+    if "attacker" in probe.needs and not attacker:
+        return f"{probe.attack}: needs an attacker model (--lrm-attacker-model); off unless asked"
     if "prefill" in probe.needs and not getattr(client, "supports_prefill", False):
         return (
             f"{probe.attack}: not supported by this backend ({client.name}): it cannot continue "
@@ -149,7 +174,7 @@ def evaluate(node: pytest.Item, probe: Probe, engine: Engine) -> Decision:
     setup, pytest then reports an ERROR, not a failure.
     """
     settings = get_runtime(node.config).settings
-    missing = unsupported(probe, engine.client)
+    missing = unsupported(probe, engine.client, attacker=engine.attacker is not None)
     if missing:
         pytest.skip(missing)
     completion = completion_of(engine, probe, sampling_for(settings, probe))

@@ -89,6 +89,25 @@ OPTIONS: tuple[Option, ...] = (
         metavar="N",
     ),
     Option(
+        "attacker_model",
+        "Attacker model for attacker-model attacks (pair), same syntax as --lrm-model; "
+        "those attacks are skipped without it",
+        metavar="SPEC",
+    ),
+    Option(
+        "attacker_base_url",
+        "Server URL of the attacker model (repeatable: replicas)",
+        kind="linelist",
+        metavar="URL",
+    ),
+    Option(
+        "attacker_rounds",
+        "Most rounds of an attacker-model attack per probe (default 3)",
+        kind="int",
+        default=3,
+        metavar="N",
+    ),
+    Option(
         "efforts",
         "Run every probe under each of these reasoning efforts (comma-separated, e.g. "
         "low,high): a variant dimension, overriding the suites' efforts",

@@ -122,6 +122,8 @@ def pytest_configure(config: pytest.Config) -> None:
                 runtime.judges.get("llm")
             if settings.guard_model:
                 runtime.judges.get("llama_guard")
+            if settings.attacker_model:  # a bad attacker spec or a missing key: fail now
+                runtime.attacker()
             if not paths_given:  # `pytest --lrm-model X` runs the suites, not testpaths
                 config.args = [str(root) for root in roots]
             record = runtime.record_path()
@@ -195,7 +197,8 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     runtime.plan = [
         (probe, sampling_for(settings, probe))
         for item in items
-        if (probe := probe_of(item)) and not (client and unsupported(probe, client))
+        if (probe := probe_of(item))
+        and not (client and unsupported(probe, client, attacker=bool(settings.attacker_model)))
     ]
 
 

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from .attacks import AttackRegistry, builtin_attacks
+from .attacks.pair import PairSearch
 from .attacks.user import register_attack_files
 from .cases.loader import load_suite_gates
 from .cases.model import Probe
@@ -49,6 +50,7 @@ class Runtime:
     _last_progress: float = 0.0
     _attacks: AttackRegistry | None = None
     _judges: JudgeRegistry | None = None
+    _attacker: PairSearch | None = None
 
     @property
     def attacks(self) -> AttackRegistry:
@@ -247,6 +249,18 @@ class Runtime:
             self.cache = Cache(self._path(self.settings.cache_dir, where), self.settings.cache)
         return self.cache
 
+    def attacker(self) -> PairSearch | None:
+        """The attacker-model search, when ``--lrm-attacker-model`` is set (made once)."""
+        s = self.settings
+        if not s.attacker_model:
+            return None
+        if self._attacker is None:
+            client = self._judge_client(
+                s.attacker_model, s.attacker_model_source, s.attacker_base_urls, ""
+            )
+            self._attacker = PairSearch(client, self.judges_for, rounds=s.attacker_rounds)
+        return self._attacker
+
     def start_engine(self, client: ModelClient) -> Engine:
         """Creates this process's engine and queues every planned probe."""
         if self.engine is not None:
@@ -267,6 +281,7 @@ class Runtime:
             judges_for=self.judges_for,
             judge_names=lambda: list(self.judges),
             on_wait=self.show_progress,
+            attacker=self.attacker(),
         )
         self.engine.plan(self.plan)
         return self.engine

@@ -71,6 +71,10 @@ class Settings:
     attack_seed: int = 0
     efforts: tuple[str, ...] | None = None
     list_attacks: bool = False
+    attacker_model: str | None = None
+    attacker_model_source: str = ""
+    attacker_base_urls: tuple[str, ...] = ()
+    attacker_rounds: int = 3
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -99,7 +103,13 @@ def resolve_settings(config: pytest.Config) -> Settings:
                 f"{sources['fail_on']}: {values['fail_on']!r}: "
                 "use answer, thinking or answer,thinking"
             )
-    for name in ("base_url", "judge_base_url", "guard_base_url"):
+    _positive(
+        values["attacker_rounds"],
+        sources["attacker_rounds"],
+        lambda v: 1 <= v <= 50,
+        "within 1..50",
+    )
+    for name in ("base_url", "judge_base_url", "guard_base_url", "attacker_base_url"):
         for url in _urls(values[name]):
             if not url.startswith(("http://", "https://")):
                 raise ConfigError(f"{sources[name]}: {url!r} is not an http(s) URL")
@@ -162,6 +172,10 @@ def resolve_settings(config: pytest.Config) -> Settings:
         attack_seed=int(values["attack_seed"]),
         efforts=_efforts(values["efforts"], sources["efforts"]),
         list_attacks=bool(values["list_attacks"]),
+        attacker_model=values["attacker_model"],
+        attacker_model_source=sources["attacker_model"],
+        attacker_base_urls=_urls(values["attacker_base_url"]),
+        attacker_rounds=int(values["attacker_rounds"]),
     )
 
 

@@ -86,7 +86,7 @@ def test_an_attack_needs_exactly_one_transform() -> None:
 def test_attack_keeps_the_system_prompt_and_changes_the_request(name: str) -> None:
     v = variant(name)
     assert v.messages[0] == SYSTEM
-    if name == "direct":
+    if name in ("direct", "pair"):  # pair: the attacker model writes the prompts at run time
         assert v.messages == MESSAGES
         return
     assert v.messages != MESSAGES or v.turns
@@ -259,6 +259,16 @@ def test_fabricated_reasoning_carries_a_closed_fake_trace() -> None:
     content = variant("fabricated_reasoning").messages[-1]["content"]
     assert content.startswith(REQUEST)
     assert content.count("<think>") == 1 and content.rstrip().endswith("</think>")
+
+
+def test_attacker_reply_parsing() -> None:
+    from pytest_lrmsafety.attacks.pair import parse_attacker_reply
+
+    assert parse_attacker_reply('{"improvement": "x", "prompt": "P1"}') == "P1"
+    assert parse_attacker_reply('Sure! {"bad json" {"prompt": "P2"} trailing') == "P2"
+    assert parse_attacker_reply("just a prompt") == "just a prompt"
+    with pytest.raises(ValueError, match="empty reply"):
+        parse_attacker_reply("  ")
 
 
 # -- user attack files ------------------------------------------------------------------------

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from ..attacks.encodings import decode_answer
+from ..attacks.pair import PairSearch
 from ..cases.model import Probe
 from ..judges.base import Judge, JudgeInput, Verdict
 from ..models.base import Completion, GenerationError, ModelClient, SamplingParams
@@ -68,6 +69,7 @@ class Engine:
             ``thread_safe = True``; tests then only collect the verdicts.
         judge_names: Every judge name known, for messages.
         on_wait: Called every few seconds while a test waits for its completion.
+        attacker: Runs attacker-model probes (``pair``), if an attacker model is set.
     """
 
     def __init__(
@@ -82,8 +84,10 @@ class Engine:
         judges_for: Callable[[Probe], Mapping[str, Judge]] | None = None,
         judge_names: Callable[[], Sequence[str]] | None = None,
         on_wait: Callable[[EngineStats], None] | None = None,
+        attacker: PairSearch | None = None,
     ) -> None:
         self.client = client
+        self.attacker = attacker
         self.cache = cache
         self.identity = client_identity(client)
         self.retries = retries
@@ -106,8 +110,11 @@ class Engine:
         memo = (probe_id(probe), params)
         key = self._keys.get(memo)
         if key is None:
+            identity = self.identity
+            if "attacker" in probe.needs and self.attacker is not None:
+                identity = {**identity, "pair": self.attacker.identity}
             key = self._keys[memo] = request_key(
-                self.identity, probe.messages, params, probe.sample, probe.turns
+                identity, probe.messages, params, probe.sample, probe.turns
             )
         return key
 
@@ -230,7 +237,12 @@ class Engine:
         for attempt in range(self.retries + 1):
             self._rate.wait()
             try:
-                completion = converse(self.client, probe.messages, probe.turns, params)
+                if "attacker" in probe.needs:
+                    if self.attacker is None:
+                        raise GenerationError(f"{probe.attack}: needs --lrm-attacker-model")
+                    completion = self.attacker.run(self.client, probe, params)
+                else:
+                    completion = converse(self.client, probe.messages, probe.turns, params)
             except GenerationError as exc:
                 if getattr(exc, "retryable", False) and attempt < self.retries:
                     self.stats.retries += 1

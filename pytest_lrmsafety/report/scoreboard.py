@@ -44,6 +44,7 @@ class ProbeRecord:
     messages: list[dict[str, str]] = field(default_factory=list)
     turns: list[str] = field(default_factory=list)
     answer_decoded: str | None = None  # an answer given in kind, decoded (encoding attacks)
+    rounds: list[dict[str, Any]] = field(default_factory=list)  # attacker-model rounds
 
     def to_json(self) -> str:
         return json.dumps(vars(self), sort_keys=True)
