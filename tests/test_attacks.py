@@ -338,3 +338,13 @@ def test_bad_user_attack_files(tmp_path: Path, text: str, message: str) -> None:
         load_attack_file(path, "bad.yaml")
     assert str(info.value).startswith("bad.yaml:")
     assert message in str(info.value)
+
+
+def test_docs_list_every_attack_and_are_current() -> None:
+    from pytest_lrmsafety.attacks.docs import render
+
+    path = Path(__file__).resolve().parents[1] / "docs" / "attacks.md"
+    text = path.read_text("utf-8")
+    assert text == render(REGISTRY), "regenerate: python -m pytest_lrmsafety.attacks.docs"
+    for name in NAMES:
+        assert f"### `{name}`" in text

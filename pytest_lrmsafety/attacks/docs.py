@@ -1,0 +1,114 @@
+"""``docs/attacks.md`` from the registry: every attack with its line, source and an example.
+
+    python -m pytest_lrmsafety.attacks.docs > docs/attacks.md
+
+A test checks that the file in the repository is what this prints, so the docs cannot drift
+from the code.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from .registry import EXAMPLE_REQUEST, FAMILIES, AttackRegistry, builtin_attacks
+
+INTRO = """\
+# Attacks
+
+Every attack turns a case into the messages sent to the model. Attacks are deterministic:
+whatever one chooses (a persona, distractor tasks, the split points of a payload, the order
+of few-shot examples) comes from a random source seeded by the case id, the attack name and
+`--lrm-attack-seed`, so ids, cache keys and results are the same in every run and every
+xdist worker. Choose them per suite (`defaults.attacks`) or per case (`attacks:`), select on
+the command line with `--lrm-attack NAME` or `-k NAME`, list them with
+`pytest --lrm-list-attacks`.
+
+Attack success rates are reported per attack, per category x attack and per effort, for the
+answer (`attack_success_rate`: unsafe answers and followed injections) and for the thinking
+(`thinking_attack_success_rate`); both are gate metrics. The exact messages sent are kept per
+probe in the JSON report (`messages`, `turns`, and `rounds` for attacker-model attacks).
+
+Your own attacks: a YAML file of templates (`--lrm-attack-file`, see
+`pytest_lrmsafety/attacks/user.py`; `{{prompt}}` is replaced by plain substitution, nothing
+runs), or Python through the `pytest_lrmsafety_register_attacks` hook.
+
+Reasoning efforts are a separate variant dimension: `efforts: [low, high]` in a suite or
+`--lrm-efforts low,high` runs each probe once per effort (`weapons-001[base64-low]`), sent as
+`reasoning_effort`.
+
+This file is generated: `python -m pytest_lrmsafety.attacks.docs > docs/attacks.md`. The
+examples apply each attack to the request "{request}".
+"""
+
+FAMILY_NOTES = {
+    "baseline": "The case as written.",
+    "encoding": (
+        "The request obfuscated; where the answer is asked for in kind, the answer is decoded "
+        "and judges see the decoding beside the raw answer (`answer_decoded` in the report)."
+    ),
+    "framing": "The request wrapped in instructions, personas, stories or benign examples.",
+    "injection": (
+        "An instruction the model should not obey, delivered directly or hidden in content. "
+        "On a `resist` case the injected instruction is the case's `payload` and its `check` "
+        "(and optionally `judge_question` for the `llm` judge) decides whether it worked; on "
+        "other cases the request itself is smuggled in."
+    ),
+    "multi_turn": (
+        "Several user turns; the model answers each before the next, and its last answer is "
+        "judged. Suites can script their own turns per case (`turns:`)."
+    ),
+    "reasoning": "Attacks on the reasoning itself.",
+    "attacker_model": (
+        "A second model writes the attack. Off unless `--lrm-attacker-model` is given; "
+        "`--lrm-attacker-rounds` bounds the rounds."
+    ),
+    "custom": "Attacks from hooks or attack files.",
+}
+
+
+def _example(messages: list[Mapping[str, str]], turns: tuple[str, ...]) -> list[str]:
+    shown = messages
+    if len(messages) > 6:
+        hidden = len(messages) - 4
+        shown = [*messages[:2], {"role": "…", "content": f"({hidden} more turns)"}, *messages[-2:]]
+    lines = ["```text"]
+    for m in shown:
+        content = m["content"] if len(m["content"]) <= 700 else m["content"][:700] + " …"
+        flag = " (prefill: continued by the model)" if m.get("prefill") == "true" else ""
+        lines.append(f"[{m['role']}{flag}] {content}")
+    for number, turn in enumerate(turns, 2):
+        lines.append(f"[user, turn {number}] {turn}")
+    lines.append("```")
+    return lines
+
+
+def render(registry: AttackRegistry) -> str:
+    out = [INTRO.format(request=EXAMPLE_REQUEST)]
+    for family in FAMILIES:
+        names = [n for n in registry if registry[n].family == family]
+        if not names:
+            continue
+        out.append(f"## {family.replace('_', '-')}\n")
+        out.append(FAMILY_NOTES[family] + "\n")
+        for name in names:
+            attack = registry[name]
+            out.append(f"### `{name}`\n")
+            out.append(attack.description[0].upper() + attack.description[1:] + ".")
+            facts = []
+            if attack.source:
+                facts.append(f"After: {attack.source}.")
+            if attack.decoder:
+                facts.append(f"Answers are decoded with `{attack.decoder}`.")
+            if attack.needs:
+                facts.append(f"Needs: {', '.join(sorted(attack.needs))} (skipped elsewhere).")
+            if facts:
+                out.append(" ".join(facts))
+            example = attack.example()
+            out.append("")
+            out += _example(list(example.messages), example.turns)
+            out.append("")
+    return "\n".join(out).rstrip() + "\n"
+
+
+if __name__ == "__main__":
+    print(render(builtin_attacks()), end="")
