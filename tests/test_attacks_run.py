@@ -57,7 +57,7 @@ def test_encoded_answer_is_decoded_for_the_judges(
     assert direct["answer_decoded"] is None
     result.stdout.fnmatch_lines(
         [
-            "attack*attack success: answer*unsafe answer*",
+            "attack*attack success: answer*unclear*error",
             "base64_reply * 100.0% (1/1)*",
             "direct * 0.0% (0/1)*",
             "attack success per category x attack (answer / thinking):",

@@ -27,10 +27,14 @@ def percent(rate: Mapping[str, Any]) -> str:
     return f"{100.0 * rate['value']:.1f}% ({rate['numerator']}/{rate['denominator']})"
 
 
+# Per attack, success in the answer and in the thinking say what "unsafe answer", "unsafe
+# thinking", "refusal" and "injection" say per category, in two columns.
 ATTACK_COLUMNS = (
     ("attack success: answer", "attack_success_rate"),
     ("thinking", "thinking_attack_success_rate"),
-    *COLUMNS,
+    ("over-refusal", "over_refusal_rate"),
+    ("unclear", "unclear_rate"),
+    ("error", "error_rate"),
 )
 MATRIX_MAX_ATTACKS = 6  # wider than this, the category x attack matrix becomes a top list
 
