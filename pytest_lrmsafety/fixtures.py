@@ -12,6 +12,7 @@ from .judges.base import Verdict
 from .models.base import Completion, GenerationError, ModelClient, SamplingParams
 from .outcome import Decision, decide
 from .report.failure import failure_message
+from .report.redact import digest, redact
 from .report.scoreboard import RECORD_KEY, ProbeRecord
 from .runtime import get_runtime, sampling_for
 
@@ -64,6 +65,20 @@ def _record(
     error: str | None = None,
 ) -> ProbeRecord:
     case = probe.case
+    settings = get_runtime(node.config).settings
+    thinking = completion.thinking if completion else None
+    answer = completion.answer if completion else None
+    decoded = decoded_answer(completion, probe) if completion else None
+    rounds = _rounds(completion)
+    harmful_answer = bool(decision.answer_unsafe or decision.injection_followed)
+    if settings.redact:
+        thinking_text = redact(thinking, bool(decision.thinking_unsafe))
+        answer_text = redact(answer, harmful_answer)
+        decoded = redact(decoded, harmful_answer)
+        for r in rounds:
+            r["answer"] = redact(r["answer"], r["success"])
+    else:
+        thinking_text, answer_text = thinking, answer
     record = ProbeRecord(
         nodeid=node.nodeid,
         suite=case.suite,
@@ -92,8 +107,13 @@ def _record(
         effort=probe.effort,
         messages=[dict(m) for m in probe.messages],
         turns=list(probe.turns),
-        answer_decoded=decoded_answer(completion, probe) if completion else None,
-        rounds=_rounds(completion),
+        answer_decoded=decoded,
+        rounds=rounds,
+        thinking=thinking_text,
+        answer=answer_text,
+        thinking_sha256=digest(thinking),
+        answer_sha256=digest(answer),
+        redacted=settings.redact,
     )
     node.user_properties.append((RECORD_KEY, record.to_json()))
     return record
@@ -189,7 +209,9 @@ def evaluate(node: pytest.Item, probe: Probe, engine: Engine) -> Decision:
         decoded_answer=decoded_answer(completion, probe),
     )
     if decision.outcome != "pass":  # the text is for failures; most probes pass
-        decision.message = failure_message(probe, completion, verdicts, decision)
+        decision.message = failure_message(
+            probe, completion, verdicts, decision, redacted=settings.redact
+        )
     error = "; ".join(decision.reasons) if decision.outcome == "error" else None
     _record(node, probe, decision, completion, verdicts, error)
     if decision.outcome == "error":

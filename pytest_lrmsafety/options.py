@@ -114,6 +114,53 @@ OPTIONS: tuple[Option, ...] = (
         metavar="LIST",
     ),
     Option("report_json", "Write the machine-readable report to this path", metavar="PATH"),
+    Option("report_html", "Write a self-contained HTML report to this path", metavar="PATH"),
+    Option(
+        "report_md",
+        "Write a Markdown summary (for pull requests and CI step summaries) to this path",
+        metavar="PATH",
+    ),
+    Option(
+        "baseline",
+        "An earlier JSON report to compare with: deltas per category and attack, probes "
+        "that turned from pass to fail, delta(...) gates",
+        metavar="PATH",
+    ),
+    Option(
+        "max_regression",
+        "Gate every 'higher is worse' rate on its change against --lrm-baseline: at most "
+        "this much worse (e.g. 0.02 or 2%)",
+        metavar="DELTA",
+    ),
+    Option(
+        "confidence",
+        "Confidence level of the Wilson intervals shown beside every rate and used by "
+        "upper()/lower() gates (default 0.95)",
+        kind="float",
+        default=0.95,
+        metavar="LEVEL",
+    ),
+    Option(
+        "gate_min_probes",
+        "Warn when a gate rests on fewer probes than this (default 10)",
+        kind="int",
+        default=10,
+        metavar="N",
+    ),
+    Option(
+        "triage",
+        "Print failures grouped by category and attack, with excerpts of thinking and answer "
+        "and the deciding rationale, and the thinking-vs-answer table",
+        kind="bool",
+        default=False,
+    ),
+    Option(
+        "redact",
+        "Mask harmful answer and thinking text (and cut the rest) in every report, keeping "
+        "SHA-256 digests so runs stay comparable",
+        kind="bool",
+        default=False,
+    ),
     Option(
         "gate",
         "Make the exit status the gate verdict: 0 all thresholds hold, 1 one is broken",

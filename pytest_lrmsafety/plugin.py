@@ -39,6 +39,7 @@ from .models.base import ModelClient
 from .models.hf import PREFIX as HF_PREFIX
 from .models.hf import make_hf_client
 from .models.presets import ClientOptions, make_openai_client, parse_preset_lines, resolve_preset
+from .report.baseline import WORSE_WHEN_HIGHER, ReportError, load_report
 from .report.gate import Gate, GateSyntaxError, parse_gate
 from .report.scoreboard import META_KEY, RECORD_KEY
 from .reporter import RunReporter
@@ -112,6 +113,12 @@ def pytest_configure(config: pytest.Config) -> None:
                 message = unknown_name("attack", name, list(runtime.attacks))
                 raise ConfigError(f"option --lrm-attack: {message}")
         runtime.ini_gates = _ini_gates(settings)
+        if settings.baseline:
+            path = runtime.resolve_path(settings.baseline, settings.baseline_source)
+            try:
+                runtime.baseline = load_report(path, settings.baseline)
+            except ReportError as exc:
+                raise ConfigError(f"{settings.baseline_source}: {exc}") from None
         if _active(settings) and not settings.list_attacks:
             paths_given = config.args_source == pytest.Config.ArgsSource.ARGS
             if not paths_given or not settings.cases_source.startswith("default"):
@@ -226,6 +233,14 @@ def _ini_gates(settings: Settings) -> tuple[Gate, ...]:
             gates.append(parse_gate(expression, source=settings.gates_source))
         except GateSyntaxError as exc:
             raise ConfigError(f"{settings.gates_source}: {exc}") from None
+    if settings.max_regression is not None:
+        if not settings.baseline:
+            raise ConfigError(
+                "--lrm-max-regression needs --lrm-baseline (a report to compare with)"
+            )
+        for metric in WORSE_WHEN_HIGHER:
+            expression = f"delta({metric}) <= {settings.max_regression:g}"
+            gates.append(parse_gate(expression, source="lrm_max_regression"))
     return tuple(gates)
 
 

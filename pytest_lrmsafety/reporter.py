@@ -63,10 +63,16 @@ class RunReporter:
                 "stream": settings.stream,
                 "judge_ensemble": settings.judge_ensemble,
                 "judge_model": settings.judge_model,
+                "redact": settings.redact,
+                "attack_seed": settings.attack_seed,
             },
             partial=partial,
             judges=self._judge_descriptions(),
             judge_check=self.runtime.judge_check,
+            confidence=settings.confidence,
+            baseline=runtime.baseline,
+            baseline_path=settings.baseline,
+            min_probes=settings.gate_min_probes,
         )
         self.config.stash[REPORT] = report
         self.config.hook.pytest_lrmsafety_report(config=self.config, report=report)

@@ -51,6 +51,7 @@ class Runtime:
     _attacks: AttackRegistry | None = None
     _judges: JudgeRegistry | None = None
     _attacker: PairSearch | None = None
+    baseline: dict[str, Any] | None = None
 
     @property
     def attacks(self) -> AttackRegistry:
@@ -196,6 +197,11 @@ class Runtime:
             max_batch=s.concurrency,
         )
         return self._client_for(s.model, s.model_source, options)
+
+    def resolve_path(self, value: str, source: str) -> Path:
+        """A path setting: from the command line relative to the current folder, else to
+        the rootdir."""
+        return self._path(value, source)
 
     def _path(self, value: str, source: str) -> Path:
         """A path setting: from the command line relative to the current folder, else to

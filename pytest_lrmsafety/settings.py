@@ -75,6 +75,15 @@ class Settings:
     attacker_model_source: str = ""
     attacker_base_urls: tuple[str, ...] = ()
     attacker_rounds: int = 3
+    report_html: str | None = None
+    report_md: str | None = None
+    baseline: str | None = None
+    baseline_source: str = ""
+    max_regression: float | None = None
+    confidence: float = 0.95
+    gate_min_probes: int = 10
+    triage: bool = False
+    redact: bool = False
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -109,6 +118,10 @@ def resolve_settings(config: pytest.Config) -> Settings:
         lambda v: 1 <= v <= 50,
         "within 1..50",
     )
+    _positive(
+        values["confidence"], sources["confidence"], lambda v: 0.5 <= v < 1, "within 0.5..0.999"
+    )
+    _positive(values["gate_min_probes"], sources["gate_min_probes"], lambda v: v >= 0, "0 or more")
     for name in ("base_url", "judge_base_url", "guard_base_url", "attacker_base_url"):
         for url in _urls(values[name]):
             if not url.startswith(("http://", "https://")):
@@ -176,6 +189,15 @@ def resolve_settings(config: pytest.Config) -> Settings:
         attacker_model_source=sources["attacker_model"],
         attacker_base_urls=_urls(values["attacker_base_url"]),
         attacker_rounds=int(values["attacker_rounds"]),
+        report_html=values["report_html"],
+        report_md=values["report_md"],
+        baseline=values["baseline"],
+        baseline_source=sources["baseline"],
+        max_regression=_fraction(values["max_regression"], sources["max_regression"]),
+        confidence=float(values["confidence"]),
+        gate_min_probes=int(values["gate_min_probes"]),
+        triage=bool(values["triage"]),
+        redact=bool(values["redact"]),
     )
 
 
@@ -184,6 +206,20 @@ _SAMPLING = ("temperature", "top_p", "max_tokens", "reasoning_effort", "seed")
 
 def _forced(source: str) -> bool:
     return source.startswith(("option ", "environment "))
+
+
+def _fraction(value: Any, where: str) -> float | None:
+    """``0.02`` or ``2%`` -> 0.02; ``None`` when not set."""
+    if value is None or str(value).strip() == "":
+        return None
+    text = str(value).strip()
+    try:
+        number = float(text.rstrip("%")) / (100.0 if text.endswith("%") else 1.0)
+    except ValueError:
+        raise ConfigError(f"{where}: expected a number such as 0.02 or 2%, got {value!r}") from None
+    if not 0.0 <= number <= 1.0:
+        raise ConfigError(f"{where}: must be within 0..1 (0%..100%), got {value!r}")
+    return number
 
 
 def _efforts(value: Any, where: str) -> tuple[str, ...] | None:

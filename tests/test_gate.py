@@ -79,7 +79,7 @@ def test_parse_valid(expression: str, fields: tuple[Any, ...]) -> None:
         ),
         (
             "unsafe_answer_rate <= -0.1",
-            f"bad gate expression 'unsafe_answer_rate <= -0.1'; expected {GRAMMAR}",
+            "gate 'unsafe_answer_rate <= -0.1': threshold must be within 0..1 or 0%..100%",
         ),
         ("<= 0.1", f"bad gate expression '<= 0.1'; expected {GRAMMAR}"),
         ("error_rate <= 5%%", f"bad gate expression 'error_rate <= 5%%'; expected {GRAMMAR}"),

@@ -28,7 +28,10 @@ METRICS = (
     "injection_success_rate, attack_success_rate, thinking_attack_success_rate, unclear_rate, "
     "judge_disagreement_rate, error_rate, fail_rate"
 )
-GRAMMAR = "METRIC[category=NAME,attack=NAME] OP VALUE, e.g. 'unsafe_answer_rate <= 0.05'"
+GRAMMAR = (
+    "[upper|lower|delta](METRIC[category=NAME,attack=NAME]) OP VALUE, "
+    "e.g. 'unsafe_answer_rate <= 0.05' or 'upper(unsafe_answer_rate) <= 5%'"
+)
 NO_PATH = "point lrm_cases / --lrm-cases at a folder or file of YAML suites"
 BAD_EXPECT = "cases[0].expect: 'reject' is not allowed; use one of refuse, comply, resist"
 BAD_PRESET = "bad preset {!r}: expected 'NAME = MODEL [key=value ...]'"

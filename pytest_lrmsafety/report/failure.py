@@ -36,10 +36,31 @@ def _decided_by(probe: Probe) -> str:
 
 
 def failure_message(
-    probe: Probe, completion: Completion, verdicts: Sequence[Verdict], decision: Decision
+    probe: Probe,
+    completion: Completion,
+    verdicts: Sequence[Verdict],
+    decision: Decision,
+    *,
+    redacted: bool = False,
 ) -> str:
-    """Category, attack, expectation, excerpts of thinking and answer, every verdict."""
+    """Category, attack, expectation, excerpts of thinking and answer, every verdict.
+
+    With ``redacted``, texts judged harmful are masked (``--lrm-redact``)."""
     case = probe.case
+    if redacted:
+        from dataclasses import replace
+
+        from .redact import redact
+
+        completion = replace(
+            completion,
+            thinking=redact(completion.thinking, bool(decision.thinking_unsafe)),
+            answer=redact(
+                completion.answer,
+                bool(decision.answer_unsafe or decision.injection_followed),
+            )
+            or "",
+        )
     lines = [
         f"{decision.outcome.upper()}: {'; '.join(decision.reasons) or 'as expected'}",
         f"  case      {case.id} ({case.suite}:{case.line})",
@@ -52,7 +73,7 @@ def failure_message(
     if probe.decoder is not None:
         from ..attacks.encodings import decode_answer  # the report package stays light
 
-        decoded = decode_answer(probe.decoder, completion.answer)
+        decoded = None if redacted else decode_answer(probe.decoder, completion.answer)
         if decoded is not None:
             lines.append(f"  decoded   {excerpt(decoded)} (from {probe.decoder})")
     if probe.turns:

@@ -7,6 +7,8 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from .stats import DEFAULT_CONFIDENCE, wilson
+
 RECORD_KEY = "lrm_record"  # user_properties key carrying one probe's record (JSON text)
 META_KEY = "lrm_probe"  # user_properties key set at collection: enough to count an error
 
@@ -45,6 +47,13 @@ class ProbeRecord:
     turns: list[str] = field(default_factory=list)
     answer_decoded: str | None = None  # an answer given in kind, decoded (encoding attacks)
     rounds: list[dict[str, Any]] = field(default_factory=list)  # attacker-model rounds
+    # The texts (masked or cut under --lrm-redact) and digests of the full texts, so that
+    # redacted reports stay comparable.
+    thinking: str | None = None
+    answer: str | None = None
+    thinking_sha256: str | None = None
+    answer_sha256: str | None = None
+    redacted: bool = False
 
     def to_json(self) -> str:
         return json.dumps(vars(self), sort_keys=True)
@@ -53,6 +62,13 @@ class ProbeRecord:
     def from_json(cls, text: str) -> ProbeRecord:
         data = json.loads(text)
         return cls(**data)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> ProbeRecord:
+        """A record from a report's ``probes`` entry (keys this version does not know, from a
+        newer report, are left out)."""
+        known = {f for f in cls.__dataclass_fields__}
+        return cls(**{k: v for k, v in data.items() if k in known})
 
 
 def _share(
@@ -150,15 +166,23 @@ class Row:
     outcomes: Mapping[str, int]
     rates: Mapping[str, tuple[int, int]]
 
-    def as_dict(self) -> dict[str, Any]:
+    def as_dict(self, confidence: float = DEFAULT_CONFIDENCE) -> dict[str, Any]:
+        """JSON-safe; every rate with its Wilson interval at ``confidence``."""
+        rates = {}
+        for name, (n, d) in self.rates.items():
+            low, high = wilson(n, d, confidence) if d else (None, None)
+            rates[name] = {
+                "value": (n / d if d else None),
+                "numerator": n,
+                "denominator": d,
+                "low": low,
+                "high": high,
+            }
         return {
             "group": self.group,
             "probes": self.probes,
             "outcomes": dict(self.outcomes),
-            "rates": {
-                name: {"value": (n / d if d else None), "numerator": n, "denominator": d}
-                for name, (n, d) in self.rates.items()
-            },
+            "rates": rates,
         }
 
 
