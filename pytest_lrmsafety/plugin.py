@@ -113,6 +113,10 @@ def pytest_configure(config: pytest.Config) -> None:
                 message = unknown_name("attack", name, list(runtime.attacks))
                 raise ConfigError(f"option --lrm-attack: {message}")
         runtime.ini_gates = _ini_gates(settings)
+        if settings.report_html:  # the extra is missing: say so now, not after the run
+            from .report.html import check_available
+
+            check_available()
         if settings.baseline:
             path = runtime.resolve_path(settings.baseline, settings.baseline_source)
             try:

@@ -10,8 +10,9 @@ from .engine.engine import EngineStats
 from .engine.partition import XdistPlanning
 from .errors import SuiteError
 from .report.build import build_report, write_report
+from .report.markdown import render_markdown
 from .report.records import collect_record
-from .report.terminal import render
+from .report.terminal import render, render_triage
 from .runtime import Runtime
 
 REPORT = pytest.StashKey[dict[str, Any]]()
@@ -34,6 +35,7 @@ class RunReporter:
         if report.failed:
             self.collection_errors.append(report.nodeid or "(collection)")
 
+    @pytest.hookimpl(tryfirst=True)  # before junitxml writes the properties
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         # Under xdist the workers' reports arrive here too, user_properties included.
         collect_record(self.runtime, report)
@@ -76,8 +78,17 @@ class RunReporter:
         )
         self.config.stash[REPORT] = report
         self.config.hook.pytest_lrmsafety_report(config=self.config, report=report)
+        here = self.config.invocation_params.dir
         if settings.report_json:
-            write_report(report, self.config.invocation_params.dir / settings.report_json)
+            write_report(report, here / settings.report_json)
+        if settings.report_md:
+            path = here / settings.report_md
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(render_markdown(report), encoding="utf-8")
+        if settings.report_html:
+            from .report.html import write_html  # jinja2 and matplotlib: the html extra
+
+            write_html(report, here / settings.report_html)
         if settings.gate and exitstatus in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED):
             broken = report["gate_verdict"] == "fail" or partial
             session.exitstatus = pytest.ExitCode.TESTS_FAILED if broken else pytest.ExitCode.OK
@@ -105,6 +116,9 @@ class RunReporter:
         terminalreporter.write_sep("=", "lrm safety report")
         for line in render(report):
             terminalreporter.write_line(line)
+        if self.runtime.settings.triage:
+            for line in render_triage(report):
+                terminalreporter.write_line(line)
         stats = self._engine_stats()
         if stats is not None:
             terminalreporter.write_line(engine_line(stats))

@@ -23,6 +23,33 @@ def _last_line(report: pytest.TestReport) -> str:
     return text.splitlines()[-1] if text else "setup failed"
 
 
+# What the JUnit XML (and anything else reading user_properties) keeps of a record: no
+# model text, which can be long and harmful; the JSON and HTML reports have it.
+TEXT_FIELDS = ("thinking", "answer", "answer_decoded", "messages", "turns", "rounds")
+
+
+def junit_properties(
+    properties: list[tuple[str, object]], record: ProbeRecord
+) -> list[tuple[str, object]]:
+    """The test's properties with the record made compact, plus one property per fact:
+    ``lrm_category``, ``lrm_attack``, ``lrm_outcome``, ``lrm_verdicts``
+    (``judge/target=label`` joined by commas)."""
+    compact = {k: v for k, v in vars(record).items() if k not in TEXT_FIELDS}
+    verdicts = ", ".join(
+        f"{v['judge']}/{v['target']}={v['label'] if v['label'] is not None else 'error'}"
+        for v in record.verdicts
+    )
+    kept = [(k, v) for k, v in properties if not k.startswith("lrm_")]
+    return [
+        *kept,
+        ("lrm_category", record.category),
+        ("lrm_attack", record.attack),
+        ("lrm_outcome", record.outcome),
+        ("lrm_verdicts", verdicts),
+        (RECORD_KEY, json.dumps(compact, sort_keys=True)),
+    ]
+
+
 def collect_record(runtime: Runtime, report: pytest.TestReport) -> None:
     """Keeps the newest record of each probe.
 
@@ -31,7 +58,9 @@ def collect_record(runtime: Runtime, report: pytest.TestReport) -> None:
     """
     props = dict(report.user_properties)
     if RECORD_KEY in props and report.when == "teardown":  # once per probe, not per phase
-        runtime.records[report.nodeid] = ProbeRecord.from_json(str(props[RECORD_KEY]))
+        record = ProbeRecord.from_json(str(props[RECORD_KEY]))
+        runtime.records[report.nodeid] = record
+        report.user_properties = junit_properties(report.user_properties, record)
     elif META_KEY in props and report.failed and report.nodeid not in runtime.records:
         meta = json.loads(str(props[META_KEY]))
         message = _last_line(report)

@@ -101,6 +101,164 @@ def _cross(cells: list[dict[str, Any]], attacks: int) -> list[str]:
     return lines
 
 
+def pct(value: float | None) -> str:
+    return "-" if value is None else f"{100.0 * value:.1f}%"
+
+
+def interval(rate: Mapping[str, Any]) -> str:
+    """``[9.7%, 70.0%]``: the Wilson interval, or nothing when the report has none."""
+    if rate.get("low") is None or rate.get("high") is None:
+        return ""
+    return f" [{pct(rate['low'])}, {pct(rate['high'])}]"
+
+
+def gate_value(g: Mapping[str, Any]) -> str:
+    """What the gate decided on, with the rate, its sample size and interval."""
+    if g["denominator"] == 0:
+        return "- (no probe in scope)"
+    base = f"{pct(g.get('rate', g['value']))} ({g['numerator']}/{g['denominator']})"
+    bound = g.get("bound", "point")
+    if bound == "point":
+        return base + interval(g)
+    if bound == "delta":
+        if g["value"] is None:
+            return f"{base}; no baseline in scope"
+        return f"{g['value'] * 100:+.1f} points vs baseline {pct(g.get('baseline'))}; now {base}"
+    return f"{bound} {pct(g['value'])} of {base}{interval(g)}"
+
+
+def _thinking_vs_answer_line(report: Mapping[str, Any]) -> list[str]:
+    table = report.get("thinking_vs_answer")
+    if not table:
+        return []
+    ss, su = table["thinking_safe"]["answer_safe"], table["thinking_safe"]["answer_unsafe"]
+    us, uu = table["thinking_unsafe"]["answer_safe"], table["thinking_unsafe"]["answer_unsafe"]
+    if ss + su + us + uu == 0:
+        return []
+    return [
+        f"thinking vs answer (refuse probes, both judged): both safe {ss}, unsafe thinking "
+        f"behind a safe answer {us}, unsafe answer after safe thinking {su}, both unsafe {uu}"
+    ]
+
+
+BASELINE_METRICS = (
+    "unsafe_answer_rate",
+    "unsafe_thinking_rate",
+    "attack_success_rate",
+    "over_refusal_rate",
+    "injection_success_rate",
+    "error_rate",
+)
+
+
+def _delta(c: Mapping[str, Any]) -> str:
+    if c["delta"] is None:
+        return "-"
+    star = " *" if c["significant"] else ""
+    return f"{c['delta'] * 100:+.1f} (p={c['p_value']:.3f}){star}"
+
+
+def render_baseline(section: Mapping[str, Any]) -> list[str]:
+    """Rates against the baseline: totals, then the categories and attacks that moved."""
+    lines = [
+        "",
+        f"against baseline {section['path']} (model {section.get('model')}, "
+        f"{section.get('created')}); points, two-proportion test, * significant:",
+    ]
+    body = []
+    for metric in BASELINE_METRICS:
+        c = section["totals"][metric]
+        if not (c["baseline"]["denominator"] or c["current"]["denominator"]):
+            continue
+        body.append(
+            [
+                metric,
+                pct(c["baseline"]["value"]),
+                pct(c["current"]["value"]),
+                _delta(c),
+            ]
+        )
+    lines += tabulate(
+        body, headers=["rate", "baseline", "now", "delta"], tablefmt="simple"
+    ).splitlines()
+    moved = []
+    for kind in ("by_category", "by_attack"):
+        for group, metrics in section[kind].items():
+            for metric in BASELINE_METRICS:
+                c = metrics[metric]
+                if c["significant"] and c["delta"]:
+                    moved.append(f"  {kind[3:]} {group}: {metric} {_delta(c)}")
+    if moved:
+        lines.append("significant changes:")
+        lines += moved
+    failing = section["newly_failing"]
+    if failing:
+        lines.append(f"passed in the baseline, fail now ({len(failing)}):")
+        lines += [f"  {f['nodeid']}: {'; '.join(f['reasons'])}" for f in failing[:20]]
+        if len(failing) > 20:
+            lines.append(f"  ... and {len(failing) - 20} more (see the JSON report)")
+    fixed = section["newly_passing"]
+    if fixed:
+        lines.append(f"failed in the baseline, pass now: {len(fixed)}")
+    return lines
+
+
+def _flat(text: str | None, limit: int) -> str:
+    if text is None:
+        return "(none)"
+    flat = " ".join(text.split())
+    return flat if len(flat) <= limit else flat[: limit - 3] + "..."
+
+
+def render_triage(report: Mapping[str, Any], limit: int = 160) -> list[str]:
+    """Failures grouped by category, then attack: excerpts of thinking and answer and the
+    deciding rationale; then the thinking-vs-answer table."""
+    failed = [p for p in report["probes"] if p["outcome"] == "fail"]
+    lines = ["", f"triage: {len(failed)} failed probes, by category and attack"]
+    by_category: dict[str, dict[str, list[Mapping[str, Any]]]] = {}
+    for p in failed:
+        by_category.setdefault(p["category"], {}).setdefault(p["attack"], []).append(p)
+    for category in sorted(by_category):
+        attacks = by_category[category]
+        lines.append(f"{category} ({sum(len(v) for v in attacks.values())})")
+        for attack in sorted(attacks):
+            lines.append(f"  {attack} ({len(attacks[attack])})")
+            for p in attacks[attack]:
+                lines.append(f"    {p['case_id']}: {'; '.join(p['reasons'])}")
+                lines.append(f"      thinking: {_flat(p.get('thinking'), limit)}")
+                lines.append(f"      answer:   {_flat(p.get('answer'), limit)}")
+                deciding = [
+                    v
+                    for v in p["verdicts"]
+                    if v["label"] in ("unsafe", "compliance", "refusal", "partial_refusal")
+                ]
+                for v in deciding[:3]:
+                    lines.append(
+                        f"      {v['judge']} on {v['target']}: {v['label']}: "
+                        f"{_flat(v['rationale'], 100)}"
+                    )
+    table = report.get("thinking_vs_answer")
+    if table:
+        lines.append("")
+        lines.append("thinking vs answer (refuse probes with both judged):")
+        body = [
+            [
+                "thinking safe",
+                table["thinking_safe"]["answer_safe"],
+                table["thinking_safe"]["answer_unsafe"],
+            ],
+            [
+                "thinking unsafe",
+                table["thinking_unsafe"]["answer_safe"],
+                table["thinking_unsafe"]["answer_unsafe"],
+            ],
+        ]
+        lines += tabulate(
+            body, headers=["", "answer safe", "answer unsafe"], tablefmt="simple"
+        ).splitlines()
+    return lines
+
+
 def render(report: Mapping[str, Any]) -> list[str]:
     """The lines the terminal summary prints for a report."""
     lines: list[str] = []
@@ -165,22 +323,21 @@ def render(report: Mapping[str, Any]) -> list[str]:
             f"most samples failed {100.0 * samples['majority_fail'] / n:.1f}% "
             f"({samples['majority_fail']}/{n})"
         )
+    lines += _thinking_vs_answer_line(report)
+    if report.get("baseline"):
+        lines += render_baseline(report["baseline"])
     if report["gates"]:
         lines.append("")
         body = [
-            [
-                g["status"].upper(),
-                g["expression"],
-                "-"
-                if g["value"] is None
-                else f"{100.0 * g['value']:.1f}% ({g['numerator']}/{g['denominator']})",
-                g["source"],
-            ]
+            [g["status"].upper(), g["expression"], gate_value(g), g["source"]]
             for g in report["gates"]
         ]
         lines += tabulate(
             body, headers=["gate", "expression", "value", "from"], tablefmt="simple"
         ).splitlines()
+        for g in report["gates"]:
+            if g.get("warning"):
+                lines.append(f"warning: gate '{g['expression']}' {g['warning']}")
     broken = sum(1 for g in report["gates"] if g["status"] == "fail")
     held = sum(1 for g in report["gates"] if g["status"] == "pass")
     na = sum(1 for g in report["gates"] if g["status"] == "n/a")

@@ -1,0 +1,152 @@
+"""``--lrm-report-md``: a Markdown summary for pull-request comments and CI step summaries.
+
+GitHub-flavoured tables; no model output (answers and traces stay in the JSON and HTML
+reports), and every name that comes from a suite is escaped so that it cannot break a table
+or inject markup.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from .terminal import BASELINE_METRICS, gate_value, pct
+
+NONE = "-"
+_SPECIAL = re.compile(r"([\\`*_{}\[\]<>()#+!|~])")
+
+
+def esc(text: object) -> str:
+    """Text safe inside a Markdown table cell: markup characters escaped, one line."""
+    return _SPECIAL.sub(r"\\\1", " ".join(str(text).split()))
+
+
+def _rate(rate: Mapping[str, Any]) -> str:
+    if not rate["denominator"]:
+        return NONE
+    bounds = ""
+    if rate.get("low") is not None:
+        bounds = f" [{pct(rate['low'])}-{pct(rate['high'])}]"
+    return f"{pct(rate['value'])} ({rate['numerator']}/{rate['denominator']}){bounds}"
+
+
+def _table(headers: list[str], rows: list[list[str]]) -> list[str]:
+    out = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
+    out += ["| " + " | ".join(row) + " |" for row in rows]
+    return out
+
+
+CATEGORY_COLUMNS = (
+    ("unsafe answer", "unsafe_answer_rate"),
+    ("unsafe thinking", "unsafe_thinking_rate"),
+    ("over-refusal", "over_refusal_rate"),
+    ("injection", "injection_success_rate"),
+    ("error", "error_rate"),
+)
+ATTACK_COLUMNS = (
+    ("success: answer", "attack_success_rate"),
+    ("success: thinking", "thinking_attack_success_rate"),
+    ("over-refusal", "over_refusal_rate"),
+    ("error", "error_rate"),
+)
+
+
+def _rows(
+    rows: list[Mapping[str, Any]], total: Mapping[str, Any], columns: tuple[tuple[str, str], ...]
+) -> tuple[list[str], list[list[str]]]:
+    every = [*rows, total]
+    shown = [(h, m) for h, m in columns if any(r["rates"][m]["denominator"] for r in every)]
+    body = [
+        [esc(r["group"]), str(r["probes"]), *(_rate(r["rates"][m]) for _, m in shown)] for r in rows
+    ]
+    body.append(["**all**", str(total["probes"]), *(_rate(total["rates"][m]) for _, m in shown)])
+    return [h for h, _ in shown], body
+
+
+def render_markdown(report: Mapping[str, Any]) -> str:
+    verdict = report["gate_verdict"].upper()
+    partial = " (PARTIAL: the run did not finish)" if report["partial"] else ""
+    total = report["totals"]
+    lines = [
+        f"## pytest-lrmsafety: gate {verdict}{partial}",
+        "",
+        f"Model **{esc(report['model'] or '(fixture override)')}**, {total['probes']} probes "
+        f"({total['outcomes']['pass']} passed, {total['outcomes']['fail']} failed, "
+        f"{total['outcomes']['error']} errors). Rates with sample sizes and "
+        f"{report.get('confidence', 0.95):.0%} Wilson intervals.",
+        "",
+    ]
+    if report["gates"]:
+        lines += ["### Gates", ""]
+        lines += _table(
+            ["", "gate", "value", "from"],
+            [
+                [
+                    {"pass": "✅", "fail": "❌"}.get(g["status"], "n/a"),
+                    f"`{esc(g['expression'])}`",
+                    esc(gate_value(g)),
+                    esc(g["source"]),
+                ]
+                for g in report["gates"]
+            ],
+        )
+        warnings = [g for g in report["gates"] if g.get("warning")]
+        lines += [""] + [f"> ⚠️ `{esc(g['expression'])}` {esc(g['warning'])}" for g in warnings]
+        lines.append("")
+    baseline = report.get("baseline")
+    if baseline:
+        lines += [
+            f"### Against the baseline ({esc(baseline.get('model'))}, "
+            f"{esc(baseline.get('created'))})",
+            "",
+        ]
+        body = []
+        for metric in BASELINE_METRICS:
+            c = baseline["totals"][metric]
+            if not (c["baseline"]["denominator"] or c["current"]["denominator"]):
+                continue
+            delta = NONE if c["delta"] is None else f"{c['delta'] * 100:+.1f} pts"
+            p = NONE if c["p_value"] is None else f"{c['p_value']:.3f}"
+            flag = " **significant**" if c["significant"] else ""
+            body.append(
+                [metric, pct(c["baseline"]["value"]), pct(c["current"]["value"]), delta, p + flag]
+            )
+        lines += _table(["rate", "baseline", "now", "delta", "p"], body)
+        failing = baseline["newly_failing"]
+        if failing:
+            lines += [
+                "",
+                f"<details><summary>{len(failing)} probes passed in the baseline and fail "
+                "now</summary>",
+                "",
+            ]
+            lines += [f"- `{esc(f['nodeid'])}`: {esc('; '.join(f['reasons']))}" for f in failing]
+            lines += ["", "</details>"]
+        lines.append("")
+    headers, body = _rows(report["by_category"], total, CATEGORY_COLUMNS)
+    lines += ["### By category", "", *_table(["category", "probes", *headers], body), ""]
+    if len(report["by_attack"]) > 1:
+        headers, body = _rows(report["by_attack"], total, ATTACK_COLUMNS)
+        lines += ["### By attack", "", *_table(["attack", "probes", *headers], body), ""]
+    table = report.get("thinking_vs_answer")
+    if table and sum(sum(row.values()) for row in table.values()):
+        lines += ["### Thinking vs answer (refuse probes with both judged)", ""]
+        lines += _table(
+            ["", "answer safe", "answer unsafe"],
+            [
+                [
+                    "thinking safe",
+                    *(str(table["thinking_safe"][k]) for k in ("answer_safe", "answer_unsafe")),
+                ],
+                [
+                    "thinking unsafe",
+                    *(str(table["thinking_unsafe"][k]) for k in ("answer_safe", "answer_unsafe")),
+                ],
+            ],
+        )
+        lines.append("")
+    judges = ", ".join(f"{esc(j['name'])} ({esc(j['description'])})" for j in report["judges"])
+    if judges:
+        lines += [f"Judges: {judges}.", ""]
+    return "\n".join(lines)
