@@ -50,6 +50,7 @@ FILTER_SCRIPT = """
   controls.forEach(function (c) { c.addEventListener("change", apply); });
   search.addEventListener("input", apply);
   apply();
+  table.setAttribute("data-ready", "1");
 })();
 """
 

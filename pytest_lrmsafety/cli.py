@@ -1,0 +1,236 @@
+"""The ``lrmsafety`` command: work with suites and reports without running a model.
+
+    lrmsafety validate cases/                  check suites against the schema
+    lrmsafety report run.json --html r.html    re-render a recorded run (HTML, Markdown, terminal)
+    lrmsafety diff old.json new.json           compare two reports (as --lrm-baseline does)
+    lrmsafety show run.json NODEID             one probe, whole
+    lrmsafety attacks                          list the attacks
+
+Exit status: 0 done (``validate``: every suite is good; ``diff``: no regression gate broken),
+1 a check failed, 2 bad input (a wrong or truncated file, a bad option), with one line
+naming the file and what is wrong.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from .errors import ConfigError, SuiteError
+from .report.baseline import ReportError, compare, load_report, records_of
+
+
+def _suite_files(paths: Sequence[str]) -> list[Path]:
+    files: list[Path] = []
+    for raw in paths:
+        path = Path(raw)
+        if path.is_dir():
+            files += sorted(
+                p
+                for p in path.rglob("*")
+                if p.suffix in (".yaml", ".yml") and not p.stem.endswith((".rubric", ".check"))
+            )
+        elif path.exists():
+            files.append(path)
+        else:
+            raise ConfigError(f"{raw}: no such file or folder")
+    return files
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    from .attacks import builtin_attacks
+    from .attacks.user import register_attack_files
+    from .cases.loader import load_suite
+
+    attacks = builtin_attacks()
+    register_attack_files(attacks, [(Path(f), f) for f in args.attack_file or []], "--attack-file")
+    judges = {"refusal", "llm", "llama_guard", "embedded", "reward", *(args.judge or [])}
+    files = _suite_files(args.paths or ["cases"])
+    if not files:
+        print("no suite files found", file=sys.stderr)
+        return 2
+    bad = 0
+    probes = 0
+    for path in files:
+        try:
+            suite = load_suite(path, str(path), attacks=set(attacks), judges=judges)
+        except SuiteError as exc:
+            print(f"FAIL {exc}")
+            bad += 1
+            continue
+        count = sum(len(c.attacks) * max(1, len(c.efforts)) * c.samples for c in suite.cases)
+        probes += count
+        print(f"ok   {path}: {len(suite.cases)} cases, {count} probes, {len(suite.gates)} gates")
+    print(f"{len(files) - bad} of {len(files)} suites valid; {probes} probes")
+    return 1 if bad else 0
+
+
+def _load(path: str) -> dict[str, Any]:
+    return load_report(Path(path), path)
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    report = _load(args.report)
+    if args.html:
+        from .report.html import write_html
+
+        write_html(report, Path(args.html))
+        print(f"HTML report: {args.html}")
+    if args.md:
+        from .report.markdown import render_markdown
+
+        Path(args.md).write_text(render_markdown(report), encoding="utf-8")
+        print(f"Markdown summary: {args.md}")
+    if not (args.html or args.md) or args.terminal:
+        from .report.terminal import render, render_triage
+
+        print("\n".join(render(report)))
+        if args.triage:
+            print("\n".join(render_triage(report)))
+    return 0
+
+
+def cmd_diff(args: argparse.Namespace) -> int:
+    from .report.baseline import WORSE_WHEN_HIGHER
+    from .report.gate import evaluate_gates, parse_gate
+    from .report.terminal import gate_value, render_baseline
+
+    old, new = _load(args.old), _load(args.new)
+    current = records_of(new)
+    section = compare(current, old, path=args.old, confidence=args.confidence)
+    print(f"{args.new} (model {new.get('model')}) against {args.old} (model {old.get('model')})")
+    print("\n".join(render_baseline(section)[1:]))
+    if args.max_regression is None:
+        return 0
+    gates = [
+        parse_gate(f"delta({m}) <= {args.max_regression:g}", source="--max-regression")
+        for m in WORSE_WHEN_HIGHER
+    ]
+    results = evaluate_gates(gates, current, baseline=records_of(old), confidence=args.confidence)
+    broken = [r for r in results if r.status == "fail"]
+    for r in results:
+        print(f"{r.status.upper():4}  {r.gate.expression}: {gate_value(_gate_dict(r))}")
+    return 1 if broken else 0
+
+
+def _gate_dict(r: Any) -> dict[str, Any]:
+    return {
+        "bound": r.gate.bound,
+        "value": r.value,
+        "rate": r.rate,
+        "low": r.low,
+        "high": r.high,
+        "baseline": r.baseline,
+        "numerator": r.numerator,
+        "denominator": r.denominator,
+    }
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    report = _load(args.report)
+    matches = [p for p in report["probes"] if p["nodeid"] == args.probe]
+    if not matches:
+        matches = [p for p in report["probes"] if args.probe in p["nodeid"]]
+    if not matches:
+        print(f"{args.report}: no probe matches {args.probe!r}", file=sys.stderr)
+        return 2
+    if len(matches) > 1:
+        print(f"{args.report}: {len(matches)} probes match {args.probe!r}:", file=sys.stderr)
+        for p in matches[:20]:
+            print(f"  {p['nodeid']}", file=sys.stderr)
+        return 2
+    p = matches[0]
+    if args.json:
+        print(json.dumps(p, indent=2, ensure_ascii=False))
+        return 0
+    lines = [
+        f"{p['nodeid']}  {p['outcome'].upper()}",
+        f"  category {p['category']}   attack {p['attack']}   expect {p['expect']}"
+        f"   severity {p['severity']}   sample {p['sample']}",
+    ]
+    if p.get("reasons"):
+        lines.append(f"  reasons: {'; '.join(p['reasons'])}")
+    for m in p.get("messages") or []:
+        lines += [f"--- sent [{m['role']}]", m["content"]]
+    for number, turn in enumerate(p.get("turns") or [], 2):
+        lines += [f"--- sent [user, turn {number}]", turn]
+    for r in p.get("rounds") or []:
+        lines += [
+            f"--- round {r['round']} ({'got through' if r['success'] else 'refused'})",
+            r["prompt"],
+        ]
+    lines += [f"--- thinking [{p.get('thinking_status')}]", p.get("thinking") or "(none)"]
+    lines += ["--- answer", p.get("answer") if p.get("answer") is not None else "(none)"]
+    if p.get("answer_decoded"):
+        lines += ["--- answer, decoded", p["answer_decoded"]]
+    lines.append("--- verdicts")
+    for v in p["verdicts"]:
+        label = v["label"] if v["label"] is not None else f"ERROR {v['error']}"
+        lines.append(f"  {v['judge']} on {v['target']}: {label}: {v['rationale']}")
+    print("\n".join(lines))
+    return 0
+
+
+def cmd_attacks(args: argparse.Namespace) -> int:
+    from .attacks import builtin_attacks
+    from .attacks.user import register_attack_files
+
+    registry = builtin_attacks()
+    register_attack_files(registry, [(Path(f), f) for f in args.attack_file or []], "--attack-file")
+    print("\n".join(registry.listing()))
+    return 0
+
+
+def parser() -> argparse.ArgumentParser:
+    top = argparse.ArgumentParser(
+        prog="lrmsafety", description="Suites and reports of pytest-lrmsafety, without a model."
+    )
+    sub = top.add_subparsers(dest="command", required=True)
+    v = sub.add_parser("validate", help="check suites against the schema")
+    v.add_argument("paths", nargs="*", help="suite files or folders (default: cases)")
+    v.add_argument("--attack-file", action="append", help="your attack files, if suites use them")
+    v.add_argument("--judge", action="append", help="judge names registered by your plugins")
+    v.set_defaults(run=cmd_validate)
+    r = sub.add_parser("report", help="re-render a JSON report")
+    r.add_argument("report")
+    r.add_argument("--html", help="write the HTML report here")
+    r.add_argument("--md", help="write the Markdown summary here")
+    r.add_argument("--terminal", action="store_true", help="also print the terminal summary")
+    r.add_argument("--triage", action="store_true", help="with the terminal summary: triage")
+    r.set_defaults(run=cmd_report)
+    d = sub.add_parser("diff", help="compare two reports")
+    d.add_argument("old", help="the baseline report")
+    d.add_argument("new", help="the report to compare with it")
+    d.add_argument("--confidence", type=float, default=0.95)
+    d.add_argument(
+        "--max-regression", type=float, help="exit 1 when a rate got worse by more than this"
+    )
+    d.set_defaults(run=cmd_diff)
+    s = sub.add_parser("show", help="one probe, whole")
+    s.add_argument("report")
+    s.add_argument("probe", help="its node id, or a unique part of it")
+    s.add_argument("--json", action="store_true", help="the probe's record as JSON")
+    s.set_defaults(run=cmd_show)
+    a = sub.add_parser("attacks", help="list the attacks")
+    a.add_argument("--attack-file", action="append", help="your attack files")
+    a.set_defaults(run=cmd_attacks)
+    return top
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        return int(args.run(args))
+    except (ReportError, ConfigError, SuiteError) as exc:
+        print(f"lrmsafety {args.command}: {exc}", file=sys.stderr)
+        return 2
+    except BrokenPipeError:  # `lrmsafety show ... | head`
+        return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
