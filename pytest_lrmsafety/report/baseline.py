@@ -50,7 +50,7 @@ def load_report(path: Path, display: str | None = None) -> dict[str, Any]:
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
-        if exc.pos >= len(text.rstrip()) - 1:
+        if exc.pos >= len(text.rstrip()) - 1 or not text.rstrip().endswith("}"):
             raise ReportError(
                 f"{name}: line {exc.lineno}: the JSON ends early (a truncated report?): {exc.msg}"
             ) from None

@@ -14,12 +14,18 @@ from typing import Any
 from .terminal import BASELINE_METRICS, gate_value, pct
 
 NONE = "-"
-_SPECIAL = re.compile(r"([\\`*_{}\[\]<>()#+!|~])")
+_SPECIAL = re.compile(r"([\\`*_\[\]<>|~])")
 
 
 def esc(text: object) -> str:
     """Text safe inside a Markdown table cell: markup characters escaped, one line."""
     return _SPECIAL.sub(r"\\\1", " ".join(str(text).split()))
+
+
+def code(text: object) -> str:
+    """Text as an inline code span inside a table cell (backticks and pipes neutralised)."""
+    flat = " ".join(str(text).split()).replace("`", "'").replace("|", "\\|")
+    return f"`{flat}`"
 
 
 def _rate(rate: Mapping[str, Any]) -> str:
@@ -84,7 +90,7 @@ def render_markdown(report: Mapping[str, Any]) -> str:
             [
                 [
                     {"pass": "✅", "fail": "❌"}.get(g["status"], "n/a"),
-                    f"`{esc(g['expression'])}`",
+                    code(g["expression"]),
                     esc(gate_value(g)),
                     esc(g["source"]),
                 ]
@@ -92,7 +98,7 @@ def render_markdown(report: Mapping[str, Any]) -> str:
             ],
         )
         warnings = [g for g in report["gates"] if g.get("warning")]
-        lines += [""] + [f"> ⚠️ `{esc(g['expression'])}` {esc(g['warning'])}" for g in warnings]
+        lines += [""] + [f"> ⚠️ {code(g['expression'])} {esc(g['warning'])}" for g in warnings]
         lines.append("")
     baseline = report.get("baseline")
     if baseline:
@@ -121,7 +127,7 @@ def render_markdown(report: Mapping[str, Any]) -> str:
                 "now</summary>",
                 "",
             ]
-            lines += [f"- `{esc(f['nodeid'])}`: {esc('; '.join(f['reasons']))}" for f in failing]
+            lines += [f"- {code(f['nodeid'])}: {esc('; '.join(f['reasons']))}" for f in failing]
             lines += ["", "</details>"]
         lines.append("")
     headers, body = _rows(report["by_category"], total, CATEGORY_COLUMNS)
