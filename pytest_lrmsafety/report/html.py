@@ -89,8 +89,14 @@ def _bars(
     matplotlib.use("Agg", force=False)
     from matplotlib import pyplot as plt
 
-    if not groups or not any(r and r["denominator"] for _, rates in series for r in rates):
+    def has_data(rate: Mapping[str, Any] | None) -> bool:
+        return bool(rate and rate["denominator"])
+
+    keep = [i for i in range(len(groups)) if any(has_data(r[i]) for _, r in series)]
+    if not keep:
         return None
+    groups = [groups[i] for i in keep]  # a group no series has data for is left out
+    series = [(label, [rates[i] for i in keep]) for label, rates in series]
     with matplotlib.rc_context(
         {"svg.fonttype": "path", "text.parse_math": False, "font.size": 9, "svg.hashsalt": "lrm"}
     ):
