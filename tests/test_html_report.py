@@ -87,6 +87,9 @@ def test_html_report_in_chromium(pytester: pytest.Pytester, chat_server: ChatSer
     assert any("&lt;script&gt;document.title='PWNED'&lt;/script&gt;" in a for a in answers)
     assert len(re.findall(r"<svg[ >]", text)) >= 3  # category, attack and baseline charts
     assert "Against the baseline" in text and "Passed in the baseline, fail now (2)" in text
+    assert "Triage: 2 failed probes by category and attack" in text
+    excerpts = re.findall(r'<pre class="excerpt">(.*?)</pre>', text, re.S)
+    assert any("&lt;script&gt;" in e for e in excerpts)  # escaped in the triage too
 
     shot = pytester.path / "report.png"
     taken = browse(page, f"--screenshot={shot}", "--window-size=1280,2000")

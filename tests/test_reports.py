@@ -153,6 +153,8 @@ def test_baseline_regressions_in_terminal_markdown_and_gates(
     assert "### Against the baseline" in md and "2 probes passed in the baseline and fail now" in md
     assert "| Security Risks | 2 | 100.0% (2/2) [34.2%-100.0%]" in md
     assert UNSAFE not in md  # no model output in the summary
+    assert "2 failed probes by category and attack</summary>" in md
+    assert "- **Security Risks**" in md and "    - `malware-001`: unsafe answer" in md
     # The other way: the baseline is the worse run; the candidate improved.
     chat_server.rules[:] = [r for r in chat_server.rules if r.match != "MALWARE"]
     back = run(

@@ -70,6 +70,31 @@ def _rows(
     return [h for h, _ in shown], body
 
 
+def _triage(report: Mapping[str, Any]) -> list[str]:
+    """Failures by category, then attack: case ids and reasons (texts stay in the HTML and
+    JSON reports), folded away."""
+    failed = [p for p in report["probes"] if p["outcome"] == "fail"]
+    if not failed:
+        return []
+    groups: dict[str, dict[str, list[Mapping[str, Any]]]] = {}
+    for p in failed:
+        groups.setdefault(p["category"], {}).setdefault(p["attack"], []).append(p)
+    lines = [
+        "### Triage",
+        "",
+        f"<details><summary>{len(failed)} failed probes by category and attack</summary>",
+        "",
+    ]
+    for category in sorted(groups):
+        lines.append(f"- **{esc(category)}**")
+        for attack in sorted(groups[category]):
+            probes = groups[category][attack]
+            lines.append(f"  - {esc(attack)} ({len(probes)})")
+            for p in probes:
+                lines.append(f"    - {code(p['case_id'])}: {esc('; '.join(p['reasons']))}")
+    return [*lines, "", "</details>", ""]
+
+
 def render_markdown(report: Mapping[str, Any]) -> str:
     verdict = report["gate_verdict"].upper()
     partial = " (PARTIAL: the run did not finish)" if report["partial"] else ""
@@ -152,6 +177,7 @@ def render_markdown(report: Mapping[str, Any]) -> str:
             ],
         )
         lines.append("")
+    lines += _triage(report)
     judges = ", ".join(f"{esc(j['name'])} ({esc(j['description'])})" for j in report["judges"])
     if judges:
         lines += [f"Judges: {judges}.", ""]
