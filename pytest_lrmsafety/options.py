@@ -364,6 +364,33 @@ OPTIONS: tuple[Option, ...] = (
         default=False,
     ),
     Option(
+        "vllm_arg",
+        "An engine argument for vllm: and vllm-server: models, NAME=VALUE (repeatable), e.g. "
+        "tensor_parallel_size=2, max_model_len=8192, gpu_memory_utilization=0.85",
+        kind="linelist",
+        metavar="NAME=VALUE",
+    ),
+    Option(
+        "serve",
+        "With --lrm-model vllm-server:MODEL, start a local vLLM server for the run (a free "
+        "port on 127.0.0.1, stopped at the end; its log in .lrmsafety/)",
+        kind="bool",
+        default=False,
+    ),
+    Option(
+        "reasoning_parser",
+        "vLLM reasoning parser for a started server (qwen3, deepseek_r1, ...; 'none' for "
+        "none); default: chosen from the model's name",
+        metavar="NAME",
+    ),
+    Option(
+        "serve_timeout",
+        "Seconds to wait for a started vLLM server to answer (default 600)",
+        kind="int",
+        default=600,
+        metavar="S",
+    ),
+    Option(
         "guard_prompt",
         "How the llama_guard judge builds its prompt: template (the model's chat template), "
         "builtin (this project's Llama Guard 3 layout; hf: guard models only) or auto",

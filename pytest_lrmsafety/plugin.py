@@ -6,7 +6,9 @@ Wiring only; the logic lives in the modules named by each hook.
 from __future__ import annotations
 
 from collections.abc import Generator
+from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -38,12 +40,23 @@ from .fixtures import (  # noqa: F401  (pytest finds fixtures in the plugin modu
 from .models.base import ModelClient
 from .models.hf import PREFIX as HF_PREFIX
 from .models.hf import make_hf_client
-from .models.presets import ClientOptions, make_openai_client, parse_preset_lines, resolve_preset
+from .models.presets import (
+    LOCAL_KEY_ENV,
+    ClientOptions,
+    Preset,
+    make_openai_client,
+    parse_preset_lines,
+    resolve_preset,
+)
+from .models.vllm_offline import PREFIX as VLLM_PREFIX
+from .models.vllm_offline import make_vllm_client, parse_engine_args
+from .models.vllm_server import PREFIX as SERVER_PREFIX
+from .models.vllm_server import check_attached
 from .report.baseline import WORSE_WHEN_HIGHER, ReportError, load_report
 from .report.gate import Gate, GateSyntaxError, parse_gate
 from .report.scoreboard import META_KEY, RECORD_KEY
 from .reporter import RunReporter
-from .runtime import RUNTIME, Runtime, get_runtime, sampling_for
+from .runtime import RUNTIME, SERVE_URL_KEY, Runtime, get_runtime, sampling_for
 from .settings import Settings, add_options, resolve_settings
 
 
@@ -124,6 +137,7 @@ def pytest_configure(config: pytest.Config) -> None:
             except ReportError as exc:
                 raise ConfigError(f"{settings.baseline_source}: {exc}") from None
         if _active(settings) and not settings.list_attacks:
+            runtime.serve_if_asked()
             paths_given = config.args_source == pytest.Config.ArgsSource.ARGS
             if not paths_given or not settings.cases_source.startswith("default"):
                 _check_case_roots(roots, settings)
@@ -223,7 +237,18 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
     export_to_controller(session.config, stats, runtime.judges.descriptions())
 
 
+@pytest.hookimpl(optionalhook=True)
+def pytest_configure_node(node: Any) -> None:
+    """xdist: workers attach to the server the controller started."""
+    runtime = node.config.stash.get(RUNTIME, None)
+    if runtime is not None and runtime.serve_url is not None:
+        node.workerinput[SERVE_URL_KEY] = runtime.serve_url
+
+
 def pytest_unconfigure(config: pytest.Config) -> None:
+    runtime = config.stash.get(RUNTIME, None)
+    if runtime is not None:
+        runtime.stop_server()
     for name in (RunReporter.NAME, XdistPlanning.NAME):
         plugin = config.pluginmanager.get_plugin(name)
         if plugin is not None:
@@ -257,9 +282,39 @@ def pytest_lrmsafety_make_client(
         return ReplayClient(config.invocation_params.dir / display, display)
     if spec.startswith(HF_PREFIX):
         return make_hf_client(spec, options, settings.model_source)
+    if spec.startswith(VLLM_PREFIX):
+        engine_args = parse_engine_args(settings.vllm_args, settings.vllm_args_source)
+        return make_vllm_client(spec, options, settings.model_source, engine_args)
+    if spec.startswith(SERVER_PREFIX):
+        return _vllm_server_client(config, spec, options, settings)
     extra = parse_preset_lines(settings.presets, settings.presets_source)
     preset = resolve_preset(spec, extra, settings.model_source)
     return make_openai_client(spec, preset, options, settings.model_source)
+
+
+def _vllm_server_client(
+    config: pytest.Config, spec: str, options: ClientOptions, settings: Settings
+) -> ModelClient:
+    """``vllm-server:MODEL``: the server this run started (``--lrm-serve``), or the one at
+    ``--lrm-base-url`` after a health check."""
+    model = spec[len(SERVER_PREFIX) :]
+    source = settings.model_source
+    if not model:
+        raise ConfigError(f"{source}: 'vllm-server:' needs the model the server serves")
+    runtime = get_runtime(config)
+    urls = options.base_urls
+    if runtime.serve_url is not None:
+        urls = (runtime.serve_url,)
+    elif not urls:
+        raise ConfigError(
+            f"{source}: {spec!r} needs a server: --lrm-serve starts one for the run, or "
+            "--lrm-base-url http://HOST:PORT/v1 attaches to one that runs"
+        )
+    else:
+        for url in urls:
+            check_attached(url, model, source)
+    preset = Preset(model=model, api_key_env=LOCAL_KEY_ENV, prefill="vllm")
+    return make_openai_client(spec, preset, replace(options, base_urls=urls), source)
 
 
 def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> SuiteFile | None:

@@ -122,6 +122,16 @@ class RunReporter:
         stats = self._engine_stats()
         if stats is not None:
             terminalreporter.write_line(engine_line(stats))
+        client = self.runtime.client
+        batches = getattr(client, "batches", 0)
+        if client is not None and batches:  # a local backend (this process; not xdist workers)
+            terminalreporter.write_line(
+                f"{client.name}: {batches} batched calls, the largest "
+                f"{getattr(client, 'largest_batch', 0)} prompts"
+            )
+        server = self.runtime.server
+        if server is not None:
+            terminalreporter.write_line(f"vLLM server log: {server.log_path}")
         if self.runtime.settings.report_json:
             terminalreporter.write_line(f"JSON report: {self.runtime.settings.report_json}")
         if self.runtime.settings.gate:

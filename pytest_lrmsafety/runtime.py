@@ -26,6 +26,9 @@ from .judges.llm import LLMJudge
 from .judges.rules import RefusalJudge
 from .models.base import ModelClient, SamplingParams
 from .models.presets import ClientOptions, parse_preset_lines
+from .models.vllm_offline import parse_engine_args
+from .models.vllm_server import PREFIX as SERVER_PREFIX
+from .models.vllm_server import VLLMServer, reasoning_parser_for
 from .report.gate import Gate
 from .report.scoreboard import ProbeRecord
 from .settings import Settings, lookup
@@ -52,6 +55,8 @@ class Runtime:
     _judges: JudgeRegistry | None = None
     _attacker: PairSearch | None = None
     baseline: dict[str, Any] | None = None
+    serve_url: str | None = None
+    server: VLLMServer | None = None
 
     @property
     def attacks(self) -> AttackRegistry:
@@ -255,6 +260,42 @@ class Runtime:
             self.cache = Cache(self._path(self.settings.cache_dir, where), self.settings.cache)
         return self.cache
 
+    def serve_if_asked(self) -> None:
+        """``--lrm-serve``: start the vLLM server (controller), or take its URL (xdist
+        worker); a failure is a usage error with the end of the server's log."""
+        s = self.settings
+        workerinput = getattr(self.config, "workerinput", None)
+        if workerinput is not None and workerinput.get(SERVE_URL_KEY):
+            self.serve_url = str(workerinput[SERVE_URL_KEY])
+            return
+        if not s.serve:
+            return
+        if not (s.model or "").startswith(SERVER_PREFIX):
+            raise ConfigError(
+                f"--lrm-serve starts a vLLM server for --lrm-model vllm-server:MODEL, not for "
+                f"{s.model!r}"
+            )
+        model = s.model[len(SERVER_PREFIX) :]  # type: ignore[index]
+        engine_args = parse_engine_args(s.vllm_args, s.vllm_args_source)
+        self.server = VLLMServer(
+            model,
+            log_dir=self._path(s.cache_dir, lookup(self.config, "cache_dir")[1]),
+            reasoning_parser=reasoning_parser_for(model, s.reasoning_parser),
+            engine_args=engine_args,
+            startup_timeout=float(s.serve_timeout),
+        )
+        try:
+            self.server.start()
+        except ConfigError:
+            self.server = None
+            raise
+        self.serve_url = self.server.url
+
+    def stop_server(self) -> None:
+        if self.server is not None:
+            self.server.stop()
+            self.server = None
+
     def attacker(self) -> PairSearch | None:
         """The attacker-model search, when ``--lrm-attacker-model`` is set (made once)."""
         s = self.settings
@@ -280,7 +321,8 @@ class Runtime:
         self.engine = Engine(
             client,
             cache,
-            concurrency=s.concurrency,
+            # a local batching backend needs enough requests in flight to fill its batches
+            concurrency=max(s.concurrency, int(getattr(client, "preferred_concurrency", 0))),
             retries=s.retries,
             requests_per_minute=s.rpm,
             recorder=recorder,
@@ -339,6 +381,7 @@ def _is_worker(config: pytest.Config) -> bool:
 
 
 RUNTIME = pytest.StashKey[Runtime]()
+SERVE_URL_KEY = "lrm_serve_url"  # workerinput: the server the controller started
 
 
 def get_runtime(config: pytest.Config) -> Runtime:

@@ -84,6 +84,11 @@ class Settings:
     gate_min_probes: int = 10
     triage: bool = False
     redact: bool = False
+    vllm_args: tuple[str, ...] = ()
+    vllm_args_source: str = ""
+    serve: bool = False
+    reasoning_parser: str | None = None
+    serve_timeout: int = 600
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -198,6 +203,11 @@ def resolve_settings(config: pytest.Config) -> Settings:
         gate_min_probes=int(values["gate_min_probes"]),
         triage=bool(values["triage"]),
         redact=bool(values["redact"]),
+        vllm_args=tuple(_as_list(values["vllm_arg"])),
+        vllm_args_source=sources["vllm_arg"],
+        serve=bool(values["serve"]),
+        reasoning_parser=values["reasoning_parser"],
+        serve_timeout=int(values["serve_timeout"]),
     )
 
 

@@ -53,7 +53,7 @@ def build_scripted_model(
     replies: dict[str, Sequence[str]],
     *,
     chat_template: str | None = CHAT_TEMPLATE,
-    hidden_size: int = 64,
+    hidden_size: int = 128,
     max_positions: int = 2048,
 ) -> Path:
     """Builds and saves the model; returns ``path``.
@@ -107,8 +107,8 @@ def build_scripted_model(
         hidden_size=hidden_size,
         intermediate_size=hidden_size * 2,
         num_hidden_layers=1,
-        num_attention_heads=4,
-        num_key_value_heads=2,
+        num_attention_heads=hidden_size // 64,  # head size 64: one vLLM's CPU kernels take
+        num_key_value_heads=1,
         max_position_embeddings=max_positions,
         tie_word_embeddings=False,
         bos_token_id=None,
