@@ -2,10 +2,38 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator
 
 import pytest
 from chat_server import ChatServer
+
+from pytest_lrmsafety.models.base import GenerationError, SamplingParams
+from pytest_lrmsafety.models.openai_compat import OpenAICompatClient
+
+
+def _warm_the_sdk() -> None:
+    """Import all of the SDK and its HTTP library now, before any in-process pytester run:
+    pytester restores sys.modules after each run, so parts first imported lazily inside one
+    (the transport, its error mapping) would later be imported again as new modules while
+    the SDK still holds the old ones, and a refused connection would escape the SDK's own
+    wrapping as a bare ConnectError. One answered request of each kind and one refused
+    connection import everything those paths need."""
+    with ChatServer() as server:
+        for stream in (False, True):
+            client = OpenAICompatClient(
+                name="warm", model="plain", base_url=server.url, api_key="k", stream=stream
+            )
+            client.generate([{"role": "user", "content": "hi"}], SamplingParams())
+        gone = server.url
+    refused = OpenAICompatClient(
+        name="warm", model="plain", base_url=gone, api_key="k", max_retries=0
+    )
+    with contextlib.suppress(GenerationError):
+        refused.generate([{"role": "user", "content": "hi"}], SamplingParams())
+
+
+_warm_the_sdk()
 
 pytest_plugins = ["pytester"]
 
