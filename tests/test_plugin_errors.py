@@ -369,3 +369,25 @@ def test_a_foreign_cache_file_is_a_usage_error(
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     assert chat_server.requests == []
     assert "Traceback" not in result.stdout.str() + result.stderr.str()
+
+
+def test_local_backend_without_its_extra_names_it(pytester: pytest.Pytester) -> None:
+    import importlib.util
+
+    if importlib.util.find_spec("vllm") is not None:
+        pytest.skip("vLLM is installed here")
+    pytester.mkdir("cases")
+    pytester.path.joinpath("cases", "s.yaml").write_text(GOOD)
+    result = pytester.runpytest_subprocess(f"--lrm-model=vllm:{pytester.path}")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(
+        ["ERROR: option --lrm-model: vllm: models need vLLM (*): pip install *[[]vllm[]]*"]
+    )
+    server = pytester.runpytest_subprocess("--lrm-model=vllm-server:m")
+    assert server.ret == pytest.ExitCode.USAGE_ERROR
+    server.stderr.fnmatch_lines(
+        ["*'vllm-server:m' needs a server: --lrm-serve starts one for the run, or --lrm-base-url*"]
+    )
+    wrong = pytester.runpytest_subprocess("--lrm-model=openai-compat:x", "--lrm-serve")
+    assert wrong.ret == pytest.ExitCode.USAGE_ERROR
+    wrong.stderr.fnmatch_lines(["*--lrm-serve starts a vLLM server for --lrm-model vllm-server:*"])
