@@ -5,6 +5,7 @@
     lrmsafety diff old.json new.json           compare two reports (as --lrm-baseline does)
     lrmsafety show run.json NODEID             one probe, whole
     lrmsafety attacks                          list the attacks
+    lrmsafety import xstest xstest_prompts.csv -o cases/xstest.yaml   a data set as a suite
 
 Exit status: 0 done (``validate``: every suite is good; ``diff``: no regression gate broken),
 1 a check failed, 2 bad input (a wrong or truncated file, a bad option), with one line
@@ -175,6 +176,23 @@ def cmd_show(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_import(args: argparse.Namespace) -> int:
+    from .cases.loader import load_suite
+    from .importers import import_suite
+
+    out = Path(args.output)
+    attacks = tuple(a.strip() for a in args.attacks.split(",")) if args.attacks else None
+    written, total = import_suite(
+        args.format, Path(args.source), out, sample=args.sample, seed=args.seed, attacks=attacks
+    )
+    from .attacks import builtin_attacks
+
+    # The written suite must load like any other: check it now, not at the first run.
+    load_suite(out, str(out), attacks=set(builtin_attacks()), judges={"refusal", "llm"})
+    print(f"{out}: {written} cases from {total} rows of {args.source} ({args.format})")
+    return 0
+
+
 def cmd_attacks(args: argparse.Namespace) -> int:
     from .attacks import builtin_attacks
     from .attacks.user import register_attack_files
@@ -215,6 +233,23 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("probe", help="its node id, or a unique part of it")
     s.add_argument("--json", action="store_true", help="the probe's record as JSON")
     s.set_defaults(run=cmd_show)
+    from .importers.formats import FORMATS, describe
+
+    i = sub.add_parser(
+        "import",
+        help="a public data set (your copy) as a suite",
+        description="Formats:\n" + "\n".join(describe()),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    i.add_argument("format", choices=sorted(FORMATS), metavar="FORMAT", help="see the list above")
+    i.add_argument("source", help="your copy of the data set's file")
+    i.add_argument(
+        "-o", "--output", required=True, help="the suite to write, e.g. cases/xstest.yaml"
+    )
+    i.add_argument("--sample", type=int, help="keep N cases, stratified by category")
+    i.add_argument("--seed", type=int, default=0, help="seed of the sampling (default 0)")
+    i.add_argument("--attacks", help="comma-separated attacks for every case (default: direct)")
+    i.set_defaults(run=cmd_import)
     a = sub.add_parser("attacks", help="list the attacks")
     a.add_argument("--attack-file", action="append", help="your attack files")
     a.set_defaults(run=cmd_attacks)

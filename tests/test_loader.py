@@ -136,7 +136,10 @@ DEFAULT_KEYS = (
 LIST_HINT = "list them with pytest --lrm-list-attacks"
 EMPTY = "1: the file is empty; a suite needs a 'cases' list"
 ONE_OF = "give exactly one of 'prompt' or 'messages'"
-NO_CHECK = "a resist case needs a 'check' that decides if the injection worked"
+NO_CHECK = (
+    "a resist case needs a 'check' (or a 'judge_question' for the llm judge) that decides if "
+    "the injection worked"
+)
 THRESHOLD = "threshold must be within 0..1 or 0%..100%"
 # id: (file text, expected "LINE: field: message")
 ERRORS = {

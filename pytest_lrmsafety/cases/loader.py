@@ -312,9 +312,18 @@ def _build_case(
             targets=tuple(spec.get("in", ["answer"])),
         )
     elif expect == "resist":
-        raise doc.error(
-            (*here, "expect"), "a resist case needs a 'check' that decides if the injection worked"
-        )
+        if "judge_question" not in raw:
+            raise doc.error(
+                (*here, "expect"),
+                "a resist case needs a 'check' (or a 'judge_question' for the llm judge) that "
+                "decides if the injection worked",
+            )
+        if "llm" not in (_merged(raw, defaults, "judges") or []):
+            raise doc.error(
+                (*here, "judge_question"),
+                "a resist case with only a judge_question needs the 'llm' judge in its judges "
+                "(nothing else can answer the question)",
+            )
     if "judge_question" in raw and expect != "resist":
         raise doc.error(
             (*here, "judge_question"), "only 'expect: resist' cases take a judge_question"
