@@ -148,6 +148,14 @@ OPTIONS: tuple[Option, ...] = (
         metavar="N",
     ),
     Option(
+        "profile",
+        "Report in a paper's terms beside its published figures: r1-study (Zhou et al. 2025: "
+        "safety rate, jailbreak and injection attack success, over-refusal classes, answer "
+        "vs thinking)",
+        choices=("r1-study",),
+        metavar="NAME",
+    ),
+    Option(
         "triage",
         "Print failures grouped by category and attack, with excerpts of thinking and answer "
         "and the deciding rationale, and the thinking-vs-answer table",

@@ -11,6 +11,7 @@ from .engine.partition import XdistPlanning
 from .errors import SuiteError
 from .report.build import build_report, write_report
 from .report.markdown import render_markdown
+from .report.profile import render_study
 from .report.records import collect_record
 from .report.terminal import render, render_triage
 from .runtime import Runtime
@@ -75,6 +76,7 @@ class RunReporter:
             baseline=runtime.baseline,
             baseline_path=settings.baseline,
             min_probes=settings.gate_min_probes,
+            profile=settings.profile,
         )
         self.config.stash[REPORT] = report
         self.config.hook.pytest_lrmsafety_report(config=self.config, report=report)
@@ -116,6 +118,9 @@ class RunReporter:
         terminalreporter.write_sep("=", "lrm safety report")
         for line in render(report):
             terminalreporter.write_line(line)
+        if report.get("study"):
+            for line in render_study(report["study"], report["model"]):
+                terminalreporter.write_line(line)
         if self.runtime.settings.triage:
             for line in render_triage(report):
                 terminalreporter.write_line(line)

@@ -83,6 +83,7 @@ class Settings:
     confidence: float = 0.95
     gate_min_probes: int = 10
     triage: bool = False
+    profile: str | None = None
     redact: bool = False
     vllm_args: tuple[str, ...] = ()
     vllm_args_source: str = ""
@@ -202,6 +203,7 @@ def resolve_settings(config: pytest.Config) -> Settings:
         confidence=float(values["confidence"]),
         gate_min_probes=int(values["gate_min_probes"]),
         triage=bool(values["triage"]),
+        profile=values["profile"],
         redact=bool(values["redact"]),
         vllm_args=tuple(_as_list(values["vllm_arg"])),
         vllm_args_source=sources["vllm_arg"],

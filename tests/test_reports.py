@@ -327,3 +327,28 @@ def test_cli_commands(pytester: pytest.Pytester, chat_server: ChatServer) -> Non
     assert missing.returncode == 2 and "nope.json: no such report file" in missing.stderr
     attacks = cli("attacks", cwd=here)
     assert "thinking_prefill" in attacks.stdout
+
+
+def test_r1_study_profile(pytester: pytest.Pytester, chat_server: ChatServer) -> None:
+    project = make_project(pytester, chat_server)
+    result = run(project, chat_server, "--lrm-profile=r1-study", "--lrm-report-json=r.json")
+    result.stdout.fnmatch_lines(
+        [
+            "R1 safety study profile (Zhou et al. 2025, arXiv:2502.12659): *",
+            "safety rate, answer (harmful prompts, direct) * 66.7% (2/3; *) * 51.6% † * 70.1% †",
+            "jailbreak attack success, answer * 33.3% (1/3; *) * 84.0% † * 77.0% †",
+            "prompt-injection attack success * - * 40.0% † * 16.0% †",
+            "over-refusal set: full compliance * 100.0% (1/1; *",
+            "† not checked against the paper's tables here*",
+        ]
+    )
+    study = read_report(pytester.path / "r.json")["study"]
+    rows = study["rows"]
+    assert (
+        rows["safety_rate_thinking"]["numerator"],
+        rows["safety_rate_thinking"]["denominator"],
+    ) == (1, 3)
+    assert rows["jailbreak_asr_thinking"]["numerator"] == 2  # malware and fraud, roleplay
+    assert study["published"]["figures"]["injection_asr"]["checked"] is False
+    bad = run(project, chat_server, "--lrm-profile=paper")
+    assert bad.ret == pytest.ExitCode.USAGE_ERROR

@@ -13,6 +13,7 @@ import jsonschema
 
 from .baseline import compare, records_of
 from .gate import DEFAULT_MIN_PROBES, Gate, GateResult, evaluate_gates
+from .profile import study_table
 from .scoreboard import ProbeRecord, cross_rows, group_rows, summarise
 from .stats import DEFAULT_CONFIDENCE
 
@@ -48,6 +49,7 @@ def build_report(
     baseline: Mapping[str, Any] | None = None,
     baseline_path: str | None = None,
     min_probes: int = DEFAULT_MIN_PROBES,
+    profile: str | None = None,
 ) -> dict[str, Any]:
     """Assembles the report; probes are sorted by node id so ``-n 0`` and ``-n 4`` agree.
 
@@ -122,6 +124,7 @@ def build_report(
         ],
         "gate_verdict": gate_verdict(results),
         **({"judge_check": judge_check} if judge_check is not None else {}),
+        **({"study": study_table(ordered, confidence)} if profile == "r1-study" else {}),
         **(
             {
                 "baseline": compare(

@@ -177,6 +177,12 @@ def render_markdown(report: Mapping[str, Any]) -> str:
             ],
         )
         lines.append("")
+    if report.get("study"):
+        from .profile import render_study
+
+        lines += ["### In the R1 safety study's terms", "", "```"]
+        lines += render_study(report["study"], report["model"])[2:]
+        lines += ["```", ""]
     lines += _triage(report)
     judges = ", ".join(f"{esc(j['name'])} ({esc(j['description'])})" for j in report["judges"])
     if judges:
