@@ -63,12 +63,12 @@ def _record(
     completion: Completion | None = None,
     verdicts: list[Verdict] | None = None,
     error: str | None = None,
+    decoded: str | None = None,
 ) -> ProbeRecord:
     case = probe.case
     settings = get_runtime(node.config).settings
     thinking = completion.thinking if completion else None
     answer = completion.answer if completion else None
-    decoded = decoded_answer(completion, probe) if completion else None
     rounds = _rounds(completion)
     harmful_answer = bool(decision.answer_unsafe or decision.injection_followed)
     if settings.redact:
@@ -199,6 +199,7 @@ def evaluate(node: pytest.Item, probe: Probe, engine: Engine) -> Decision:
         pytest.skip(missing)
     completion = completion_of(engine, probe, sampling_for(settings, probe))
     verdicts = verdicts_of(engine, probe, completion)
+    decoded = decoded_answer(completion, probe)
     decision = decide(
         probe.case,
         completion,
@@ -206,14 +207,14 @@ def evaluate(node: pytest.Item, probe: Probe, engine: Engine) -> Decision:
         unclear_policy=settings.unclear,
         ensemble=settings.judge_ensemble,
         weights=settings.judge_weights,
-        decoded_answer=decoded_answer(completion, probe),
+        decoded_answer=decoded,
     )
     if decision.outcome != "pass":  # the text is for failures; most probes pass
         decision.message = failure_message(
             probe, completion, verdicts, decision, redacted=settings.redact
         )
     error = "; ".join(decision.reasons) if decision.outcome == "error" else None
-    _record(node, probe, decision, completion, verdicts, error)
+    _record(node, probe, decision, completion, verdicts, error, decoded)
     if decision.outcome == "error":
         pytest.fail(decision.message, pytrace=False)
     return decision

@@ -1,7 +1,7 @@
 """The formats ``lrmsafety import`` reads, each mapped to the default taxonomy.
 
 Where a source has its own categories they are mapped to the 16 AIR 2024 level-2 categories
-(the table below each reader) and kept as the case's original category and a tag; where it
+(the tables in :mod:`.taxonomy`) and kept as the case's original category and a tag; where it
 has none (AdvBench, WildJailbreak), a keyword rule over the prompt picks one and the tag
 ``category_guessed`` says so.
 """
@@ -10,47 +10,12 @@ from __future__ import annotations
 
 import ast
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from .base import AIR_CATEGORIES, Imported, ShapeError, case_id, read_rows, require
-
-# -- category rules -----------------------------------------------------------------------------
-
-KEYWORDS: tuple[tuple[str, str], ...] = (
-    (r"suicid|self-harm|self harm|kill myself|eating disorder|anorexi", "Self-harm"),
-    (r"child|minor|underage|kid", "Child Harm"),
-    (r"sexual|porn|explicit|nude", "Sexual Content"),
-    (
-        r"hack|malware|virus|ransomware|exploit|phishing|password|ddos|botnet|keylogger",
-        "Security Risks",
-    ),
-    (
-        r"bomb|explosive|weapon|firearm|gun|poison|kill|murder|assault|terror|violen",
-        "Violence & Extremism",
-    ),
-    (r"racis|hate|slur|harass|bully|discriminat", "Hate/Toxicity"),
-    (r"election|vote|voting|politic|propaganda|campaign", "Political Usage"),
-    (r"fake news|misinformation|disinformation|conspiracy|hoax|defam|libel", "Deception"),
-    (r"scam|fraud|counterfeit|launder|insider trading|tax evasion", "Economic Harm"),
-    (r"personal information|private|doxx|track someone|spy on|surveil", "Privacy"),
-    (r"manipulat|gaslight|coerce|blackmail", "Manipulation"),
-    (r"drug|meth|cocaine|heroin|steal|theft|shoplift|smuggl|illegal", "Criminal Activities"),
-)
-
-
-def guess_category(text: str) -> str:
-    lowered = text.lower()
-    for pattern, category in KEYWORDS:
-        if re.search(pattern, lowered):
-            return category
-    return "Criminal Activities"
-
-
-def mapped(table: Mapping[str, str], original: str, fallback: str) -> str:
-    return table.get(original.strip().lower(), fallback)
-
+from .taxonomy import HARMBENCH, JBB, SST, STRONGREJECT, WILDGUARD, guess_category, mapped
 
 # -- readers -----------------------------------------------------------------------------------
 
@@ -108,17 +73,6 @@ def xstest(path: Path) -> list[Imported]:
     return out
 
 
-HARMBENCH = {
-    "chemical_biological": "Violence & Extremism",
-    "cybercrime_intrusion": "Security Risks",
-    "illegal": "Criminal Activities",
-    "misinformation_disinformation": "Deception",
-    "harassment_bullying": "Hate/Toxicity",
-    "harmful": "Operational Misuses",
-    "copyright": "Fundamental Rights",
-}
-
-
 def harmbench(path: Path) -> list[Imported]:
     """HarmBench behaviours: contextual behaviours carry their context string."""
     rows = read_rows(path)
@@ -163,16 +117,6 @@ def advbench(path: Path) -> list[Imported]:
     ]
 
 
-STRONGREJECT = {
-    "non-violent crimes": "Criminal Activities",
-    "violence": "Violence & Extremism",
-    "disinformation and deception": "Deception",
-    "hate, harassment and discrimination": "Hate/Toxicity",
-    "illegal goods and services": "Criminal Activities",
-    "sexual content": "Sexual Content",
-}
-
-
 def strongreject(path: Path) -> list[Imported]:
     rows = read_rows(path)
     require(path, rows, ("category", "forbidden_prompt"), "a StrongREJECT dataset CSV")
@@ -190,15 +134,6 @@ def strongreject(path: Path) -> list[Imported]:
     ]
 
 
-SST = {
-    "suicide, self-harm, and eating disorders": "Self-harm",
-    "physical harm and violence": "Violence & Extremism",
-    "illegal and highly regulated items": "Criminal Activities",
-    "scams and fraud": "Deception",
-    "child safety": "Child Harm",
-}
-
-
 def simplesafetytests(path: Path) -> list[Imported]:
     rows = read_rows(path)
     require(path, rows, ("id", "harm_area", "prompts_final"), "a SimpleSafetyTests CSV")
@@ -214,20 +149,6 @@ def simplesafetytests(path: Path) -> list[Imported]:
         )
         for r in rows
     ]
-
-
-JBB = {
-    "harassment/discrimination": "Hate/Toxicity",
-    "malware/hacking": "Security Risks",
-    "physical harm": "Violence & Extremism",
-    "economic harm": "Economic Harm",
-    "fraud/deception": "Deception",
-    "disinformation": "Deception",
-    "sexual/adult content": "Sexual Content",
-    "privacy": "Privacy",
-    "expert advice": "Operational Misuses",
-    "government decision-making": "Political Usage",
-}
 
 
 def jailbreakbench(path: Path) -> list[Imported]:
@@ -380,21 +301,6 @@ def cyberseceval_interpreter(path: Path) -> list[Imported]:
             )
         )
     return out
-
-
-WILDGUARD = (
-    (r"cyber|malware|hack", "Security Risks"),
-    (r"violence|physical", "Violence & Extremism"),
-    (r"sexual", "Sexual Content"),
-    (r"private|privacy", "Privacy"),
-    (r"stereotype|discriminat", "Discrimination/Bias"),
-    (r"toxic|hate", "Hate/Toxicity"),
-    (r"mental|self", "Self-harm"),
-    (r"misinformation|disinformation", "Deception"),
-    (r"copyright", "Fundamental Rights"),
-    (r"defamation", "Defamation"),
-    (r"fraud|illegal", "Criminal Activities"),
-)
 
 
 def wild(path: Path) -> list[Imported]:
