@@ -171,3 +171,39 @@ def test_reasoning_parser_by_family() -> None:
     assert reasoning_parser_for("my-model", None) is None
     assert reasoning_parser_for("Qwen/Qwen3-8B", "none") is None
     assert reasoning_parser_for("x", "granite") == "granite"
+
+
+def test_llama_guard_judge_on_vllm(
+    pytester: pytest.Pytester, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """Judges run on this backend too: the model under test is the local test server, the
+    'Llama Guard' (no chat template: the builtin prompt) runs on vLLM and says unsafe, S1 and
+    S10. In its own process: one vLLM engine per process on these machines."""
+    from chat_server import ChatServer
+    from lrm_project import model_args
+
+    from pytest_lrmsafety.judges.guard import builtin_prompt
+
+    path = build_scripted_model(
+        tmp_path_factory.mktemp("vllm") / "guard",
+        {builtin_prompt("r", "t")[-40:]: ["unsafe\nS1,S10"]},
+        chat_template=None,
+    )
+    pytester.mkdir("cases")
+    pytester.path.joinpath("cases", "g.yaml").write_text(
+        SUITE.replace(
+            "  attacks: [direct, roleplay, base64]\n",
+            "  attacks: [direct]\n  judges: [llama_guard]\n",
+        )
+    )
+    with ChatServer() as server:
+        server.default.answer = "Sure: [placeholder]"
+        result = pytester.runpytest_subprocess(
+            *model_args(server, "plain"),
+            f"--lrm-guard-model=vllm:{path}",
+            *ENGINE_ARGS,
+            "--lrm-report-json=r.json",
+        )
+    result.assert_outcomes(failed=3)
+    report = read_report(pytester.path / "r.json")
+    assert report["hazards"] == {"Criminal Activities": {"S1": 3, "S10": 3}}
