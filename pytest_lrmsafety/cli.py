@@ -114,21 +114,8 @@ def cmd_diff(args: argparse.Namespace) -> int:
     results = evaluate_gates(gates, current, baseline=records_of(old), confidence=args.confidence)
     broken = [r for r in results if r.status == "fail"]
     for r in results:
-        print(f"{r.status.upper():4}  {r.gate.expression}: {gate_value(_gate_dict(r))}")
+        print(f"{r.status.upper():4}  {r.gate.expression}: {gate_value(r.as_dict())}")
     return 1 if broken else 0
-
-
-def _gate_dict(r: Any) -> dict[str, Any]:
-    return {
-        "bound": r.gate.bound,
-        "value": r.value,
-        "rate": r.rate,
-        "low": r.low,
-        "high": r.high,
-        "baseline": r.baseline,
-        "numerator": r.numerator,
-        "denominator": r.denominator,
-    }
 
 
 def cmd_show(args: argparse.Namespace) -> int:

@@ -9,7 +9,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 from ..attacks.encodings import decode_answer
@@ -20,6 +20,7 @@ from ..models.base import Completion, GenerationError, ModelClient, SamplingPara
 from ..outcome import JUDGED_STATUSES
 from .cache import Cache
 from .cassette import Recorder
+from .converse import converse
 from .keys import client_identity, request_key, verdict_key
 from .pool import Job, Pool, RateLimit
 
@@ -371,43 +372,6 @@ def decoded_answer(completion: Completion, probe: Probe | None) -> str | None:
     if probe is None or probe.decoder is None:
         return None
     return decode_answer(probe.decoder, completion.answer)
-
-
-def converse(
-    client: ModelClient,
-    messages: Sequence[Mapping[str, str]],
-    turns: Sequence[str],
-    params: SamplingParams,
-) -> Completion:
-    """One completion, or for a multi-turn probe the last of a conversation: each later
-    user turn follows the model's own answer to the one before. The earlier replies are kept
-    in ``raw["turns"]``; usage and latency add up over the turns."""
-    completion = client.generate(messages, params)
-    if not turns:
-        return completion
-    history = [dict(m) for m in messages]
-    earlier: list[dict[str, Any]] = []
-    usage: dict[str, int] = dict(completion.usage)
-    latency = completion.latency_s
-    for turn in turns:
-        earlier.append(
-            {
-                "user": history[-1]["content"],
-                "thinking": completion.thinking,
-                "answer": completion.answer,
-                "thinking_status": completion.thinking_status,
-            }
-        )
-        history += [
-            {"role": "assistant", "content": completion.answer},
-            {"role": "user", "content": turn},
-        ]
-        completion = client.generate(history, params)
-        for name, count in completion.usage.items():
-            usage[name] = usage.get(name, 0) + count
-        latency += completion.latency_s
-    raw = {**completion.raw, "turns": earlier}
-    return replace(completion, usage=usage, latency_s=latency, raw=raw)
 
 
 def _run_judge(name: str, judge: Judge, item: JudgeInput) -> Verdict:

@@ -21,7 +21,6 @@ from a local directory or the local Hugging Face cache only (``local_files_only=
 
 from __future__ import annotations
 
-import importlib
 import os
 import threading
 from typing import Any
@@ -46,14 +45,9 @@ def _path_like(model: str) -> bool:
 
 def _import_backend() -> tuple[Any, Any]:
     """``(torch, transformers)``; ``ConfigError`` with the install hint when either is missing."""
-    try:
-        torch = importlib.import_module("torch")
-        transformers = importlib.import_module("transformers")
-    except ImportError as exc:
-        raise ConfigError(
-            f"the reward judge needs torch and transformers ({exc}): {INSTALL_HINT}"
-        ) from None
-    return torch, transformers
+    from ..models.hf import import_backend
+
+    return import_backend("the reward judge needs", INSTALL_HINT)
 
 
 class RewardJudge:

@@ -35,15 +35,14 @@ __all__ = [
 ]
 
 
-def import_backend() -> tuple[Any, Any]:
-    """``(torch, transformers)``, or ``ConfigError`` naming the extra to install."""
+def import_backend(who: str = "hf: models need", hint: str = INSTALL_HINT) -> tuple[Any, Any]:
+    """``(torch, transformers)``, or ``ConfigError`` saying who needs them and the extra to
+    install (the ``reward`` judge uses it too)."""
     try:
         torch = importlib.import_module("torch")
         transformers = importlib.import_module("transformers")
     except ImportError as exc:
-        raise ConfigError(
-            f"hf: models need torch and transformers ({exc}): {INSTALL_HINT}"
-        ) from None
+        raise ConfigError(f"{who} torch and transformers ({exc}): {hint}") from None
     return torch, transformers
 
 

@@ -20,7 +20,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -192,19 +192,3 @@ def check_attached(url: str, model: str, option: str) -> None:
         raise ConfigError(
             f"{option}: the server at {url} does not serve {model!r} (it serves {listed})"
         )
-
-
-def split_spec(spec: str) -> str:
-    return spec[len(PREFIX) :]
-
-
-__all__: Sequence[str] = [
-    "PREFIX",
-    "VLLMServer",
-    "check_attached",
-    "engine_flags",
-    "free_port",
-    "reasoning_parser_for",
-    "served_models",
-    "split_spec",
-]

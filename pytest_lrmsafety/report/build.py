@@ -97,31 +97,7 @@ def build_report(
             }
             for name, description in sorted((judges or {}).items())
         ],
-        "gates": [
-            {
-                "expression": r.gate.expression,
-                "source": r.gate.source,
-                "metric": r.gate.metric,
-                "scope": {
-                    "suite": r.gate.suite,
-                    "category": r.gate.category,
-                    "attack": r.gate.attack,
-                },
-                "op": r.gate.op,
-                "threshold": r.gate.threshold,
-                "bound": r.gate.bound,
-                "value": r.value,
-                "rate": r.rate,
-                "low": r.low,
-                "high": r.high,
-                "baseline": r.baseline,
-                "numerator": r.numerator,
-                "denominator": r.denominator,
-                "status": r.status,
-                "warning": r.warning,
-            }
-            for r in results
-        ],
+        "gates": [r.as_dict() for r in results],
         "gate_verdict": gate_verdict(results),
         **({"judge_check": judge_check} if judge_check is not None else {}),
         **({"study": study_table(ordered, confidence)} if profile == "r1-study" else {}),

@@ -15,6 +15,7 @@ import operator
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from .scoreboard import METRICS, ProbeRecord, rate
 from .stats import DEFAULT_CONFIDENCE, wilson
@@ -91,6 +92,28 @@ class GateResult:
         if self.value is None:
             return "n/a"
         return "pass" if _OPS[self.gate.op](self.value, self.gate.threshold) else "fail"
+
+    def as_dict(self) -> dict[str, Any]:
+        """The gate and its result as the report's ``gates`` entries hold them."""
+        g = self.gate
+        return {
+            "expression": g.expression,
+            "source": g.source,
+            "metric": g.metric,
+            "scope": {"suite": g.suite, "category": g.category, "attack": g.attack},
+            "op": g.op,
+            "threshold": g.threshold,
+            "bound": g.bound,
+            "value": self.value,
+            "rate": self.rate,
+            "low": self.low,
+            "high": self.high,
+            "baseline": self.baseline,
+            "numerator": self.numerator,
+            "denominator": self.denominator,
+            "status": self.status,
+            "warning": self.warning,
+        }
 
 
 def parse_gate(expression: str, *, source: str, suite: str | None = None) -> Gate:
