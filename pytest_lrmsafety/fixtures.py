@@ -1,4 +1,5 @@
-"""Public fixtures: the model under test, the probe, its completion, verdicts and outcome."""
+"""The work of the public fixtures (defined in :mod:`pytest_lrmsafety.plugin`, where pytest
+always finds them): the model under test, the probe, its completion, verdicts and outcome."""
 
 from __future__ import annotations
 
@@ -22,18 +23,16 @@ NO_MODEL = (
 )
 
 
-@pytest.fixture(scope="session")
-def lrm_model(pytestconfig: pytest.Config) -> ModelClient:
-    """The model under test, from ``--lrm-model``. Override it in a conftest to test your own."""
-    client = get_runtime(pytestconfig).client
+def model_under_test(config: pytest.Config) -> ModelClient:
+    """The model under test, from ``--lrm-model`` (``lrm_model``'s work)."""
+    client = get_runtime(config).client
     if client is None:
         pytest.fail(NO_MODEL, pytrace=False)
     return client
 
 
-@pytest.fixture
-def lrm_probe(request: pytest.FixtureRequest) -> Probe:
-    """The probe of this test: set by collection, or by parametrizing with :func:`suite_probes`."""
+def probe_of_request(request: pytest.FixtureRequest) -> Probe:
+    """The probe of a test: set by collection, or a ``suite_probes`` parameter."""
     probe = getattr(request, "param", None) or getattr(request.node, "lrm_probe", None)
     if not isinstance(probe, Probe):
         pytest.fail(
@@ -42,18 +41,6 @@ def lrm_probe(request: pytest.FixtureRequest) -> Probe:
             pytrace=False,
         )
     return probe
-
-
-@pytest.fixture(scope="session")
-def lrm_engine(pytestconfig: pytest.Config, lrm_model: ModelClient) -> Engine:
-    """The generation engine of this process, started on first use with every planned probe."""
-    return get_runtime(pytestconfig).start_engine(lrm_model)
-
-
-@pytest.fixture
-def lrm_sampling(pytestconfig: pytest.Config, lrm_probe: Probe) -> SamplingParams:
-    """Sampling for this probe: ini, then the suite's ``sampling``, then command line."""
-    return sampling_for(get_runtime(pytestconfig).settings, lrm_probe)
 
 
 def _record(
@@ -170,23 +157,6 @@ def verdicts_of(engine: Engine, probe: Probe, completion: Completion) -> list[Ve
     return engine.verdicts(probe, completion, judges, judge_targets(completion, probe))
 
 
-@pytest.fixture
-def lrm_completion(
-    lrm_engine: Engine, lrm_probe: Probe, lrm_sampling: SamplingParams
-) -> Completion:
-    """The model's completion for this probe; a failed call is an ``error``, not a result.
-
-    The engine generated it ahead (or found it in the cache); the test waits only for it.
-    """
-    return completion_of(lrm_engine, lrm_probe, lrm_sampling)
-
-
-@pytest.fixture
-def lrm_verdicts(lrm_engine: Engine, lrm_probe: Probe, lrm_completion: Completion) -> list[Verdict]:
-    """Every judge of the case on each target: the answer, and the thinking where there is one."""
-    return verdicts_of(lrm_engine, lrm_probe, lrm_completion)
-
-
 def evaluate(node: pytest.Item, probe: Probe, engine: Engine) -> Decision:
     """Completion, verdicts, outcome and record of one probe (``lrm_outcome``'s work).
 
@@ -218,14 +188,3 @@ def evaluate(node: pytest.Item, probe: Probe, engine: Engine) -> Decision:
     if decision.outcome == "error":
         pytest.fail(decision.message, pytrace=False)
     return decision
-
-
-@pytest.fixture
-def lrm_outcome(request: pytest.FixtureRequest, lrm_probe: Probe, lrm_engine: Engine) -> Decision:
-    """The probe's outcome against its expectation; recorded for the scoreboard and gates.
-
-    ``outcome.message`` is the failure text: category, attack, expectation, excerpts of the
-    thinking and the answer, and every verdict with its rationale. The completion and the
-    verdicts are the engine's, the same that ``lrm_completion`` and ``lrm_verdicts`` give.
-    """
-    return evaluate(request.node, lrm_probe, lrm_engine)

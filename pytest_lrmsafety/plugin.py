@@ -1,63 +1,35 @@
-"""pytest-lrmsafety's pytest plugin: options, collection, selection, reporting and the gate.
+"""pytest-lrmsafety's entry point: options, fixtures, and the switch that turns the rest on.
 
-Wiring only; the logic lives in the modules named by each hook.
+Installed, the plugin is loaded into every pytest run of the environment. This module keeps
+that cheap: it imports nothing beyond pytest and the option table. The plugin's real hooks
+(collection of suites, the engine, the reports) live in :mod:`pytest_lrmsafety.hooks`, which
+is imported and registered only when a run uses the plugin: an ``--lrm-*`` option, an
+``LRM_*`` environment variable or an ``lrm_*`` ini setting, a suite file named on the command
+line, or a collected test that asks for an ``lrm_*`` fixture.
 """
 
 from __future__ import annotations
 
-from collections.abc import Generator
-from dataclasses import replace
+import importlib
+import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import pytest
 
 from . import hookspecs
-from .cases.loader import unknown_name
-from .collect import (
-    NOT_SUITES,
-    SUITE_SUFFIXES,
-    ProbeItem,
-    SuiteFile,
-    is_under,
-    probe_meta,
-    probe_of,
-)
-from .engine.cassette import REPLAY_PREFIX, ReplayClient
-from .engine.partition import XdistPlanning, export_to_controller, my_share
-from .errors import ConfigError
-from .fixtures import (  # noqa: F401  (pytest finds fixtures in the plugin module's namespace)
-    NO_MODEL,
-    lrm_completion,
-    lrm_engine,
-    lrm_model,
-    lrm_outcome,
-    lrm_probe,
-    lrm_sampling,
-    lrm_verdicts,
-    unsupported,
-)
-from .models.base import ModelClient
-from .models.hf import PREFIX as HF_PREFIX
-from .models.hf import make_hf_client
-from .models.presets import (
-    LOCAL_KEY_ENV,
-    ClientOptions,
-    Preset,
-    make_openai_client,
-    parse_preset_lines,
-    resolve_preset,
-)
-from .models.vllm_offline import PREFIX as VLLM_PREFIX
-from .models.vllm_offline import make_vllm_client, parse_engine_args
-from .models.vllm_server import PREFIX as SERVER_PREFIX
-from .models.vllm_server import check_attached
-from .report.baseline import WORSE_WHEN_HIGHER, ReportError, load_report
-from .report.gate import Gate, GateSyntaxError, parse_gate
-from .report.scoreboard import META_KEY, RECORD_KEY
-from .reporter import RunReporter
-from .runtime import RUNTIME, SERVE_URL_KEY, Runtime, get_runtime, sampling_for
-from .settings import Settings, add_options, resolve_settings
+from .options import OPTIONS, add_options
+
+if TYPE_CHECKING:
+    from .cases.model import Probe
+    from .engine.engine import Engine
+    from .judges.base import Verdict
+    from .models.base import Completion, ModelClient, SamplingParams
+    from .outcome import Decision
+
+HOOKS_NAME = "lrmsafety-hooks"
+SUITE_SUFFIXES = (".yaml", ".yml")
+_FIXTURE_PREFIX = "lrm_"
 
 
 def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
@@ -68,101 +40,15 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     add_options(parser)
 
 
-def _case_roots(config: pytest.Config, settings: Settings) -> tuple[Path, ...]:
-    base = (
-        config.invocation_params.dir
-        if settings.cases_source.startswith("option")
-        else config.rootpath
-    )
-    return tuple((base / p).resolve() for p in settings.cases)
+@pytest.hookimpl(tryfirst=True)
+def pytest_load_initial_conftests(early_config: pytest.Config, args: list[str]) -> None:
+    """A path option written with a space (``--lrm-baseline ../run.json``) is read by pytest as
+    a test path before this plugin's options exist, which can move the rootdir and drop the
+    project's configuration: say so, and how to write it, before anything runs."""
+    if any(str(arg).startswith("--lrm-") for arg in args):
+        from .spaced import check_spaced_options
 
-
-def _named_paths(config: pytest.Config) -> tuple[Path, ...]:
-    """The existing paths named on the command line (``pytest cases/a.yaml other/``)."""
-    paths = (
-        (config.invocation_params.dir / str(arg).split("::")[0]).resolve()
-        for arg in config.invocation_params.args
-        if not str(arg).startswith("-")
-    )
-    return tuple(p for p in paths if p.exists())
-
-
-def _active(settings: Settings) -> bool:
-    """The plugin runs suites when a model is named or case paths are set explicitly."""
-    return bool(settings.model) or not settings.cases_source.startswith("default")
-
-
-def _check_case_roots(roots: tuple[Path, ...], settings: Settings) -> None:
-    for root in roots:
-        if not root.exists():
-            raise ConfigError(
-                f"{settings.cases_source}: case path {str(root)!r} does not exist; "
-                "point lrm_cases / --lrm-cases at a folder or file of YAML suites"
-            )
-        if root.is_file() and root.suffix not in SUITE_SUFFIXES:
-            raise ConfigError(
-                f"{settings.cases_source}: case path {str(root)!r} is not a .yaml or .yml suite"
-            )
-        files = (
-            [root] if root.is_file() else [p for s in SUITE_SUFFIXES for p in root.rglob("*" + s)]
-        )
-        if not files:
-            raise ConfigError(
-                f"{settings.cases_source}: case path {str(root)!r} holds no .yaml or .yml suite"
-            )
-
-
-def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line("markers", "lrm: a probe collected from a pytest-lrmsafety suite")
-    try:
-        settings = resolve_settings(config)
-        roots = _case_roots(config, settings)
-        runtime = Runtime(config, settings, roots, _named_paths(config))
-        config.stash[RUNTIME] = runtime
-        if settings.attack_files:  # a bad attack file is a usage error, before collection
-            runtime.attacks  # noqa: B018
-        for name in settings.attacks:
-            if name not in runtime.attacks:
-                message = unknown_name("attack", name, list(runtime.attacks))
-                raise ConfigError(f"option --lrm-attack: {message}")
-        runtime.ini_gates = _ini_gates(settings)
-        if settings.report_html:  # the extra is missing: say so now, not after the run
-            from .report.html import check_available
-
-            check_available()
-        if settings.baseline:
-            path = runtime.resolve_path(settings.baseline, settings.baseline_source)
-            try:
-                runtime.baseline = load_report(path, settings.baseline)
-            except ReportError as exc:
-                raise ConfigError(f"{settings.baseline_source}: {exc}") from None
-        if _active(settings) and not settings.list_attacks:
-            runtime.serve_if_asked()
-            paths_given = config.args_source == pytest.Config.ArgsSource.ARGS
-            if not paths_given or not settings.cases_source.startswith("default"):
-                _check_case_roots(roots, settings)
-            runtime.client = runtime.make_client()
-            runtime.open_cache(runtime.client)
-            if settings.judge_model:  # a bad judge spec or a missing key: fail now
-                runtime.judges.get("llm")
-            if settings.guard_model:
-                runtime.judges.get("llama_guard")
-            if settings.attacker_model:  # a bad attacker spec or a missing key: fail now
-                runtime.attacker()
-            if not paths_given:  # `pytest --lrm-model X` runs the suites, not testpaths
-                config.args = [str(root) for root in roots]
-            record = runtime.record_path()
-            if record is not None and _is_controller(config):
-                record.parent.mkdir(parents=True, exist_ok=True)
-                record.write_text("")  # every process of this run appends to it
-    except ConfigError as exc:
-        raise pytest.UsageError(str(exc)) from None
-    if _is_controller(config):  # aggregation happens on the controller only
-        xdist = None
-        if config.pluginmanager.hasplugin("xdist") and _active(runtime.settings):
-            xdist = XdistPlanning()
-            config.pluginmanager.register(xdist, XdistPlanning.NAME)
-        config.pluginmanager.register(RunReporter(runtime, xdist), RunReporter.NAME)
+        check_spaced_options(early_config, args)
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -170,230 +56,144 @@ def pytest_cmdline_main(config: pytest.Config) -> int | None:
     """``--lrm-list-attacks``: list the registry and stop, as ``--fixtures`` does."""
     if not config.getoption("lrm_list_attacks", False):
         return None
-    from _pytest.main import wrap_session  # what --fixtures and --markers use
+    from .hooks import list_attacks
 
-    def show(config: pytest.Config, session: pytest.Session) -> int:
-        runtime = get_runtime(config)
-        writer = config.get_terminal_writer()
-        for line in runtime.attacks.listing():
-            writer.line(line, bold=line.endswith(":"))
-        writer.line("")
-        writer.line(
-            f"{len(runtime.attacks)} attacks; what each does, with an example: docs/attacks.md"
-        )
-        return 0
-
-    return int(wrap_session(config, show))
+    return list_attacks(config)
 
 
-def pytest_sessionstart(session: pytest.Session) -> None:
-    config = session.config
-    runtime = config.stash.get(RUNTIME, None)
-    if runtime is None or not runtime.settings.judge_check or not _is_controller(config):
-        return
-    try:
-        below = runtime.check_judges()
-    except ConfigError as exc:
-        raise pytest.UsageError(str(exc)) from None
-    if below and runtime.settings.judge_check_action == "fail":
-        check = runtime.judge_check or {}
-        shares = ", ".join(
-            f"{j['judge']} {j['agreement']:.0%}"
-            for j in check.get("judges", [])
-            if j["judge"] in below
-        )
-        pytest.exit(
-            f"judge check: agreement with {check.get('set')} below {check.get('min'):.0%}: "
-            f"{shares} (lrm_judge_check_action = warn to run anyway)",
-            returncode=pytest.ExitCode.TESTS_FAILED,
-        )
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "lrm: a probe collected from a pytest-lrmsafety suite")
+    if plugin_wanted(config):
+        activate(config)
 
 
-def pytest_collection_finish(session: pytest.Session) -> None:
-    """Plans the generations of the probes this process will run (its share under xdist)."""
-    config = session.config
-    if config.option.collectonly:
-        return
-    runtime = get_runtime(config)
-    workerinput = getattr(config, "workerinput", None)
-    items = my_share(session.items, workerinput) if workerinput else session.items
-    settings = runtime.settings
-    client = runtime.client
-    runtime.plan = [
-        (probe, sampling_for(settings, probe))
-        for item in items
-        if (probe := probe_of(item))
-        and not (client and unsupported(probe, client, attacker=bool(settings.attacker_model)))
-    ]
-
-
-def pytest_sessionfinish(session: pytest.Session) -> None:
-    runtime = session.config.stash.get(RUNTIME, None)
-    if runtime is None:
-        return
-    if runtime.engine is not None:
-        runtime.engine.close()
-    stats = runtime.engine.stats if runtime.engine is not None else None
-    export_to_controller(session.config, stats, runtime.judges.descriptions())
-
-
-@pytest.hookimpl(optionalhook=True)
-def pytest_configure_node(node: Any) -> None:
-    """xdist: workers attach to the server the controller started."""
-    runtime = node.config.stash.get(RUNTIME, None)
-    if runtime is not None and runtime.serve_url is not None:
-        node.workerinput[SERVE_URL_KEY] = runtime.serve_url
-
-
-def pytest_unconfigure(config: pytest.Config) -> None:
-    runtime = config.stash.get(RUNTIME, None)
-    if runtime is not None:
-        runtime.stop_server()
-    for name in (RunReporter.NAME, XdistPlanning.NAME):
-        plugin = config.pluginmanager.get_plugin(name)
-        if plugin is not None:
-            config.pluginmanager.unregister(plugin)
-
-
-def _ini_gates(settings: Settings) -> tuple[Gate, ...]:
-    gates = []
-    for expression in settings.gates:
-        try:
-            gates.append(parse_gate(expression, source=settings.gates_source))
-        except GateSyntaxError as exc:
-            raise ConfigError(f"{settings.gates_source}: {exc}") from None
-    if settings.max_regression is not None:
-        if not settings.baseline:
-            raise ConfigError(
-                "--lrm-max-regression needs --lrm-baseline (a report to compare with)"
-            )
-        for metric in WORSE_WHEN_HIGHER:
-            expression = f"delta({metric}) <= {settings.max_regression:g}"
-            gates.append(parse_gate(expression, source="lrm_max_regression"))
-    return tuple(gates)
-
-
-@pytest.hookimpl(trylast=True)
-def pytest_lrmsafety_make_client(
-    config: pytest.Config, spec: str, options: ClientOptions, settings: Settings
-) -> ModelClient:
-    if spec.startswith(REPLAY_PREFIX):
-        display = spec[len(REPLAY_PREFIX) :]
-        return ReplayClient(config.invocation_params.dir / display, display)
-    if spec.startswith(HF_PREFIX):
-        return make_hf_client(spec, options, settings.model_source)
-    if spec.startswith(VLLM_PREFIX):
-        engine_args = parse_engine_args(settings.vllm_args, settings.vllm_args_source)
-        return make_vllm_client(spec, options, settings.model_source, engine_args)
-    if spec.startswith(SERVER_PREFIX):
-        return _vllm_server_client(config, spec, options, settings)
-    extra = parse_preset_lines(settings.presets, settings.presets_source)
-    preset = resolve_preset(spec, extra, settings.model_source)
-    return make_openai_client(spec, preset, options, settings.model_source)
-
-
-def _vllm_server_client(
-    config: pytest.Config, spec: str, options: ClientOptions, settings: Settings
-) -> ModelClient:
-    """``vllm-server:MODEL``: the server this run started (``--lrm-serve``), or the one at
-    ``--lrm-base-url`` after a health check."""
-    model = spec[len(SERVER_PREFIX) :]
-    source = settings.model_source
-    if not model:
-        raise ConfigError(f"{source}: 'vllm-server:' needs the model the server serves")
-    runtime = get_runtime(config)
-    urls = options.base_urls
-    if runtime.serve_url is not None:
-        urls = (runtime.serve_url,)
-    elif not urls:
-        raise ConfigError(
-            f"{source}: {spec!r} needs a server: --lrm-serve starts one for the run, or "
-            "--lrm-base-url http://HOST:PORT/v1 attaches to one that runs"
-        )
-    else:
-        for url in urls:
-            check_attached(url, model, source)
-    preset = Preset(model=model, api_key_env=LOCAL_KEY_ENV, prefill="vllm")
-    return make_openai_client(spec, preset, replace(options, base_urls=urls), source)
-
-
-def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> SuiteFile | None:
-    if file_path.suffix not in SUITE_SUFFIXES or file_path.stem.endswith(NOT_SUITES):
-        return None
-    runtime = get_runtime(parent.config)
-    named = runtime.named_paths
-    in_roots = is_under(file_path, runtime.case_roots)
-    if _active(runtime.settings):
-        wanted = in_roots or is_under(file_path, named)
-    else:  # a plain run (`pytest .`) must not read every YAML file of the project as a suite
-        files = [p for p in named if p.is_file()]
-        wanted = is_under(file_path, files) or (in_roots and is_under(file_path, named))
-    return SuiteFile.from_parent(parent, path=file_path) if wanted else None
-
-
-def _is_controller(config: pytest.Config) -> bool:
-    return not hasattr(config, "workerinput")
-
-
-def _model_overridden(config: pytest.Config) -> bool:
-    """Whether a conftest or plugin defines its own ``lrm_model`` fixture."""
-    return any(
-        getattr(plugin, "lrm_model", lrm_model) is not lrm_model
-        for plugin in config.pluginmanager.get_plugins()
-    )
-
-
-@pytest.hookimpl(trylast=True)
+@pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    runtime = get_runtime(config)
-    _select(config, items, runtime.settings)
-    # One line instead of an error per probe. Not on xdist workers: a usage error there
-    # crashes the worker; there each probe reports NO_MODEL from the fixture instead.
-    needs_model = any(isinstance(item, ProbeItem) for item in items)
-    if (
-        needs_model
-        and runtime.client is None
-        and not config.option.collectonly
-        and _is_controller(config)
-        and not _model_overridden(config)
-    ):
-        raise pytest.UsageError(NO_MODEL)
-
-
-@pytest.hookimpl(wrapper=True)
-def pytest_runtest_makereport(
-    item: pytest.Item, call: pytest.CallInfo[None]
-) -> Generator[None, pytest.TestReport, pytest.TestReport]:
-    report = yield
-    # A setup that failed before lrm_outcome could record the probe (a user's fixture
-    # raised): attach what the controller needs to count it as an error. Done here, not at
-    # collection, because it is rare and collection must stay cheap for 100,000 probes.
-    probe = probe_of(item)
-    recorded = any(key == RECORD_KEY for key, _ in report.user_properties)
-    if report.failed and report.when == "setup" and probe is not None and not recorded:
-        report.user_properties.append((META_KEY, probe_meta(probe, item.nodeid)))
-    return report
-
-
-def _select(config: pytest.Config, items: list[pytest.Item], settings: Settings) -> None:
-    if not settings.categories and not settings.attacks:
+    # A project's own tests that use the lrm_* fixtures (``suite_probes`` parametrizing, an
+    # lrm_model overridden in a conftest) turn the plugin on without any option.
+    if config.pluginmanager.has_plugin(HOOKS_NAME):
         return
-    probes = [(item, probe_of(item)) for item in items]
-    known = {p.case.category for _, p in probes if p is not None}
-    for name in settings.categories:
-        if name not in known:
-            raise pytest.UsageError(
-                f"option --lrm-category: {name!r} matches no collected probe; "
-                f"categories: {', '.join(sorted(known)) or '(none)'}"
-            )
-    keep: list[pytest.Item] = []
-    drop: list[pytest.Item] = []
-    for item, probe in probes:
-        wanted = probe is not None and (
-            (not settings.categories or probe.case.category in settings.categories)
-            and (not settings.attacks or probe.attack in settings.attacks)
-        )
-        (keep if wanted else drop).append(item)
-    if drop:
-        config.hook.pytest_deselected(items=drop)
-        items[:] = keep
+    if any(
+        name.startswith(_FIXTURE_PREFIX)
+        for item in items
+        for name in getattr(item, "fixturenames", ())
+    ):
+        activate(config)
+
+
+def activate(config: pytest.Config) -> None:
+    """Imports the plugin's hooks and registers them for this run (once)."""
+    if config.pluginmanager.has_plugin(HOOKS_NAME):
+        return
+    # By module name, not ``from . import hooks``: that form would reuse a module that
+    # pytester (in-process runs) has already dropped from sys.modules with its state.
+    factory = importlib.import_module("pytest_lrmsafety.models.factory")
+    hooks = importlib.import_module("pytest_lrmsafety.hooks")
+    # The client factory first: registering the hooks runs their pytest_configure at once,
+    # and that makes the client.
+    config.pluginmanager.register(factory, "lrmsafety-clients")
+    config.pluginmanager.register(hooks, HOOKS_NAME)
+
+
+def plugin_wanted(config: pytest.Config) -> bool:
+    """Whether this run uses the plugin; cheap, and imports nothing."""
+    for opt in OPTIONS:
+        if opt.cli and getattr(config.option, "lrm_" + opt.name, None) not in (None, False, []):
+            return True
+        if opt.env and os.environ.get(opt.env):
+            return True
+        if opt.kind != "list":
+            try:
+                value = config.getini(opt.ini)
+            except (TypeError, ValueError, pytest.UsageError):
+                return True  # a bad value: the plugin says what is wrong with it
+            if value not in (None, [], ""):
+                return True
+    return _suites_named(config)
+
+
+def _suites_named(config: pytest.Config) -> bool:
+    """A suite file, or the project's ``cases`` folder (or a folder in it), on the command line."""
+    cases = config.rootpath / "cases"
+    for arg in config.invocation_params.args:
+        text = str(arg)
+        if text.startswith("-"):
+            continue
+        path = Path(text.split("::")[0])
+        if path.suffix in SUITE_SUFFIXES:
+            return True
+        resolved = (config.invocation_params.dir / path).resolve()
+        if resolved == cases or cases in resolved.parents:
+            return True
+    return False
+
+
+# The public fixtures. They are defined here, where pytest always finds them; their work is
+# done in :mod:`pytest_lrmsafety.fixtures`, imported on first use.
+
+
+@pytest.fixture(scope="session")
+def lrm_model(pytestconfig: pytest.Config) -> ModelClient:
+    """The model under test, from ``--lrm-model``. Override it in a conftest to test your own."""
+    from .fixtures import model_under_test
+
+    return model_under_test(pytestconfig)
+
+
+@pytest.fixture
+def lrm_probe(request: pytest.FixtureRequest) -> Probe:
+    """The probe of this test: set by collection, or by parametrizing with :func:`suite_probes`."""
+    from .fixtures import probe_of_request
+
+    return probe_of_request(request)
+
+
+@pytest.fixture(scope="session")
+def lrm_engine(pytestconfig: pytest.Config, lrm_model: ModelClient) -> Engine:
+    """The generation engine of this process, started on first use with every planned probe."""
+    from .runtime import get_runtime
+
+    return get_runtime(pytestconfig).start_engine(lrm_model)
+
+
+@pytest.fixture
+def lrm_sampling(pytestconfig: pytest.Config, lrm_probe: Probe) -> SamplingParams:
+    """Sampling for this probe: ini, then the suite's ``sampling``, then command line."""
+    from .runtime import get_runtime, sampling_for
+
+    return sampling_for(get_runtime(pytestconfig).settings, lrm_probe)
+
+
+@pytest.fixture
+def lrm_completion(
+    lrm_engine: Engine, lrm_probe: Probe, lrm_sampling: SamplingParams
+) -> Completion:
+    """The model's completion for this probe; a failed call is an ``error``, not a result.
+
+    The engine generated it ahead (or found it in the cache); the test waits only for it.
+    """
+    from .fixtures import completion_of
+
+    return completion_of(lrm_engine, lrm_probe, lrm_sampling)
+
+
+@pytest.fixture
+def lrm_verdicts(lrm_engine: Engine, lrm_probe: Probe, lrm_completion: Completion) -> list[Verdict]:
+    """Every judge of the case on each target: the answer, and the thinking where there is one."""
+    from .fixtures import verdicts_of
+
+    return verdicts_of(lrm_engine, lrm_probe, lrm_completion)
+
+
+@pytest.fixture
+def lrm_outcome(request: pytest.FixtureRequest, lrm_probe: Probe, lrm_engine: Engine) -> Decision:
+    """The probe's outcome against its expectation; recorded for the scoreboard and gates.
+
+    ``outcome.message`` is the failure text: category, attack, expectation, excerpts of the
+    thinking and the answer, and every verdict with its rationale. The completion and the
+    verdicts are the engine's, the same that ``lrm_completion`` and ``lrm_verdicts`` give.
+    """
+    from .fixtures import evaluate
+
+    return evaluate(request.node, lrm_probe, lrm_engine)
+

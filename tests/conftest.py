@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import importlib
 from collections.abc import Iterator
 
 import pytest
@@ -34,6 +35,11 @@ def _warm_the_sdk() -> None:
 
 
 _warm_the_sdk()
+
+# The same for the plugin itself: an installed plugin imports its hooks (and yaml, jsonschema,
+# sqlite3 ...) only when a run uses it, so the first in-process run would import them and
+# pytester would drop them again; import them once here, for every run to share.
+importlib.import_module("pytest_lrmsafety.hooks")
 
 pytest_plugins = ["pytester"]
 

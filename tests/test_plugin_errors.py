@@ -300,9 +300,9 @@ def test_missing_api_key(
         (None, ["--lrm-cases", "nowhere/"], "nowhere", f"does not exist; {NO_PATH}"),
         ("empty/readme.txt", ["--lrm-cases", "empty"], "empty", "holds no .yaml or .yml suite"),
         ("notes.txt", ["--lrm-cases", "notes.txt"], "notes.txt", "is not a .yaml or .yml suite"),
-        ("test_ok.py", [], "cases", f"does not exist; {NO_PATH}"),  # default cases/ missing
+        ("test_ok.py", ["-o", "lrm_cases=cases"], "cases", f"does not exist; {NO_PATH}"),
     ],
-    ids=["missing", "no-yaml", "not-yaml", "default-cases-missing"],
+    ids=["missing", "no-yaml", "not-yaml", "ini-cases-missing"],
 )
 def test_empty_case_path(
     pytester: pytest.Pytester,
@@ -316,7 +316,7 @@ def test_empty_case_path(
         (pytester.path / made).parent.mkdir(exist_ok=True)
         (pytester.path / made).write_text("def test_ok():\n    pass\n")
     result = pytester.runpytest(*model_args(chat_server), *args)
-    source = "option --lrm-cases" if args else "default of lrm_cases"
+    source = "option --lrm-cases" if args[0] == "--lrm-cases" else "ini lrm_cases"
     shown = str((pytester.path / root).resolve())
     assert_clean_failure(
         result,
