@@ -1,11 +1,17 @@
 """The ``lrmsafety`` command: work with suites and reports without running a model.
 
     lrmsafety validate cases/                  check suites against the schema
-    lrmsafety report run.json --html r.html    re-render a recorded run (HTML, Markdown, terminal)
+    lrmsafety report run.json --html r.html    re-render a recorded run (HTML, Markdown, terminal;
+                                               --intervals: Wilson intervals in every table)
     lrmsafety diff old.json new.json           compare two reports (as --lrm-baseline does)
     lrmsafety show run.json NODEID             one probe, whole
     lrmsafety attacks                          list the attacks
+    lrmsafety init                             copy the starter suites into cases/ to edit
     lrmsafety import xstest xstest_prompts.csv -o cases/xstest.yaml   a data set as a suite
+    lrmsafety --version                        the installed version
+
+The terminal output fits the terminal's width (``COLUMNS``, else 100 when not a terminal;
+``--width`` sets it).
 
 Exit status: 0 done (``validate``: every suite is good; ``diff``: no regression gate broken),
 1 a check failed, 2 bad input (a wrong or truncated file, a bad option), with one line
@@ -16,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -74,24 +81,41 @@ def _load(path: str) -> dict[str, Any]:
     return load_report(Path(path), path)
 
 
+def _width(args: argparse.Namespace) -> int:
+    if args.width:
+        return int(args.width)
+    from .report.layout import DEFAULT_WIDTH
+
+    return shutil.get_terminal_size((DEFAULT_WIDTH, 24)).columns
+
+
 def cmd_report(args: argparse.Namespace) -> int:
+    if args.html:  # before reading anything: the extra may be missing
+        from .report.html import check_available
+
+        check_available("--html")
     report = _load(args.report)
     if args.html:
         from .report.html import write_html
 
         write_html(report, Path(args.html))
-        print(f"HTML report: {args.html}")
+        print(f"report: HTML written to {Path(args.html).resolve()}")
     if args.md:
         from .report.markdown import render_markdown
 
         Path(args.md).write_text(render_markdown(report), encoding="utf-8")
-        print(f"Markdown summary: {args.md}")
+        print(f"report: Markdown written to {Path(args.md).resolve()}")
     if not (args.html or args.md) or args.terminal:
+        from .report.profile import render_study
         from .report.terminal import render, render_triage
 
-        print("\n".join(render(report)))
+        width = _width(args)
+        intervals = True if args.intervals else None
+        print("\n".join(render(report, width=width, intervals=intervals)))
+        if report.get("study"):
+            print("\n".join(render_study(report["study"], report["model"], width, intervals)))
         if args.triage:
-            print("\n".join(render_triage(report)))
+            print("\n".join(render_triage(report, width=width)))
     return 0
 
 
@@ -104,7 +128,7 @@ def cmd_diff(args: argparse.Namespace) -> int:
     current = records_of(new)
     section = compare(current, old, path=args.old, confidence=args.confidence)
     print(f"{args.new} (model {new.get('model')}) against {args.old} (model {old.get('model')})")
-    print("\n".join(render_baseline(section)[1:]))
+    print("\n".join(render_baseline(section, _width(args))[1:]))
     if args.max_regression is None:
         return 0
     gates = [
@@ -180,6 +204,28 @@ def cmd_import(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_init(args: argparse.Namespace) -> int:
+    from .header import BUILTIN_SUITES
+
+    dest = Path(args.folder)
+    sources = sorted(BUILTIN_SUITES.glob("*.yaml"))
+    if dest.exists() and not dest.is_dir():
+        raise ConfigError(f"{dest}: exists and is not a folder")
+    clashes = [dest / p.name for p in sources if (dest / p.name).exists()]
+    if clashes and not args.force:
+        names = ", ".join(str(p) for p in clashes)
+        raise ConfigError(f"{names}: already there; --force overwrites (your edits are lost)")
+    dest.mkdir(parents=True, exist_ok=True)
+    for source in sources:
+        (dest / source.name).write_bytes(source.read_bytes())
+        print(f"wrote {dest / source.name}")
+    print(
+        f"{len(sources)} starter suites in {dest}/: edit them; `pytest --lrm-model SPEC` now runs "
+        "this folder instead of the built-in copies"
+    )
+    return 0
+
+
 def cmd_attacks(args: argparse.Namespace) -> int:
     from .attacks import builtin_attacks
     from .attacks.user import register_attack_files
@@ -190,10 +236,20 @@ def cmd_attacks(args: argparse.Namespace) -> int:
     return 0
 
 
+def _version() -> str:
+    from importlib import metadata
+
+    try:
+        return metadata.version("pytest-lrmsafety")
+    except metadata.PackageNotFoundError:  # a source tree that was never installed
+        return "0+unknown"
+
+
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(
         prog="lrmsafety", description="Suites and reports of pytest-lrmsafety, without a model."
     )
+    top.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     sub = top.add_subparsers(dest="command", required=True)
     v = sub.add_parser("validate", help="check suites against the schema")
     v.add_argument("paths", nargs="*", help="suite files or folders (default: cases)")
@@ -206,6 +262,12 @@ def parser() -> argparse.ArgumentParser:
     r.add_argument("--md", help="write the Markdown summary here")
     r.add_argument("--terminal", action="store_true", help="also print the terminal summary")
     r.add_argument("--triage", action="store_true", help="with the terminal summary: triage")
+    r.add_argument(
+        "--intervals",
+        action="store_true",
+        help="Wilson intervals in every terminal table (by default where they fit)",
+    )
+    r.add_argument("--width", type=int, help="columns of the terminal output (default: terminal's)")
     r.set_defaults(run=cmd_report)
     d = sub.add_parser("diff", help="compare two reports")
     d.add_argument("old", help="the baseline report")
@@ -214,6 +276,7 @@ def parser() -> argparse.ArgumentParser:
     d.add_argument(
         "--max-regression", type=float, help="exit 1 when a rate got worse by more than this"
     )
+    d.add_argument("--width", type=int, help="columns of the output (default: terminal's)")
     d.set_defaults(run=cmd_diff)
     s = sub.add_parser("show", help="one probe, whole")
     s.add_argument("report")
@@ -237,6 +300,10 @@ def parser() -> argparse.ArgumentParser:
     i.add_argument("--seed", type=int, default=0, help="seed of the sampling (default 0)")
     i.add_argument("--attacks", help="comma-separated attacks for every case (default: direct)")
     i.set_defaults(run=cmd_import)
+    n = sub.add_parser("init", help="copy the starter suites into cases/ to edit them")
+    n.add_argument("folder", nargs="?", default="cases", help="where (default: cases)")
+    n.add_argument("--force", action="store_true", help="overwrite suites already there")
+    n.set_defaults(run=cmd_init)
     a = sub.add_parser("attacks", help="list the attacks")
     a.add_argument("--attack-file", action="append", help="your attack files")
     a.set_defaults(run=cmd_attacks)

@@ -39,7 +39,9 @@ def check_spaced_options(config: pytest.Config, args: list[str]) -> None:
     setup = _setup_without_values(config)
     if setup is None or setup == (config.rootpath, config.inipath):
         return
-    flag, value = spaced[0]
+    here = config.invocation_params.dir
+    # pytest looks only at arguments that exist as paths: those are the ones that moved it
+    flag, value = next(((f, v) for f, v in spaced if (here / v).exists()), spaced[0])
     rootdir, inipath = setup
     raise pytest.UsageError(
         f"option {flag}: write {flag}={value} (with '='): written with a space, pytest reads "
