@@ -234,6 +234,14 @@ OPTIONS: tuple[Option, ...] = (
         metavar="N",
     ),
     Option(
+        "progress",
+        "Progress line while probes generate (done, rate, errors, in flight, ETA): auto "
+        "(default; only when the output is a terminal), on or off",
+        choices=("auto", "on", "off"),
+        default="auto",
+        metavar="MODE",
+    ),
+    Option(
         "cache",
         "Cache mode: rw (default), ro, off, or refresh (regenerate and overwrite)",
         choices=CACHE_MODES,
@@ -245,6 +253,14 @@ OPTIONS: tuple[Option, ...] = (
         "Folder of the completion and verdict cache (default: .lrmsafety in the rootdir)",
         default=".lrmsafety",
         metavar="DIR",
+    ),
+    Option(
+        "model_revision",
+        "Name of the deployment of an openai-compat model (weights version, image tag): "
+        "cached results are shared by every URL serving this revision; default: the URLs "
+        "of the run and the weights the server reports",
+        env="LRM_MODEL_REVISION",
+        metavar="NAME",
     ),
     Option("record", "Write every completion of the run to this cassette (JSONL)", metavar="PATH"),
     Option(
@@ -415,7 +431,12 @@ def add_options(parser: pytest.Parser) -> None:
     group = parser.getgroup("lrmsafety", "safety tests for large reasoning models")
     for opt in OPTIONS:
         if opt.cli:
-            kwargs: dict[str, Any] = {"dest": "lrm_" + opt.name, "default": None, "help": opt.help}
+            # argparse %-formats help texts ("2%" would break `pytest --help`); ini help is not
+            kwargs: dict[str, Any] = {
+                "dest": "lrm_" + opt.name,
+                "default": None,
+                "help": opt.help.replace("%", "%%"),
+            }
             if opt.kind == "bool":
                 kwargs["action"] = "store_true"
             elif opt.kind in ("list", "linelist"):

@@ -9,6 +9,7 @@ import pytest
 from .engine.engine import EngineStats
 from .engine.partition import XdistPlanning
 from .errors import SuiteError
+from .progress import LiveProgress
 from .report.build import build_report, write_report
 from .report.markdown import render_markdown
 from .report.profile import render_study
@@ -29,6 +30,7 @@ class RunReporter:
         self.config = runtime.config
         self.xdist = xdist
         self.collection_errors: list[str] = []
+        self.progress = LiveProgress.install(self.config, runtime.settings.progress)
 
     def pytest_collectreport(self, report: pytest.CollectReport) -> None:
         # Under xdist the good suites still run when another fails to load; the report
@@ -40,8 +42,10 @@ class RunReporter:
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         # Under xdist the workers' reports arrive here too, user_properties included.
         collect_record(self.runtime, report)
+        self.progress.on_report(self.runtime.engine)
 
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
+        self.progress.close()
         runtime = self.runtime
         if not runtime.records:
             return
@@ -116,13 +120,14 @@ class RunReporter:
         if report is None:
             return
         terminalreporter.write_sep("=", "lrm safety report")
-        for line in render(report):
+        width = self.config.get_terminal_writer().fullwidth  # the width pytest prints to
+        for line in render(report, width=width):
             terminalreporter.write_line(line)
         if report.get("study"):
-            for line in render_study(report["study"], report["model"]):
+            for line in render_study(report["study"], report["model"], width=width):
                 terminalreporter.write_line(line)
         if self.runtime.settings.triage:
-            for line in render_triage(report):
+            for line in render_triage(report, width=width):
                 terminalreporter.write_line(line)
         stats = self._engine_stats()
         if stats is not None:
@@ -137,8 +142,16 @@ class RunReporter:
         server = self.runtime.server
         if server is not None:
             terminalreporter.write_line(f"vLLM server log: {server.log_path}")
-        if self.runtime.settings.report_json:
-            terminalreporter.write_line(f"JSON report: {self.runtime.settings.report_json}")
+        settings, here = self.runtime.settings, self.config.invocation_params.dir
+        for kind, written in (
+            ("JSON", settings.report_json),
+            ("Markdown", settings.report_md),
+            ("HTML", settings.report_html),
+        ):
+            if written:  # as pytest-html says where its page went: the absolute path
+                terminalreporter.write_line(
+                    f"report: {kind} written to {(here / written).resolve()}"
+                )
         if self.runtime.settings.gate:
             terminalreporter.write_line(
                 f"--lrm-gate: exit status is the gate verdict ({report['gate_verdict']})"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -16,6 +15,7 @@ from .cases.loader import load_suite_gates
 from .cases.model import Probe
 from .engine.cache import Cache
 from .engine.cassette import Recorder
+from .engine.deployments import settle_deployment
 from .engine.engine import Engine, EngineStats
 from .engine.keys import client_identity
 from .errors import ConfigError, SuiteError
@@ -29,6 +29,7 @@ from .models.presets import ClientOptions, parse_preset_lines
 from .models.vllm_offline import parse_engine_args
 from .models.vllm_server import PREFIX as SERVER_PREFIX
 from .models.vllm_server import VLLMServer, reasoning_parser_for
+from .progress import PROGRESS, WorkerFeed
 from .report.gate import Gate
 from .report.scoreboard import ProbeRecord
 from .settings import Settings, lookup
@@ -50,7 +51,7 @@ class Runtime:
     engine: Engine | None = None
     cache: Cache | None = None
     judge_check: dict[str, Any] | None = None
-    _last_progress: float = 0.0
+    feed: WorkerFeed | None = None
     _attacks: AttackRegistry | None = None
     _judges: JudgeRegistry | None = None
     _attacker: PairSearch | None = None
@@ -95,11 +96,19 @@ class Runtime:
         for suite in sorted({r.suite for r in self.records.values()}):
             known = self.collected_gates.get(suite)
             gates.extend(
-                known
-                if known is not None
-                else load_suite_gates(self.config.rootpath / suite, suite)
+                known if known is not None else load_suite_gates(self.suite_path(suite), suite)
             )
         return gates
+
+    def suite_path(self, suite: str) -> Path:
+        """A suite's file from its name in the records (its node id: relative to the rootdir,
+        or to the package's folder for the built-in starter suites)."""
+        path = self.config.rootpath / suite
+        if not path.exists():
+            for root in self.case_roots:
+                if root.is_dir() and (root / suite).is_file():
+                    return root / suite
+        return path
 
     def _judge_client(
         self, spec: str | None, source: str, urls: tuple[str, ...], need: str
@@ -173,7 +182,9 @@ class Runtime:
         judge.check(load=True)  # a missing extra or model: one usage error, not one per probe
         return judge
 
-    def _client_for(self, spec: str, source: str, options: ClientOptions) -> ModelClient:
+    def _client_for(
+        self, spec: str, source: str, options: ClientOptions, *, under_test: bool = False
+    ) -> ModelClient:
         # Errors name the option the spec came from (--lrm-model or --lrm-judge-model).
         settings = replace(self.settings, model_source=source)
         client: ModelClient | None = self.config.hook.pytest_lrmsafety_make_client(
@@ -181,6 +192,24 @@ class Runtime:
         )
         if client is None:
             raise ConfigError(f"{source}: no plugin can serve model {spec!r}")
+        # One look at the server before any probe (a wrong model name is one usage error,
+        # not one error per probe), and the deployment the cache keys name.
+        s = self.settings
+        started = None
+        serve_url = self.serve_url
+        if under_test and serve_url and tuple(getattr(client, "endpoints", ())) == (serve_url,):
+            started = {"server": "vllm", "vllm_args": list(s.vllm_args)}
+        read_only = s.cache == "ro"
+        settle_deployment(
+            client,
+            source,
+            revision=s.model_revision if under_test else None,
+            started=started,
+            read_only=read_only,
+            cache=self.open_cache(client) if under_test and read_only else None,
+            check=not getattr(self.config.option, "collectonly", False),
+            keyed_on_served=under_test,
+        )
         return client
 
     def make_client(self) -> ModelClient | None:
@@ -201,7 +230,7 @@ class Runtime:
             trust_remote_code=s.trust_remote_code,
             max_batch=s.concurrency,
         )
-        return self._client_for(s.model, s.model_source, options)
+        return self._client_for(s.model, s.model_source, options, under_test=True)
 
     def resolve_path(self, value: str, source: str) -> Path:
         """A path setting: from the command line relative to the current folder, else to
@@ -251,13 +280,17 @@ class Runtime:
         return self._path(self.settings.record, lookup(self.config, "record")[1])
 
     def open_cache(self, client: ModelClient | None) -> Cache:
-        """Opens the cache (checked at configure, so a bad file is a usage error); a replay
-        reads only its cassette."""
-        if client is not None and hasattr(client, "lookup"):
-            self.cache = Cache(None, "off")
-        else:
-            where = lookup(self.config, "cache_dir")[1]
-            self.cache = Cache(self._path(self.settings.cache_dir, where), self.settings.cache)
+        """Opens the cache once (checked at configure, so a bad file is a usage error); a
+        replay reads only its cassette. The cache notes the URLs the client's completions
+        come from."""
+        if self.cache is None:
+            if client is not None and hasattr(client, "lookup"):
+                self.cache = Cache(None, "off")
+            else:
+                where = lookup(self.config, "cache_dir")[1]
+                self.cache = Cache(self._path(self.settings.cache_dir, where), self.settings.cache)
+        endpoints = getattr(client, "endpoints", ())
+        self.cache.endpoint = " ".join(endpoints) if endpoints else None
         return self.cache
 
     def serve_if_asked(self) -> None:
@@ -332,33 +365,15 @@ class Runtime:
             attacker=self.attacker(),
         )
         self.engine.plan(self.plan)
+        self.feed = WorkerFeed.start_for(self.config, self.engine)  # xdist workers only
         return self.engine
 
     def show_progress(self, stats: EngineStats) -> None:
-        """While a test waits for the model: one line every few seconds, quiet under -q."""
-        reporter = self.config.pluginmanager.get_plugin("terminalreporter")
-        if reporter is None or _is_worker(self.config) or self.config.get_verbosity() < 0:
-            return
-        now = time.monotonic()
-        if now - self._last_progress < PROGRESS_EVERY_S:
-            return
-        self._last_progress = now
-        reporter.write_line(progress_line(stats, self.engine.pool.in_flight if self.engine else 0))
-
-
-PROGRESS_EVERY_S = 5.0
-
-
-def progress_line(stats: EngineStats, in_flight: int) -> str:
-    """``[lrm] 120/1000 done, 35.2/s, 2 errors, 32 in flight, ETA 25 s``."""
-    elapsed = max(time.monotonic() - stats.started, 1e-9)
-    rate = (stats.generated + stats.errors) / elapsed
-    left = stats.planned - stats.done
-    eta = f"{left / rate:.0f} s" if rate > 0 else "unknown"
-    return (
-        f"[lrm] {stats.done}/{stats.planned} done, {rate:.1f}/s, {stats.errors} errors, "
-        f"{in_flight} in flight, ETA {eta}"
-    )
+        """While a test waits for the model: the progress line (progress.py), past the
+        capture; on the controller only (workers feed theirs to it)."""
+        progress = self.config.stash.get(PROGRESS, None)
+        if progress is not None and self.engine is not None:
+            progress.on_wait(self.engine)
 
 
 def sampling_for(settings: Settings, probe: Probe) -> SamplingParams:
@@ -374,10 +389,6 @@ def sampling_for(settings: Settings, probe: Probe) -> SamplingParams:
     if params.seed is not None and probe.sample > 1:
         params = replace(params, seed=params.seed + probe.sample - 1)
     return params
-
-
-def _is_worker(config: pytest.Config) -> bool:
-    return hasattr(config, "workerinput")
 
 
 RUNTIME = pytest.StashKey[Runtime]()

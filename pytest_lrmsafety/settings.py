@@ -42,6 +42,7 @@ class Settings:
     open_tag_in_prompt: bool | None
     concurrency: int = 8
     rpm: float | None = None
+    progress: str = "auto"
     cache: str = "rw"
     cache_dir: str = ".lrmsafety"
     record: str | None = None
@@ -90,6 +91,7 @@ class Settings:
     serve: bool = False
     reasoning_parser: str | None = None
     serve_timeout: int = 600
+    model_revision: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -162,6 +164,7 @@ def resolve_settings(config: pytest.Config) -> Settings:
         open_tag_in_prompt=values["open_tag_in_prompt"],
         concurrency=int(values["concurrency"]),
         rpm=values["rpm"],
+        progress=values["progress"],
         cache=values["cache"],
         cache_dir=values["cache_dir"],
         record=values["record"],
@@ -210,6 +213,7 @@ def resolve_settings(config: pytest.Config) -> Settings:
         serve=bool(values["serve"]),
         reasoning_parser=values["reasoning_parser"],
         serve_timeout=int(values["serve_timeout"]),
+        model_revision=str(values["model_revision"] or "").strip() or None,
     )
 
 

@@ -233,9 +233,10 @@ def test_progress_line_while_a_test_waits(
     project: pytest.Pytester, chat_server: ChatServer
 ) -> None:
     chat_server.rules.clear()
-    chat_server.default = Reply(thinking="I should decline.", answer="I can't help.", delay_s=2.3)
+    chat_server.default = Reply(thinking="I should decline.", answer="I can't help.", delay_s=3.5)
     args = [*model_args(chat_server), "-k", "weapons and direct", "--lrm-cache", "off"]
-    shown = project.runpytest(*args)
+    shown = project.runpytest(*args, "--lrm-progress", "on")
     shown.stdout.fnmatch_lines(["[[]lrm[]] 0/1 done, 0.0/s, 0 errors, 1 in flight, ETA unknown"])
-    quiet = project.runpytest(*args, "-q")
-    assert "[lrm]" not in quiet.stdout.str()
+    not_a_terminal = project.runpytest(*args)  # auto: pytester's output is no terminal
+    assert "[lrm]" not in not_a_terminal.stdout.str()
+    # More cases (-q, xdist, off, the ini setting, in a subprocess): tests/test_progress.py

@@ -104,6 +104,7 @@ class Engine:
         self._judge_names = judge_names
         self.on_wait = on_wait
         self.last_cache_error: str | None = None
+        self.closed = False
         self._verdicts: dict[tuple[str, str, str, int], tuple[tuple[str, ...], Future[Any]]] = {}
 
     def key(self, probe: Probe, params: SamplingParams) -> str:
@@ -180,7 +181,7 @@ class Engine:
         *,
         urgent: bool,
     ) -> Job:
-        job = Job(lambda: self._generate(key, probe, params))
+        job = Job(lambda: self._generate(key, probe, params), label=probe.name)
         with self._lock:
             self._jobs[key] = job
         if known is not None:
@@ -343,6 +344,7 @@ class Engine:
         return verdicts
 
     def close(self) -> None:
+        self.closed = True
         self.pool.close()
         if self.recorder is not None:
             self.recorder.close()

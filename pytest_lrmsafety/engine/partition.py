@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 
 import pytest
 
+from ..progress import PROGRESS, PROGRESS_DIR_KEY
 from .engine import EngineStats
 
 PARTITION_KEY = "lrm_partition"
@@ -58,6 +59,12 @@ class XdistPlanning:
     @pytest.hookimpl(optionalhook=True)
     def pytest_configure_node(self, node: Any) -> None:
         node.workerinput[PARTITION_KEY] = node.config.getvalue("dist") == "load"
+        # Workers print nothing the user sees: they feed their counts to the controller's
+        # progress line through files in this folder (progress.py).
+        progress = node.config.stash.get(PROGRESS, None)
+        folder = progress.feed_folder() if progress is not None else None
+        if folder is not None:
+            node.workerinput[PROGRESS_DIR_KEY] = folder
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_testnodedown(self, node: Any, error: Any) -> None:

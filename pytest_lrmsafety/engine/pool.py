@@ -18,12 +18,19 @@ URGENT, PLANNED = 0, 1
 
 
 class Job:
-    """One unit of work; ``future`` resolves with its result."""
+    """One unit of work; ``future`` resolves with its result.
 
-    def __init__(self, run: Callable[[], Any]) -> None:
+    Args:
+        run: The work.
+        label: What the progress line calls it (``weapons-001[direct]``).
+    """
+
+    def __init__(self, run: Callable[[], Any], label: str = "") -> None:
         self.run = run
+        self.label = label
         self.future: Future[Any] = Future()
         self.started = False
+        self.began = 0.0  # time.monotonic() when a thread took it
 
 
 class RateLimit:
@@ -56,6 +63,7 @@ class Pool:
         self._lock = threading.Lock()
         self.in_flight = 0
         self.max_in_flight = 0
+        self._running: set[Job] = set()
 
     def _ensure_started(self) -> None:
         if self._threads:
@@ -87,6 +95,8 @@ class Pool:
             with self._lock:
                 self.in_flight += 1
                 self.max_in_flight = max(self.max_in_flight, self.in_flight)
+                job.began = time.monotonic()
+                self._running.add(job)
             try:
                 job.future.set_result(job.run())
             except BaseException as exc:  # delivered to whoever waits on the future
@@ -94,6 +104,12 @@ class Pool:
             finally:
                 with self._lock:
                     self.in_flight -= 1
+                    self._running.discard(job)
+
+    def oldest_running(self) -> Job | None:
+        """The job in flight the longest, for the progress line (``None`` when idle)."""
+        with self._lock:
+            return min(self._running, key=lambda j: j.began, default=None)
 
     def close(self) -> None:
         """Stops the threads after the jobs they are running; queued jobs are dropped."""
