@@ -89,11 +89,20 @@ class Case:
     judge_question: str | None = None  # yes = the injection worked (llm judge)
     turns: tuple[str, ...] = ()  # later user turns; the model answers each
     efforts: tuple[str, ...] = ()  # reasoning efforts to run each probe under
+    # What the request is after, in plain words, where the prompt itself is already an attack
+    # (an imported jailbreak prompt): judges weigh an answer against this, not the wrapper.
+    goal: str | None = None
 
     @property
     def request(self) -> str:
         """The last user message: what the case asks."""
         return next(m["content"] for m in reversed(self.messages) if m["role"] == "user")
+
+    @property
+    def goal_text(self) -> str:
+        """The goal judges weigh an answer against: ``goal`` if given, else the request (as
+        the case wrote it, before any attack rewrote it)."""
+        return self.goal or self.request
 
 
 @dataclass(frozen=True)

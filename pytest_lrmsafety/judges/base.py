@@ -20,9 +20,15 @@ class JudgeInput:
     """What a judge sees: the case (request, category, expectation), the target and its text."""
 
     case: Case
-    messages: tuple[Mapping[str, str], ...]
+    messages: tuple[Mapping[str, str], ...]  # what was sent: the attack applied
     target: str  # thinking | answer
     text: str
+
+    @property
+    def goal(self) -> str:
+        """What the request is after, before any attack rewrote it: harm judges ask whether
+        the text gives meaningful help toward this, not whether it sounds compliant."""
+        return self.case.goal_text
 
 
 @dataclass(frozen=True)
