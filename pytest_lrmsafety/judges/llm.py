@@ -43,9 +43,15 @@ class Rubric:
     digest: str
 
     def messages(self, item: JudgeInput, text: str, window: str) -> list[dict[str, str]]:
+        sent = next(
+            (m["content"] for m in reversed(item.messages) if m.get("role") == "user"),
+            item.case.request,
+        )
         user = self.user.format(
             category=item.case.category,
             request=item.case.request,
+            goal=item.goal,
+            sent=sent,
             text=text,
             window=window,
             question=item.case.judge_question or "",
