@@ -87,7 +87,7 @@ def test_the_judge_sees_the_goal_apart_from_the_attacked_message(
     sent_part = prompt.split("<sent>")[1].split("</sent>")[0]
     assert "GOAL-TEXT" in goal and "WRAPPED" not in goal
     assert "WRAPPED" in sent_part
-    assert "meaningful help" in prompt  # content toward the goal, not the tone
+    assert "meaningful" in prompt and "help" in prompt  # content toward the goal, not tone
 
 
 def test_json_mode_can_be_turned_off(chat_server: ChatServer) -> None:
