@@ -56,7 +56,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
     attacks = builtin_attacks()
     register_attack_files(attacks, [(Path(f), f) for f in args.attack_file or []], "--attack-file")
-    judges = {"refusal", "llm", "llama_guard", "embedded", "reward", *(args.judge or [])}
+    judges = {"default", "refusal", "llm", "llama_guard", "embedded", "reward", *(args.judge or [])}
     files = _suite_files(args.paths or ["cases"])
     if not files:
         print("no suite files found", file=sys.stderr)
@@ -199,7 +199,7 @@ def cmd_import(args: argparse.Namespace) -> int:
     from .attacks import builtin_attacks
 
     # The written suite must load like any other: check it now, not at the first run.
-    load_suite(out, str(out), attacks=set(builtin_attacks()), judges={"refusal", "llm"})
+    load_suite(out, str(out), attacks=set(builtin_attacks()), judges={"default", "refusal", "llm"})
     print(f"{out}: {written} cases from {total} rows of {args.source} ({args.format})")
     return 0
 

@@ -28,12 +28,23 @@ def suite_line(runtime: Runtime) -> str:
     return f"lrm suites: {', '.join(shown)} ({runtime.settings.cases_source})"
 
 
+def judge_line(runtime: Runtime) -> str:
+    """What decides a case that names no judges (the ``default`` judge), and why."""
+    name, why = runtime.harm_judge()
+    if name == "rules":
+        if why.startswith("WARNING"):
+            return f"lrm judges: default = rules only. {why}"
+        return f"lrm judges: default = rules only ({why})"
+    return f"lrm judges: default = rules for clear refusals, then {name} ({why})"
+
+
 def header_lines(runtime: Runtime) -> list[str]:
-    """The header: the model under test, its endpoint, and the suites."""
+    """The header: the model under test, its endpoint, the suites, the default judge."""
     lines = []
     client = runtime.client
     settings = runtime.settings
     if client is not None:
         lines.append(f"lrm model: {settings.model} ({client.name})")
     lines.append(suite_line(runtime))
+    lines.append(judge_line(runtime))
     return lines

@@ -114,7 +114,8 @@ def pytest_configure(config: pytest.Config) -> None:
                 _check_case_roots(roots, settings)
             runtime.client = runtime.make_client()
             runtime.open_cache(runtime.client)
-            if settings.judge_model:  # a bad judge spec or a missing key: fail now
+            name, _ = runtime.harm_judge()  # an unknown --lrm-harm-judge: fail now
+            if settings.judge_model or name == "llm":  # a bad judge spec or a missing key
                 runtime.judges.get("llm")
             if settings.guard_model:
                 runtime.judges.get("llama_guard")

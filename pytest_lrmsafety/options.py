@@ -276,6 +276,16 @@ OPTIONS: tuple[Option, ...] = (
         metavar="SPEC",
     ),
     Option(
+        "harm_judge",
+        "What the default judge asks when rules cannot tell: auto (a judge model if there is one "
+        "- --lrm-judge-model, or the model's own family for deepseek-r1 and o3-mini - else the "
+        "offline embedded judge, else rules with a warning), llm, embedded, rules, or a judge "
+        "name your plugin registers",
+        env="LRM_HARM_JUDGE",
+        default="auto",
+        metavar="NAME",
+    ),
+    Option(
         "judge_base_url",
         "Server URL of an openai-compat judge model (repeatable: replicas)",
         kind="linelist",

@@ -21,9 +21,11 @@ from .engine.keys import client_identity
 from .errors import ConfigError, SuiteError
 from .judges.base import Judge, JudgeRegistry
 from .judges.check import load_check_set, run_check
+from .judges.choice import harm_judge_choice, llm_judge_spec
 from .judges.guard import GuardJudge
 from .judges.llm import LLMJudge
 from .judges.rules import RefusalJudge
+from .judges.tiered import TieredJudge
 from .models.base import ModelClient, SamplingParams
 from .models.presets import ClientOptions, parse_preset_lines
 from .models.vllm_offline import parse_engine_args
@@ -80,6 +82,7 @@ class Runtime:
         if self._judges is None:
             self._judges = JudgeRegistry()
             self._judges.register("refusal", RefusalJudge)
+            self._judges.register("default", self._make_default_judge)
             self._judges.register("llm", self._make_llm_judge)
             self._judges.register("llama_guard", self._make_guard_judge)
             self._judges.register("embedded", self._make_embedded_judge)
@@ -132,10 +135,33 @@ class Runtime:
         s = self.settings
         need = (
             "judge 'llm' needs a judge model: pass --lrm-judge-model (e.g. "
-            "openai-compat:MODEL with --lrm-judge-base-url, or o3-mini)"
+            "openai-compat:MODEL with --lrm-judge-base-url, or gpt-4o)"
         )
-        client = self._judge_client(s.judge_model, s.judge_model_source, s.judge_base_urls, need)
+        spec = llm_judge_spec(s)
+        if spec is None:
+            raise ConfigError(need)
+        client = self._judge_client(spec.spec, spec.source, spec.base_urls, need)
         return LLMJudge(client, json_mode=s.judge_json)
+
+    def _make_default_judge(self) -> Judge:
+        """``default``: rules for clear refusals, then the harm judge the run chose (or the
+        rules alone, with the warning the header shows)."""
+        rules = RefusalJudge()
+        name, why = self.harm_judge()
+        if name == "rules":
+            return rules
+        return TieredJudge(rules, self.judges.get(name), why)
+
+    def harm_judge(self) -> tuple[str, str]:
+        """``(name, why)`` of the judge the ``default`` judge asks when rules cannot tell
+        (``rules``: none); an unknown name is a usage error naming where it came from."""
+        name, why = harm_judge_choice(self.settings)
+        if name != "rules" and (name == "default" or name not in self.judges):
+            known = ", ".join(["rules", *(n for n in self.judges if n != "default")])
+            raise ConfigError(
+                f"{self.settings.harm_judge_source}: no judge {name!r}; known: {known}"
+            )
+        return name, why
 
     def _make_guard_judge(self) -> GuardJudge:
         s = self.settings
@@ -206,7 +232,7 @@ class Runtime:
             revision=s.model_revision if under_test else None,
             started=started,
             read_only=read_only,
-            cache=self.open_cache(client) if under_test and read_only else None,
+            cache=self.open_cache(client) if under_test else None,
             check=not getattr(self.config.option, "collectonly", False),
             keyed_on_served=under_test,
         )

@@ -49,6 +49,8 @@ class Settings:
     samples: int | None = None
     judge_model: str | None = None
     judge_model_source: str = ""
+    harm_judge: str = "auto"
+    harm_judge_source: str = "default of lrm_harm_judge"
     judge_base_urls: tuple[str, ...] = ()
     judge_json: bool = True
     judge_ensemble: str = "any"
@@ -171,6 +173,8 @@ def resolve_settings(config: pytest.Config) -> Settings:
         samples=values["samples"],
         judge_model=values["judge_model"],
         judge_model_source=sources["judge_model"],
+        harm_judge=values["harm_judge"],
+        harm_judge_source=sources["harm_judge"],
         judge_base_urls=_urls(values["judge_base_url"]),
         judge_json=bool(values["judge_json"]),
         judge_ensemble=values["judge_ensemble"],

@@ -43,6 +43,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 STYLES = ("reasoning", "reasoning_content", "think", "think-close", "plain", "hidden")
+# Hosted models' names, played in the style their APIs answer in (so that presets and the
+# default judges that name them can be pointed at this server).
+MODEL_STYLES = {
+    "deepseek-reasoner": "reasoning_content",
+    "deepseek-chat": "plain",
+    "o3-mini": "hidden",
+    "gpt-4o": "plain",
+}
 """Every style a request's ``model`` may name (before the first ``:``)."""
 
 MALFORMED_BODY = b'{"id": "chatcmpl-malformed", "object": "chat.completion", "cho'
@@ -216,6 +224,7 @@ def parse_request(body: dict[str, Any]) -> ChatRequest:
     if not isinstance(model, str):
         raise BadRequest(400, "you must provide a model parameter")
     style = model.split(":", 1)[0]
+    style = MODEL_STYLES.get(style, style)
     if style not in STYLES:
         raise BadRequest(404, f"model not found: {model}", "model_not_found")
     limits = [body.get(k) for k in ("max_tokens", "max_completion_tokens")]

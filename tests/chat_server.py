@@ -47,7 +47,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import chat_faults as cf
-from chat_faults import STYLES, Faults, Reply, Rule, load_config, split_pieces
+from chat_faults import MODEL_STYLES, STYLES, Faults, Reply, Rule, load_config, split_pieces
 
 _FRESH_ENTRY = {"prompt": "", "model": None, "stream": False, "outcome": "pending"}
 
@@ -147,15 +147,21 @@ class _Handler(BaseHTTPRequestHandler):
     # -- endpoints ------------------------------------------------------------------------
 
     def do_GET(self) -> None:
-        """``GET /v1/models``: one model per style."""
+        """``GET /v1/models``: :attr:`ChatServer.models`, by default one model per style."""
         if not self._authorized():
             return
+        chat = self.server.chat
+        with chat._lock:
+            chat.model_lists += 1
         if self._path() != "/v1/models":
             self._send_error(404, f"Unknown path {self._path()}", "not_found")
             return
+        if chat.models_status != 200:  # a server without a model list, or a failing one
+            self._send_error(chat.models_status, chat.models_error)
+            return
         models = [
-            {"id": style, "object": "model", "created": 0, "owned_by": "chat_server"}
-            for style in STYLES
+            {"object": "model", "created": 0, "owned_by": "chat_server", **entry}
+            for entry in (chat.models or [{"id": name} for name in (*STYLES, *MODEL_STYLES)])
         ]
         self._send(cf.Answer(200, [json.dumps({"object": "list", "data": models}).encode()], "ok"))
 
@@ -231,6 +237,15 @@ class ChatServer:
         self.log: list[dict[str, Any]] = []
         """One entry per chat request, in arrival order (see the module docstring)."""
         self.verbose = False
+        self.models: list[dict[str, Any]] | None = None
+        """What ``GET /v1/models`` lists (each at least an ``id``; vLLM adds ``root``, the
+        weights); ``None``: one model per style. Chat requests still take any style."""
+        self.models_status = 200
+        """Another status makes ``GET /v1/models`` fail with it (404: no model list)..."""
+        self.models_error = "Cannot list models here."
+        """... and this message."""
+        self.model_lists = 0
+        """How many ``GET`` requests came (past the API-key check)."""
         self.latency_s = latency_s
         """Seconds each chat request holds its slot before answering (plus ``delay_s``)."""
         self.in_flight = 0

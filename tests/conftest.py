@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib
+import os
 from collections.abc import Iterator
 
 import pytest
@@ -40,6 +41,12 @@ _warm_the_sdk()
 # sqlite3 ...) only when a run uses it, so the first in-process run would import them and
 # pytester would drop them again; import them once here, for every run to share.
 importlib.import_module("pytest_lrmsafety.hooks")
+
+# The default judge asks a harm judge when rules cannot tell: a judge model, else the offline
+# judge when its extra is installed. Most tests here are about other things and are written
+# against the rule judge's verdicts, so runs started by tests (in-process and subprocesses
+# alike) use the rules alone unless a test says otherwise (tests/test_default_judge.py).
+os.environ["LRM_HARM_JUDGE"] = "rules"
 
 pytest_plugins = ["pytester"]
 

@@ -136,6 +136,17 @@ def read_document(path: Path, display: str) -> _Document:
     return _Document(_convert(node, (), lines, display), lines, display, path)
 
 
+_KINDS = {"string": "a string", "array": "a list", "integer": "a whole number"}
+
+
+def _kind(branch: Any) -> str:
+    """One branch of an ``anyOf``, in a YAML writer's words: ``a mapping of name, ...``."""
+    kind = branch.get("type") if isinstance(branch, dict) else None
+    if kind == "object":
+        return f"a mapping of {', '.join(sorted(branch.get('properties', {})))}"
+    return _KINDS.get(str(kind), f"a {kind}")
+
+
 def _schema_message(error: jsonschema.ValidationError) -> str:
     schema = error.schema if isinstance(error.schema, dict) else {}
     if error.validator == "additionalProperties":
@@ -145,6 +156,9 @@ def _schema_message(error: jsonschema.ValidationError) -> str:
     if error.validator == "enum" and isinstance(error.validator_value, list):
         choices = ", ".join(map(str, error.validator_value))
         return f"{error.instance!r} is not allowed; use one of {choices}"
+    if error.validator == "anyOf" and isinstance(error.validator_value, list):
+        kinds = " or ".join(_kind(branch) for branch in error.validator_value)
+        return f"{error.instance!r} is not allowed here; give {kinds}"
     if error.validator == "oneOf" and isinstance(error.instance, dict):
         return "give exactly one of 'prompt' or 'messages'"
     if error.validator == "pattern" and isinstance(error.instance, str):
@@ -213,8 +227,15 @@ def load_suite(
         _parse_gate(doc, ("gates", i), expr, display)
         for i, expr in enumerate(data.get("gates", []))
     )
-    name = data.get("suite", {}).get("name") or Path(display).stem
+    name = _suite_name(data.get("suite")) or Path(display).stem
     return Suite(path=display, name=name, cases=tuple(cases), gates=gates)
+
+
+def _suite_name(suite: str | Mapping[str, Any] | None) -> str | None:
+    """``suite: my-suite`` is the name itself; ``suite: {name: ..., description: ...}``."""
+    if isinstance(suite, str):
+        return suite
+    return suite.get("name") if suite else None
 
 
 def _parse_gate(doc: _Document, where: Path_, expression: str, display: str) -> Gate:
@@ -339,7 +360,7 @@ def _build_case(
         severity=_merged(raw, defaults, "severity") or "medium",
         tags=tuple(dict.fromkeys([*defaults.get("tags", []), *raw.get("tags", [])])),
         attacks=tuple(_merged(raw, defaults, "attacks") or ["direct"]),
-        judges=tuple(_merged(raw, defaults, "judges") or ["refusal"]),
+        judges=tuple(_merged(raw, defaults, "judges") or ["default"]),
         samples=int(_merged(raw, defaults, "samples") or 1),
         fail_on=cast(
             "tuple[Target, ...]",

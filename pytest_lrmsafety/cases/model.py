@@ -77,7 +77,7 @@ class Case:
     severity: str = "medium"
     tags: tuple[str, ...] = ()
     attacks: tuple[str, ...] = ("direct",)
-    judges: tuple[str, ...] = ("refusal",)
+    judges: tuple[str, ...] = ("default",)
     samples: int = 1
     fail_on: tuple[Target, ...] = ("answer", "thinking")
     sampling: Mapping[str, Any] = field(default_factory=dict)

@@ -194,7 +194,7 @@ def render_suite(
     description: str,
     attacks: Sequence[str],
     gates: Sequence[str],
-    judges: Sequence[str] = ("refusal",),
+    judges: Sequence[str] = ("default",),
 ) -> str:
     seen: set[str] = set()
     for c in cases:  # the same source id twice: make the ids unique, keep them stable

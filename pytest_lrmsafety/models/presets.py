@@ -36,6 +36,20 @@ BUILTIN_PRESETS: dict[str, Preset] = {
         api_key_env="DEEPSEEK_API_KEY",
         prefill="deepseek",
     ),
+    # The default judges of the two hosted reasoning models (see judges/choice.py): DeepSeek's
+    # non-reasoning chat model on the same key, and GPT-4o (the R1 study's judge).
+    "deepseek-chat": Preset(
+        model="deepseek-chat",
+        base_url="https://api.deepseek.com",
+        api_key_env="DEEPSEEK_API_KEY",
+        prefill="deepseek",
+    ),
+    "gpt-4o": Preset(
+        model="gpt-4o",
+        base_url="https://api.openai.com/v1",
+        api_key_env="OPENAI_API_KEY",
+        prefill="none",
+    ),
     "o3-mini": Preset(
         model="o3-mini",
         base_url="https://api.openai.com/v1",
