@@ -4,6 +4,7 @@ environment, the built-in suites, ``lrmsafety init``, a path option written with
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 import sys
@@ -62,6 +63,14 @@ def test_help_lists_every_option() -> None:
 
 def _imported(pytester: pytest.Pytester, *args: str) -> dict[str, object]:
     pytester.makepyfile(test_unrelated=UNRELATED)
+    # an LRM_* variable turns the plugin on (tests/conftest.py sets one for the suite)
+    with pytest.MonkeyPatch.context() as mp:
+        for name in [n for n in os.environ if n.startswith("LRM_")]:
+            mp.delenv(name)
+        return _run_unrelated(pytester, *args)
+
+
+def _run_unrelated(pytester: pytest.Pytester, *args: str) -> dict[str, object]:
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider", *args)
     result.assert_outcomes(passed=11)
     loaded: dict[str, object] = json.loads((pytester.path / "imported.json").read_text())
@@ -191,8 +200,6 @@ def test_a_spaced_path_option_that_moves_the_rootdir_is_refused(
     )
     # with --rootdir given, the spaced form moves nothing: it is read as the option's value
     assert "write --lrm-baseline=" not in result.stderr.str()
-
-    import os
 
     os.chdir(project)
     result = pytester.runpytest_subprocess(
