@@ -107,7 +107,8 @@ def cmd_report(args: argparse.Namespace) -> int:
         print(f"report: Markdown written to {Path(args.md).resolve()}")
     if not (args.html or args.md) or args.terminal:
         from .report.profile import render_study
-        from .report.terminal import render, render_triage
+        from .report.terminal import render
+        from .report.triage import render_triage
 
         width = _width(args)
         intervals = True if args.intervals else None

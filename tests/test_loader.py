@@ -80,7 +80,7 @@ def test_load_suite(tmp_path: Path) -> None:
     ]
     assert w.messages == ({"role": "user", "content": "[placeholder request]"},)
     assert w.tags == ("starter", "cbrn", "extra")  # merged, defaults first, no duplicates
-    assert (w.attacks, w.judges, w.samples) == (("direct", "base64"), ("refusal",), 2)
+    assert (w.attacks, w.judges, w.samples) == (("direct", "base64"), ("default",), 2)
     assert w.fail_on == ("answer", "thinking")
     assert dict(w.sampling) == {"temperature": 0.6, "max_tokens": 64, "seed": 3}
     assert (w.check, w.note, w.suite) == (None, "", SHOWN)
@@ -119,8 +119,21 @@ def test_minimal_case_defaults(tmp_path: Path) -> None:
     (case,) = suite.cases
     assert suite.name == "s"  # the file's stem
     got = [case.severity, case.tags, case.attacks, case.judges, case.samples]
-    assert got == ["medium", (), ("direct",), ("refusal",), 1]
+    assert got == ["medium", (), ("direct",), ("default",), 1]
     assert (dict(case.sampling), case.line, suite.gates) == ({}, 2, ())
+
+
+@pytest.mark.parametrize(
+    ("header", "name"),
+    [
+        ("suite: my-suite\n", "my-suite"),  # the short form users write
+        ("suite: {name: my-suite, description: d}\n", "my-suite"),
+        ("suite: {description: only a description}\n", "s"),  # the file's stem
+    ],
+)
+def test_suite_name_as_a_string_or_a_mapping(tmp_path: Path, header: str, name: str) -> None:
+    suite = load(tmp_path, header + "cases:\n  - {id: a, category: X, expect: comply, prompt: x}\n")
+    assert suite.name == name
 
 
 HEAD = "cases:\n  - id: a\n    category: X\n    expect: refuse\n    prompt: hi\n"  # lines 1-5
@@ -152,6 +165,15 @@ ERRORS = {
     "unknown-top-key": (
         "suite:\n  name: s\ncolour: red\n" + HEAD,
         "3: colour: unknown key 'colour'; allowed: cases, defaults, gates, schema_version, suite",
+    ),
+    "suite-not-a-name": (
+        "suite: 3\n" + HEAD,
+        "1: suite: 3 is not allowed here; give a string or a mapping of description, name",
+    ),
+    "suite-empty-name": ("suite: ''\n" + HEAD, "1: suite: '' should be non-empty"),
+    "suite-unknown-key": (
+        "suite: {nme: x}\n" + HEAD,
+        "1: suite.nme: unknown key 'nme'; allowed: description, name",
     ),
     "unknown-case-key": (
         HEAD + "    promt: hi\n",

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 from ..cases.model import Probe
 from ..judges.base import Verdict
 from ..models.base import Completion
+from .layout import DEFAULT_WIDTH, wrap
 
 if TYPE_CHECKING:
     from ..outcome import Decision
@@ -42,10 +43,13 @@ def failure_message(
     decision: Decision,
     *,
     redacted: bool = False,
+    width: int = DEFAULT_WIDTH,
 ) -> str:
     """Category, attack, expectation, excerpts of thinking and answer, every verdict.
 
-    With ``redacted``, texts judged harmful are masked (``--lrm-redact``)."""
+    With ``redacted``, texts judged harmful are masked (``--lrm-redact``). No line is wider
+    than ``width`` (the terminal's): a long excerpt goes on under its first line, indented
+    to where its text starts."""
     case = probe.case
     if redacted:
         from dataclasses import replace
@@ -61,30 +65,36 @@ def failure_message(
             )
             or "",
         )
-    lines = [
-        f"{decision.outcome.upper()}: {'; '.join(decision.reasons) or 'as expected'}",
-        f"  case      {case.id} ({case.suite}:{case.line})",
-        f"  category  {case.category}   attack {probe.variant}   sample {probe.sample}",
-        f"  expect    {case.expect}   severity {case.severity}   decided by {_decided_by(probe)}",
-        f"  request   {excerpt(case.request, 200)}",
-        f"  thinking  [{completion.thinking_status}] {excerpt(completion.thinking)}",
-        f"  answer    {excerpt(completion.answer)}",
+    fields = [
+        ("case", f"{case.id} ({case.suite}:{case.line})"),
+        ("category", f"{case.category}   attack {probe.variant}   sample {probe.sample}"),
+        ("expect", f"{case.expect}   severity {case.severity}   decided by {_decided_by(probe)}"),
+        ("request", excerpt(case.request, 200)),
+        ("thinking", f"[{completion.thinking_status}] {excerpt(completion.thinking)}"),
+        ("answer", excerpt(completion.answer)),
     ]
     if probe.decoder is not None:
         from ..attacks.encodings import decode_answer  # the report package stays light
 
         decoded = None if redacted else decode_answer(probe.decoder, completion.answer)
         if decoded is not None:
-            lines.append(f"  decoded   {excerpt(decoded)} (from {probe.decoder})")
+            fields.append(("decoded", f"{excerpt(decoded)} (from {probe.decoder})"))
     if probe.turns:
-        lines.append(f"  turns     {len(probe.turns) + 1} user turns; the last answer is judged")
+        fields.append(("turns", f"{len(probe.turns) + 1} user turns; the last answer is judged"))
+    reasons = "; ".join(decision.reasons) or "as expected"
+    lines = wrap(f"{decision.outcome.upper()}: {reasons}", width)
+    for name, text in fields:
+        lines += wrap(f"{name:<9} {text}", width, "  ", " " * 12)
     lines.append("  verdicts")
     for v in verdicts:
         if v.error is not None:
-            lines.append(f"    {v.judge} on {v.target}: ERROR {v.error}")
+            said = f"{v.judge} on {v.target}: ERROR {v.error}"
         else:
             score = "" if v.score is None else f" ({v.score:g})"
-            lines.append(f"    {v.judge} on {v.target}: {v.label}{score}: {v.rationale}")
+            said = f"{v.judge} on {v.target}: {v.label}{score}: {v.rationale}"
+        if "\n" in said or len(said) + 4 > width:  # a short one stays exactly as given
+            said = " ".join(said.split())
+        lines += wrap(said, width, "    ", " " * 6)
     if not verdicts:
         lines.append("    (none)")
     return "\n".join(lines)

@@ -11,7 +11,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from .terminal import BASELINE_METRICS, gate_value, pct
+from .terminal import BASELINE_METRICS, COLUMNS, gate_value, pct
 
 NONE = "-"
 _SPECIAL = re.compile(r"([\\`*_\[\]<>|~])")
@@ -43,17 +43,13 @@ def _table(headers: list[str], rows: list[list[str]]) -> list[str]:
     return out
 
 
-CATEGORY_COLUMNS = (
-    ("unsafe answer", "unsafe_answer_rate"),
-    ("unsafe thinking", "unsafe_thinking_rate"),
-    ("over-refusal", "over_refusal_rate"),
-    ("injection", "injection_success_rate"),
-    ("error", "error_rate"),
-)
+# The terminal's columns (an empty one is left out, as there).
+CATEGORY_COLUMNS = COLUMNS
 ATTACK_COLUMNS = (
     ("success: answer", "attack_success_rate"),
     ("success: thinking", "thinking_attack_success_rate"),
     ("over-refusal", "over_refusal_rate"),
+    ("unclear", "unclear_rate"),
     ("error", "error_rate"),
 )
 
@@ -178,10 +174,10 @@ def render_markdown(report: Mapping[str, Any]) -> str:
         )
         lines.append("")
     if report.get("study"):
-        from .profile import render_study
+        from .profile import study_lines
 
         lines += ["### In the R1 safety study's terms", "", "```"]
-        lines += render_study(report["study"], report["model"])[2:]
+        lines += study_lines(report["study"], report["model"], width=120, intervals=True)
         lines += ["```", ""]
     lines += _triage(report)
     judges = ", ".join(f"{esc(j['name'])} ({esc(j['description'])})" for j in report["judges"])

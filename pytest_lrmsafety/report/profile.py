@@ -21,6 +21,7 @@ from typing import Any
 
 import yaml
 
+from .layout import DEFAULT_WIDTH, Cell, fits, table, wrap
 from .scoreboard import ProbeRecord
 from .stats import wilson
 
@@ -106,36 +107,54 @@ def _pct(x: Any) -> str:
     return "-" if x is None else str(x)
 
 
-def render_study(section: Mapping[str, Any], model: str | None) -> list[str]:
-    from tabulate import tabulate
+def study_lines(
+    section: Mapping[str, Any],
+    model: str | None,
+    width: int = DEFAULT_WIDTH,
+    intervals: bool | None = None,
+) -> list[str]:
+    """The study's table and its note, no line wider than ``width``; Wilson intervals of this
+    run's shares where the table fits with them (``None``), always or never."""
+    figures = section["published"]["figures"]
 
-    pub = section["published"]
-    figures = pub["figures"]
-    body = []
-    for key, label, figure in LABELS:
-        row = section["rows"][key]
-        ours = "-"
-        if row["denominator"]:
-            ours = (
-                f"{_pct(row['value'])} ({row['numerator']}/{row['denominator']}; "
-                f"{_pct(row['low'])}-{_pct(row['high'])})"
-            )
-        fig = figures.get(figure) if figure else None
-        mark = "" if not fig or fig.get("checked") else " †"
-        r1 = _pct(fig["DeepSeek-R1"]) + mark if fig else "-"
-        o3 = _pct(fig["o3-mini"]) + mark if fig else "-"
-        body.append([label, ours, r1, o3])
-    lines = [
-        "",
-        "R1 safety study profile (Zhou et al. 2025, arXiv:2502.12659): this run beside the "
-        "published figures",
-    ]
-    lines += tabulate(
-        body, headers=["", model or "this run", "DeepSeek-R1", "o3-mini"], tablefmt="simple"
-    ).splitlines()
-    lines.append(
+    def body(bounds: bool) -> list[list[Cell]]:
+        rows: list[list[Cell]] = []
+        for key, label, figure in LABELS:
+            row = section["rows"][key]
+            ours: Cell = "-"
+            if row["denominator"]:
+                share = f"{_pct(row['value'])} ({row['numerator']}/{row['denominator']})"
+                spread = f"[{_pct(row['low'])}, {_pct(row['high'])}]"
+                ours = (share, spread) if bounds else (share,)
+            fig = figures.get(figure) if figure else None
+            mark = "" if not fig or fig.get("checked") else " †"
+            r1 = (_pct(fig["DeepSeek-R1"]) + mark,) if fig else "-"
+            o3 = (_pct(fig["o3-mini"]) + mark,) if fig else "-"
+            rows.append([label, ours, r1, o3])
+        return rows
+
+    headers = ["", model or "this run", "DeepSeek-R1", "o3-mini"]
+    if intervals is None:
+        intervals = fits(headers, body(True), width)
+    lines = table(headers, body(intervals), width, overflow="records")
+    lines += wrap(
         "† not checked against the paper's tables here; sources in "
         "pytest_lrmsafety/report/profiles/r1_study.yaml. The study judged with GPT-4o on its own "
-        "prompt sets: compare directions and gaps, not digits."
+        "prompt sets: compare directions and gaps, not digits.",
+        width,
     )
     return lines
+
+
+def render_study(
+    section: Mapping[str, Any],
+    model: str | None,
+    width: int = DEFAULT_WIDTH,
+    intervals: bool | None = None,
+) -> list[str]:
+    """The terminal's study section: a title, then :func:`study_lines`."""
+    title = (
+        "R1 safety study profile (Zhou et al. 2025, arXiv:2502.12659): this run beside the "
+        "published figures"
+    )
+    return ["", *wrap(title, width), *study_lines(section, model, width, intervals)]

@@ -1,13 +1,19 @@
-"""The end-of-run tables: per category, per attack, thinking states, gates and the verdict."""
+"""The end-of-run tables: per category, per attack, thinking states, gates and the verdict.
+
+Every line fits the width given (the terminal's; 100 without one): tables narrow, wrap or
+stack (``layout.table``), prose wraps with a hanging indent. Wilson intervals of the rates
+show where the tables still fit with them (a wide terminal) or when asked for
+(``intervals=True``: ``lrmsafety report --intervals``); the gates always show theirs.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Any
 
-from tabulate import tabulate
-
 from ..judges.guard import HAZARDS
+from .layout import DEFAULT_WIDTH, Cell, fits, table, wrap
+from .triage import render_triage as render_triage  # where the reporter and CLI find it
 
 COLUMNS = (
     ("unsafe answer", "unsafe_answer_rate"),
@@ -39,47 +45,62 @@ ATTACK_COLUMNS = (
 MATRIX_MAX_ATTACKS = 6  # wider than this, the category x attack matrix becomes a top list
 
 
+def _rate_cell(rate: Mapping[str, Any], intervals: bool) -> Cell:
+    """``("33.3% (2/6)", "[9.7%, 70.0%]")``: the interval may go under the rate."""
+    if not rate["denominator"]:
+        return "-"
+    bounds = interval(rate).strip() if intervals else ""
+    return (percent(rate), bounds) if bounds else (percent(rate),)
+
+
 def _table(
     rows: list[dict[str, Any]],
     first: str,
     total: dict[str, Any] | None,
-    columns: tuple[tuple[str, str], ...] = COLUMNS,
-) -> str:
+    columns: tuple[tuple[str, str], ...],
+    width: int,
+    intervals: bool | None,
+) -> list[str]:
     # Drop columns no probe of the run can fill (e.g. injection without resist cases).
     every = [*rows, *([total] if total else [])]
     shown = [(h, m) for h, m in columns if any(r["rates"][m]["denominator"] for r in every)]
-    body = [[r["group"], r["probes"], *(percent(r["rates"][m]) for _, m in shown)] for r in rows]
-    if total is not None and len(rows) > 1:
-        body.append(
-            [total["group"], total["probes"], *(percent(total["rates"][m]) for _, m in shown)]
-        )
-    return tabulate(body, headers=[first, "probes", *(h for h, _ in shown)], tablefmt="simple")
+    listed = [*rows, *([total] if total is not None and len(rows) > 1 else [])]
+    headers = [first, "probes", *(h for h, _ in shown)]
+
+    def body(bounds: bool) -> list[list[Cell]]:
+        return [
+            [r["group"], r["probes"], *(_rate_cell(r["rates"][m], bounds) for _, m in shown)]
+            for r in listed
+        ]
+
+    if intervals is None:  # with intervals only where they fit without stacking
+        intervals = fits(headers, body(True), width)
+    return table(headers, body(intervals), width)
 
 
 def _success(rate: Mapping[str, Any]) -> str:
     return "-" if not rate["denominator"] else f"{rate['numerator']}/{rate['denominator']}"
 
 
-def _cross(cells: list[dict[str, Any]], attacks: int) -> list[str]:
+def _cross(cells: list[dict[str, Any]], attacks: int, width: int = DEFAULT_WIDTH) -> list[str]:
     """Attack success per category x attack (answer / thinking): a matrix when there are few
     attacks, else the ten cells where attacks got through most often."""
     scored = [c for c in cells if c["row"]["rates"]["attack_success_rate"]["denominator"]]
     if not scored:
         return []
-    lines = ["", "attack success per category x attack (answer / thinking):"]
+    lines = ["", *wrap("attack success per category x attack (answer / thinking):", width)]
     if attacks <= MATRIX_MAX_ATTACKS:
         names = sorted({c["attack"] for c in cells})
-        grid: dict[str, dict[str, str]] = {}
+        grid: dict[str, dict[str, Cell]] = {}
         for c in cells:
             rates = c["row"]["rates"]
             cell = (
                 f"{_success(rates['attack_success_rate'])} / "
                 f"{_success(rates['thinking_attack_success_rate'])}"
             )
-            grid.setdefault(c["category"], {})[c["attack"]] = cell
+            grid.setdefault(c["category"], {})[c["attack"]] = (cell,)
         body = [[cat, *(grid[cat].get(a, "") for a in names)] for cat in sorted(grid)]
-        lines += tabulate(body, headers=["category", *names], tablefmt="simple").splitlines()
-        return lines
+        return lines + table(["category", *names], body, width)
 
     def worst(c: dict[str, Any]) -> tuple[float, int]:
         rate = c["row"]["rates"]["attack_success_rate"]
@@ -94,9 +115,11 @@ def _cross(cells: list[dict[str, Any]], attacks: int) -> list[str]:
         return [*lines, "  no attack got through in any answer"]
     for c in top[:10]:
         rates = c["row"]["rates"]
-        lines.append(
-            f"  {c['category']} x {c['attack']}: answer {percent(rates['attack_success_rate'])}"
-            f", thinking {percent(rates['thinking_attack_success_rate'])}"
+        lines += wrap(
+            f"{c['category']} x {c['attack']}: answer {percent(rates['attack_success_rate'])}"
+            f", thinking {percent(rates['thinking_attack_success_rate'])}",
+            width,
+            "  ",
         )
     return lines
 
@@ -112,22 +135,31 @@ def interval(rate: Mapping[str, Any]) -> str:
     return f" [{pct(rate['low'])}, {pct(rate['high'])}]"
 
 
-def gate_value(g: Mapping[str, Any]) -> str:
-    """What the gate decided on, with the rate, its sample size and interval."""
+def gate_pieces(g: Mapping[str, Any]) -> tuple[str, ...]:
+    """:func:`gate_value` in pieces a narrow table may put on separate lines."""
     if g["denominator"] == 0:
-        return "- (no probe in scope)"
+        return ("- (no probe in scope)",)
     base = f"{pct(g.get('rate', g['value']))} ({g['numerator']}/{g['denominator']})"
     bound = g.get("bound", "point")
     if bound == "point":
-        return base + interval(g)
+        return (base, interval(g).strip())
     if bound == "delta":
         if g["value"] is None:
-            return f"{base}; no baseline in scope"
-        return f"{g['value'] * 100:+.1f} points vs baseline {pct(g.get('baseline'))}; now {base}"
-    return f"{bound} {pct(g['value'])} of {base}{interval(g)}"
+            return (f"{base};", "no baseline in scope")
+        return (
+            f"{g['value'] * 100:+.1f} points",
+            f"vs baseline {pct(g.get('baseline'))};",
+            f"now {base}",
+        )
+    return (f"{bound} {pct(g['value'])}", f"of {base}", interval(g).strip())
 
 
-def _thinking_vs_answer_line(report: Mapping[str, Any]) -> list[str]:
+def gate_value(g: Mapping[str, Any]) -> str:
+    """What the gate decided on, with the rate, its sample size and interval."""
+    return " ".join(p for p in gate_pieces(g) if p)
+
+
+def _thinking_vs_answer_line(report: Mapping[str, Any], width: int) -> list[str]:
     table = report.get("thinking_vs_answer")
     if not table:
         return []
@@ -135,10 +167,11 @@ def _thinking_vs_answer_line(report: Mapping[str, Any]) -> list[str]:
     us, uu = table["thinking_unsafe"]["answer_safe"], table["thinking_unsafe"]["answer_unsafe"]
     if ss + su + us + uu == 0:
         return []
-    return [
+    return wrap(
         f"thinking vs answer (refuse probes, both judged): both safe {ss}, unsafe thinking "
-        f"behind a safe answer {us}, unsafe answer after safe thinking {su}, both unsafe {uu}"
-    ]
+        f"behind a safe answer {us}, unsafe answer after safe thinking {su}, both unsafe {uu}",
+        width,
+    )
 
 
 BASELINE_METRICS = (
@@ -158,14 +191,17 @@ def _delta(c: Mapping[str, Any]) -> str:
     return f"{c['delta'] * 100:+.1f} (p={c['p_value']:.3f}){star}"
 
 
-def render_baseline(section: Mapping[str, Any]) -> list[str]:
+def render_baseline(section: Mapping[str, Any], width: int = DEFAULT_WIDTH) -> list[str]:
     """Rates against the baseline: totals, then the categories and attacks that moved."""
     lines = [
         "",
-        f"against baseline {section['path']} (model {section.get('model')}, "
-        f"{section.get('created')}); points, two-proportion test, * significant:",
+        *wrap(
+            f"against baseline {section['path']} (model {section.get('model')}, "
+            f"{section.get('created')}); points, two-proportion test, * significant:",
+            width,
+        ),
     ]
-    body = []
+    body: list[list[Cell]] = []
     for metric in BASELINE_METRICS:
         c = section["totals"][metric]
         if not (c["baseline"]["denominator"] or c["current"]["denominator"]):
@@ -178,23 +214,22 @@ def render_baseline(section: Mapping[str, Any]) -> list[str]:
                 _delta(c),
             ]
         )
-    lines += tabulate(
-        body, headers=["rate", "baseline", "now", "delta"], tablefmt="simple"
-    ).splitlines()
+    lines += table(["rate", "baseline", "now", "delta"], body, width)
     moved = []
     for kind in ("by_category", "by_attack"):
         for group, metrics in section[kind].items():
             for metric in BASELINE_METRICS:
                 c = metrics[metric]
                 if c["significant"] and c["delta"]:
-                    moved.append(f"  {kind[3:]} {group}: {metric} {_delta(c)}")
+                    moved += wrap(f"{kind[3:]} {group}: {metric} {_delta(c)}", width, "  ")
     if moved:
         lines.append("significant changes:")
         lines += moved
     failing = section["newly_failing"]
     if failing:
         lines.append(f"passed in the baseline, fail now ({len(failing)}):")
-        lines += [f"  {f['nodeid']}: {'; '.join(f['reasons'])}" for f in failing[:20]]
+        for f in failing[:20]:
+            lines += wrap(f"{f['nodeid']}: {'; '.join(f['reasons'])}", width, "  ", "      ")
         if len(failing) > 20:
             lines.append(f"  ... and {len(failing) - 20} more (see the JSON report)")
     fixed = section["newly_passing"]
@@ -203,64 +238,17 @@ def render_baseline(section: Mapping[str, Any]) -> list[str]:
     return lines
 
 
-def _flat(text: str | None, limit: int) -> str:
-    if text is None:
-        return "(none)"
-    flat = " ".join(text.split())
-    return flat if len(flat) <= limit else flat[: limit - 3] + "..."
+def render(
+    report: Mapping[str, Any], width: int = DEFAULT_WIDTH, intervals: bool | None = None
+) -> list[str]:
+    """The lines the terminal summary prints for a report.
 
-
-def render_triage(report: Mapping[str, Any], limit: int = 160) -> list[str]:
-    """Failures grouped by category, then attack: excerpts of thinking and answer and the
-    deciding rationale; then the thinking-vs-answer table."""
-    failed = [p for p in report["probes"] if p["outcome"] == "fail"]
-    lines = ["", f"triage: {len(failed)} failed probes, by category and attack"]
-    by_category: dict[str, dict[str, list[Mapping[str, Any]]]] = {}
-    for p in failed:
-        by_category.setdefault(p["category"], {}).setdefault(p["attack"], []).append(p)
-    for category in sorted(by_category):
-        attacks = by_category[category]
-        lines.append(f"{category} ({sum(len(v) for v in attacks.values())})")
-        for attack in sorted(attacks):
-            lines.append(f"  {attack} ({len(attacks[attack])})")
-            for p in attacks[attack]:
-                lines.append(f"    {p['case_id']}: {'; '.join(p['reasons'])}")
-                lines.append(f"      thinking: {_flat(p.get('thinking'), limit)}")
-                lines.append(f"      answer:   {_flat(p.get('answer'), limit)}")
-                deciding = [
-                    v
-                    for v in p["verdicts"]
-                    if v["label"] in ("unsafe", "compliance", "refusal", "partial_refusal")
-                ]
-                for v in deciding[:3]:
-                    lines.append(
-                        f"      {v['judge']} on {v['target']}: {v['label']}: "
-                        f"{_flat(v['rationale'], 100)}"
-                    )
-    table = report.get("thinking_vs_answer")
-    if table:
-        lines.append("")
-        lines.append("thinking vs answer (refuse probes with both judged):")
-        body = [
-            [
-                "thinking safe",
-                table["thinking_safe"]["answer_safe"],
-                table["thinking_safe"]["answer_unsafe"],
-            ],
-            [
-                "thinking unsafe",
-                table["thinking_unsafe"]["answer_safe"],
-                table["thinking_unsafe"]["answer_unsafe"],
-            ],
-        ]
-        lines += tabulate(
-            body, headers=["", "answer safe", "answer unsafe"], tablefmt="simple"
-        ).splitlines()
-    return lines
-
-
-def render(report: Mapping[str, Any]) -> list[str]:
-    """The lines the terminal summary prints for a report."""
+    Args:
+        report: The run's report.
+        width: The terminal's width; no line is wider.
+        intervals: Wilson intervals in the rate tables: ``None`` where a table still fits
+            with them, ``True`` always (tables wrap or stack to fit), ``False`` never.
+    """
     lines: list[str] = []
     if report["partial"]:
         lines += [
@@ -268,36 +256,67 @@ def render(report: Mapping[str, Any]) -> list[str]:
             "these numbers cover only the probes that ran.",
             "",
         ]
-    lines += [f"model: {report['model'] or '(fixture override)'}", ""]
-    lines += _table(report["by_category"], "category", report["totals"]).splitlines()
+    lines += [*wrap(f"model: {report['model'] or '(fixture override)'}", width), ""]
+    total = report["totals"]
+    lines += _table(report["by_category"], "category", total, COLUMNS, width, intervals)
     if len(report["by_attack"]) > 1:
         lines.append("")
-        lines += _table(
-            report["by_attack"], "attack", report["totals"], ATTACK_COLUMNS
-        ).splitlines()
-        lines += _cross(report["by_category_attack"], len(report["by_attack"]))
+        lines += _table(report["by_attack"], "attack", total, ATTACK_COLUMNS, width, intervals)
+        lines += _cross(report["by_category_attack"], len(report["by_attack"]), width)
     if report["by_effort"]:
         lines.append("")
-        lines += _table(
-            report["by_effort"], "effort", report["totals"], ATTACK_COLUMNS
-        ).splitlines()
+        lines += _table(report["by_effort"], "effort", total, ATTACK_COLUMNS, width, intervals)
     states = ", ".join(f"{k} {v}" for k, v in report["thinking_status"].items())
-    lines += ["", f"thinking: {states}"]
+    lines += ["", *wrap(f"thinking: {states}", width)]
+    lines += [wrapped for text in _facts(report) for wrapped in wrap(text, width)]
+    lines += _thinking_vs_answer_line(report, width)
+    if report.get("baseline"):
+        lines += render_baseline(report["baseline"], width)
+    if report["gates"]:
+        lines.append("")
+        body: list[list[Cell]] = [
+            [g["status"].upper(), g["expression"], gate_pieces(g), g["source"]]
+            for g in report["gates"]
+        ]
+        # Narrowed first: the value (its interval under the rate), then where it came from.
+        lines += table(
+            ["gate", "expression", "value", "from"],
+            body,
+            width,
+            keys=2,
+            shrink=(2, 3, 1),
+            overflow="records",
+        )
+        for g in report["gates"]:
+            if g.get("warning"):
+                lines += wrap(f"warning: gate '{g['expression']}' {g['warning']}", width)
+    broken = sum(1 for g in report["gates"] if g["status"] == "fail")
+    held = sum(1 for g in report["gates"] if g["status"] == "pass")
+    na = sum(1 for g in report["gates"] if g["status"] == "n/a")
+    verdict = report["gate_verdict"].upper()
+    lines += ["", f"gate verdict: {verdict} ({broken} broken, {held} held, {na} n/a)"]
+    return lines
+
+
+def _facts(report: Mapping[str, Any]) -> list[str]:
+    """Judges, hazards, harm scores, the judge check, disagreement and samples: one
+    sentence each, before wrapping."""
+    out = []
     for judge in report["judges"]:
         errors = f", {judge['errors']} errors" if judge["errors"] else ""
-        lines.append(
+        out.append(
             f"judge {judge['name']}: {judge['description']} ({judge['verdicts']} verdicts{errors})"
         )
     for category, codes in report["hazards"].items():
         named = ", ".join(f"{code} {HAZARDS.get(code, '?')} {n}" for code, n in codes.items())
-        lines.append(f"hazards named in {category}: {named}")
+        out.append(f"hazards named in {category}: {named}")
     for category, scores in report["harm_scores"].items():
         unsafe = (
             f"{scores['mean_unsafe']:.3f} on {scores['unsafe_answers']} unsafe answers"
             if scores["mean_unsafe"] is not None
             else "no unsafe answers"
         )
-        lines.append(
+        out.append(
             f"harm score in {category}: {unsafe}; {scores['mean_all']:.3f} on all "
             f"{scores['answers']} answers"
         )
@@ -305,42 +324,22 @@ def render(report: Mapping[str, Any]) -> list[str]:
     if check:
         for j in check["judges"]:
             flag = "" if j["agreement"] >= check["min"] else f"  BELOW {check['min']:.0%}"
-            lines.append(
+            out.append(
                 f"judge check ({check['set']}): {j['judge']} agreed on {j['agreed']}/{j['items']}"
                 f" ({j['agreement']:.0%}){flag}"
             )
     disagreement = report["totals"]["rates"]["judge_disagreement_rate"]
     if disagreement["denominator"]:
-        lines.append(
+        out.append(
             f"judges disagreed on {percent(disagreement)} of the probes several judges decided"
         )
     samples = report["samples"]
     if samples["groups"]:
         n = samples["groups"]
-        lines.append(
+        out.append(
             f"samples: {n} case x attack groups; any sample failed "
             f"{100.0 * samples['any_fail'] / n:.1f}% ({samples['any_fail']}/{n}), "
             f"most samples failed {100.0 * samples['majority_fail'] / n:.1f}% "
             f"({samples['majority_fail']}/{n})"
         )
-    lines += _thinking_vs_answer_line(report)
-    if report.get("baseline"):
-        lines += render_baseline(report["baseline"])
-    if report["gates"]:
-        lines.append("")
-        body = [
-            [g["status"].upper(), g["expression"], gate_value(g), g["source"]]
-            for g in report["gates"]
-        ]
-        lines += tabulate(
-            body, headers=["gate", "expression", "value", "from"], tablefmt="simple"
-        ).splitlines()
-        for g in report["gates"]:
-            if g.get("warning"):
-                lines.append(f"warning: gate '{g['expression']}' {g['warning']}")
-    broken = sum(1 for g in report["gates"] if g["status"] == "fail")
-    held = sum(1 for g in report["gates"] if g["status"] == "pass")
-    na = sum(1 for g in report["gates"] if g["status"] == "n/a")
-    verdict = report["gate_verdict"].upper()
-    lines += ["", f"gate verdict: {verdict} ({broken} broken, {held} held, {na} n/a)"]
-    return lines
+    return out
