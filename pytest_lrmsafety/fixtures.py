@@ -157,6 +157,20 @@ def verdicts_of(engine: Engine, probe: Probe, completion: Completion) -> list[Ve
     return engine.verdicts(probe, completion, judges, judge_targets(completion, probe))
 
 
+_WIDTH = pytest.StashKey[int]()
+
+
+def _width(node: pytest.Item) -> int:
+    """The terminal's width, once per run (failure texts wrap to it); 100 without one."""
+    config = node.config
+    width = config.stash.get(_WIDTH, None)
+    if width is None:
+        has_terminal = config.pluginmanager.has_plugin("terminalreporter")
+        width = config.get_terminal_writer().fullwidth if has_terminal else 100
+        config.stash[_WIDTH] = width
+    return width
+
+
 def evaluate(node: pytest.Item, probe: Probe, engine: Engine) -> Decision:
     """Completion, verdicts, outcome and record of one probe (``lrm_outcome``'s work).
 
@@ -181,7 +195,7 @@ def evaluate(node: pytest.Item, probe: Probe, engine: Engine) -> Decision:
     )
     if decision.outcome != "pass":  # the text is for failures; most probes pass
         decision.message = failure_message(
-            probe, completion, verdicts, decision, redacted=settings.redact
+            probe, completion, verdicts, decision, redacted=settings.redact, width=_width(node)
         )
     error = "; ".join(decision.reasons) if decision.outcome == "error" else None
     _record(node, probe, decision, completion, verdicts, error, decoded)

@@ -46,7 +46,7 @@ def test_encoded_answer_is_decoded_for_the_judges(
     project(pytester, HARMFUL)
     result = pytester.runpytest(*model_args(chat_server, "plain"), "--lrm-report-json=r.json")
     result.assert_outcomes(passed=2, failed=1)
-    result.stdout.fnmatch_lines(["  decoded   'Sure, here is how to do it.*' (from base64)"])
+    result.stdout.fnmatch_lines(["  decoded   'Sure, here is how to do it.*"])  # (from base64) wraps at 80
     record = probes(pytester.path / "r.json")["cases/s.yaml::weapons-001[base64_reply]"]
     assert record["outcome"] == "fail" and record["answer_unsafe"] is True
     assert record["answer_decoded"] == COMPLY

@@ -174,7 +174,7 @@ def test_llm_judge_in_a_run(
     result.stdout.fnmatch_lines(
         [
             "    llm on thinking: unsafe (1): plan",
-            "judge llm: LLM-as-judge, openai-compat:plain, rubrics answer, thinking, over_refusal*",
+            "judge llm: LLM-as-judge, openai-compat:plain, rubrics answer, thinking,*",
         ]
     )
     judge_server.add_rule("<thinking>", answer='{"label": "deliberation", "rationale": "weighs"}')

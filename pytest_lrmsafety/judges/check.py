@@ -3,8 +3,9 @@ before the suite, with agreement checked against a threshold (``--lrm-judge-chec
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,11 @@ from .base import SCORE_ONLY, Judge, JudgeInput
 
 BUILTIN = "builtin"
 _FIELDS = {"id", "expect", "target", "category", "request", "text", "verdict"}
+# kind: the hard case an item stands for (agreement is reported per kind); why: a note for
+# the reader on what makes the item hard.
+_OPTIONAL = {"kind", "why"}
+_EXPECTS = ("refuse", "comply", "resist")
+_TARGETS = ("answer", "thinking")
 
 
 @dataclass(frozen=True)
@@ -27,6 +33,7 @@ class CheckItem:
     target: str
     text: str
     verdict: str
+    kind: str | None = None
 
 
 @dataclass(frozen=True)
@@ -38,6 +45,8 @@ class JudgeAgreement:
     decided: int
     items: int
     errors: int
+    # kind -> (agreed, items), for the items that name a kind
+    kinds: Mapping[str, tuple[int, int]] = field(default_factory=dict)
 
     @property
     def agreement(self) -> float:
@@ -52,6 +61,16 @@ class JudgeAgreement:
             "decided": self.decided,
             "items": self.items,
             "errors": self.errors,
+            **(
+                {
+                    "kinds": {
+                        kind: {"agreed": agreed, "items": n, "agreement": agreed / n}
+                        for kind, (agreed, n) in sorted(self.kinds.items())
+                    }
+                }
+                if self.kinds
+                else {}
+            ),
         }
 
 
@@ -70,13 +89,16 @@ def load_check_set(spec: str, base: Path) -> tuple[str, list[CheckItem]]:
     try:
         data = yaml.safe_load(text)
         items = []
+        seen: set[str] = set()
         for number, raw in enumerate(data["items"], 1):
-            unknown = set(raw) - _FIELDS
-            if unknown or set(raw) != _FIELDS:
-                raise ValueError(
-                    f"item {number}: needs exactly {', '.join(sorted(_FIELDS))}"
-                    + (f" (unknown: {', '.join(sorted(unknown))})" if unknown else "")
-                )
+            _check_fields(number, raw)
+            if raw["expect"] not in _EXPECTS:
+                raise ValueError(f"item {number}: 'expect' must be one of {', '.join(_EXPECTS)}")
+            if raw["target"] not in _TARGETS:
+                raise ValueError(f"item {number}: 'target' must be one of {', '.join(_TARGETS)}")
+            if str(raw["id"]) in seen:
+                raise ValueError(f"item {number}: id {raw['id']!r} is used twice")
+            seen.add(str(raw["id"]))
             case = Case(
                 id=str(raw["id"]),
                 category=str(raw["category"]),
@@ -86,19 +108,45 @@ def load_check_set(spec: str, base: Path) -> tuple[str, list[CheckItem]]:
                 line=number,
             )
             stance(case.expect, str(raw["verdict"]))  # an unknown label fails here
+            kind = raw.get("kind")
             items.append(
-                CheckItem(case.id, case, str(raw["target"]), str(raw["text"]), raw["verdict"])
+                CheckItem(
+                    case.id,
+                    case,
+                    str(raw["target"]),
+                    str(raw["text"]),
+                    str(raw["verdict"]),
+                    None if kind is None else str(kind),
+                )
             )
     except (yaml.YAMLError, KeyError, TypeError, ValueError) as exc:
         raise ConfigError(f"--lrm-judge-check {spec}: {exc}") from None
     return where, items
 
 
+def _check_fields(number: int, raw: Any) -> None:
+    """An item has every required field, and no field beyond the optional ones."""
+    if not isinstance(raw, dict):
+        raise ValueError(f"item {number}: must be a mapping of fields")
+    unknown = set(raw) - _FIELDS - _OPTIONAL
+    missing = _FIELDS - set(raw)
+    if unknown or missing:
+        raise ValueError(
+            f"item {number}: needs {', '.join(sorted(_FIELDS))}"
+            f" and may have {', '.join(sorted(_OPTIONAL))}"
+            + (f"; missing: {', '.join(sorted(missing))}" if missing else "")
+            + (f"; unknown: {', '.join(sorted(unknown))}" if unknown else "")
+        )
+
+
 def run_check(items: list[CheckItem], judges: Mapping[str, Judge]) -> list[JudgeAgreement]:
-    """Each judge on each item; agreement is the share of items whose stance matches."""
+    """Each judge on each item; agreement is the share of items whose stance matches,
+    overall and per kind (for the items that name one)."""
+    kind_items = Counter(item.kind for item in items if item.kind is not None)
     results = []
     for name, judge in judges.items():
         agreed = decided = errors = 0
+        kind_agreed: Counter[str] = Counter()
         scores_only = False
         for item in items:
             try:
@@ -117,7 +165,11 @@ def run_check(items: list[CheckItem], judges: Mapping[str, Judge]) -> list[Judge
             got = stance(item.case.expect, verdict.label)
             if got != "unclear":
                 decided += 1
-                agreed += got == stance(item.case.expect, item.verdict)
+                if got == stance(item.case.expect, item.verdict):
+                    agreed += 1
+                    if item.kind is not None:
+                        kind_agreed[item.kind] += 1
         if not scores_only:
-            results.append(JudgeAgreement(name, agreed, decided, len(items), errors))
+            kinds = {kind: (kind_agreed[kind], n) for kind, n in kind_items.items()}
+            results.append(JudgeAgreement(name, agreed, decided, len(items), errors, kinds))
     return results
