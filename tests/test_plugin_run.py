@@ -220,7 +220,7 @@ def test_xdist_gives_the_same_report(project: pytest.Pytester, chat_server: Chat
         lines = result.stdout.lines
         start = next(i for i, line in enumerate(lines) if "lrm safety report" in line)
         end = next(i for i, line in enumerate(lines) if "short test summary" in line)
-        return [line for line in lines[start:end] if not line.startswith("JSON report")]
+        return [line for line in lines[start:end] if not line.startswith("report: JSON")]
 
     assert tables(serial) == tables(parallel)
 
