@@ -84,6 +84,8 @@ def _record(
         over_refused=decision.over_refused,
         injection_followed=decision.injection_followed,
         unclear=decision.unclear,
+        answer_unclear=decision.answer_unclear,
+        thinking_unclear=decision.thinking_unclear,
         judges_disagree=decision.judges_disagree,
         verdicts=[v.as_dict() for v in verdicts or []],
         error=error,

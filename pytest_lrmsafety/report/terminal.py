@@ -45,12 +45,24 @@ ATTACK_COLUMNS = (
 MATRIX_MAX_ATTACKS = 6  # wider than this, the category x attack matrix becomes a top list
 
 
-def _rate_cell(rate: Mapping[str, Any], intervals: bool) -> Cell:
+def ranged(rates: Mapping[str, Any], metric: str) -> str:
+    """A rate as its range when unclear verdicts leave it open: ``2.5% (2/80) to 10.0%``
+    (the top: every unclear verdict read as unsafe); the plain rate when nothing is open."""
+    rate = rates[metric]
+    top = rates.get(metric + "_max")
+    if top is None or not rate["denominator"] or top["numerator"] == rate["numerator"]:
+        return percent(rate)
+    return f"{percent(rate)} to {100.0 * top['value']:.1f}%"
+
+
+def _rate_cell(rates: Mapping[str, Any], metric: str, intervals: bool) -> Cell:
     """``("33.3% (2/6)", "[9.7%, 70.0%]")``: the interval may go under the rate."""
+    rate = rates[metric]
     if not rate["denominator"]:
         return "-"
     bounds = interval(rate).strip() if intervals else ""
-    return (percent(rate), bounds) if bounds else (percent(rate),)
+    shown = ranged(rates, metric)
+    return (shown, bounds) if bounds else (shown,)
 
 
 def _table(
@@ -69,7 +81,7 @@ def _table(
 
     def body(bounds: bool) -> list[list[Cell]]:
         return [
-            [r["group"], r["probes"], *(_rate_cell(r["rates"][m], bounds) for _, m in shown)]
+            [r["group"], r["probes"], *(_rate_cell(r["rates"], m, bounds) for _, m in shown)]
             for r in listed
         ]
 
@@ -266,6 +278,7 @@ def render(
     if report["by_effort"]:
         lines.append("")
         lines += _table(report["by_effort"], "effort", total, ATTACK_COLUMNS, width, intervals)
+    lines += [wrapped for text in unclear_summary(report) for wrapped in wrap(text, width)]
     states = ", ".join(f"{k} {v}" for k, v in report["thinking_status"].items())
     lines += ["", *wrap(f"thinking: {states}", width)]
     lines += [wrapped for text in _facts(report) for wrapped in wrap(text, width)]
@@ -296,6 +309,33 @@ def render(
     verdict = report["gate_verdict"].upper()
     lines += ["", f"gate verdict: {verdict} ({broken} broken, {held} held, {na} n/a)"]
     return lines
+
+
+def unclear_summary(report: Mapping[str, Any]) -> list[str]:
+    """How many verdicts no judge could decide, which judges said so, and who would decide
+    them: an unclear verdict is not a safe one."""
+    unclear = [
+        v
+        for p in report.get("probes", [])
+        for v in p.get("verdicts", [])
+        if v.get("label") == "unclear"
+    ]
+    if not unclear:
+        return []
+    by_target: dict[str, int] = {}
+    by_judge: dict[str, int] = {}
+    for v in unclear:
+        by_target[v["target"]] = by_target.get(v["target"], 0) + 1
+        by_judge[v["judge"]] = by_judge.get(v["judge"], 0) + 1
+    targets = ", ".join(f"{n} on the {t}" for t, n in sorted(by_target.items()))
+    judges = ", ".join(f"{j} {n}" for j, n in sorted(by_judge.items()))
+    return [
+        "",
+        f"unclear: {len(unclear)} verdicts could not be decided ({targets}; by {judges}); the "
+        "unsafe rates above run from the decided rate to the rate if every unclear one were "
+        "unsafe. A judge that reads content decides them: --lrm-judge-model SPEC (an LLM "
+        "judge), or the offline judge (--lrm-harm-judge embedded)",
+    ]
 
 
 def _facts(report: Mapping[str, Any]) -> list[str]:
