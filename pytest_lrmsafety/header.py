@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from .engine.deployments import cache_header_lines
 from .runtime import Runtime
 
 BUILTIN_SUITES = Path(__file__).parent / "suites"
@@ -45,6 +46,7 @@ def header_lines(runtime: Runtime) -> list[str]:
     settings = runtime.settings
     if client is not None:
         lines.append(f"lrm model: {settings.model} ({client.name})")
+        lines += cache_header_lines(runtime.cache, client)
     lines.append(suite_line(runtime))
     lines.append(judge_line(runtime))
     return lines

@@ -27,6 +27,7 @@ from .judges.llm import LLMJudge
 from .judges.rules import RefusalJudge
 from .judges.tiered import TieredJudge
 from .models.base import ModelClient, SamplingParams
+from .models.endpoint import normalize_url
 from .models.presets import ClientOptions, parse_preset_lines
 from .models.vllm_offline import parse_engine_args
 from .models.vllm_server import PREFIX as SERVER_PREFIX
@@ -316,7 +317,7 @@ class Runtime:
                 where = lookup(self.config, "cache_dir")[1]
                 self.cache = Cache(self._path(self.settings.cache_dir, where), self.settings.cache)
         endpoints = getattr(client, "endpoints", ())
-        self.cache.endpoint = " ".join(endpoints) if endpoints else None
+        self.cache.endpoint = " ".join(normalize_url(u) for u in endpoints) or None
         return self.cache
 
     def serve_if_asked(self) -> None:

@@ -161,7 +161,11 @@ class _Handler(BaseHTTPRequestHandler):
             return
         models = [
             {"object": "model", "created": 0, "owned_by": "chat_server", **entry}
-            for entry in (chat.models or [{"id": name} for name in (*STYLES, *MODEL_STYLES)])
+            for entry in (
+                chat.models
+                if chat.models is not None
+                else [{"id": name} for name in (*STYLES, *MODEL_STYLES)]
+            )
         ]
         self._send(cf.Answer(200, [json.dumps({"object": "list", "data": models}).encode()], "ok"))
 
@@ -239,7 +243,8 @@ class ChatServer:
         self.verbose = False
         self.models: list[dict[str, Any]] | None = None
         """What ``GET /v1/models`` lists (each at least an ``id``; vLLM adds ``root``, the
-        weights); ``None``: one model per style. Chat requests still take any style."""
+        weights); ``None``: one per style and per hosted name it plays. Chat requests still
+        take any style."""
         self.models_status = 200
         """Another status makes ``GET /v1/models`` fail with it (404: no model list)..."""
         self.models_error = "Cannot list models here."

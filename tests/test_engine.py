@@ -100,11 +100,13 @@ def test_read_only_cache_never_writes(chat_server: ChatServer, tmp_path: Path) -
 def test_key_depends_on_what_changes_the_output(chat_server: ChatServer) -> None:
     other = ChatServer().start()
     try:
-        a, b = client(chat_server), client(other, max_retries=3, timeout=5.0)
-        assert client_identity(a) == client_identity(b)  # URL, retries, timeout: not part of it
+        a, b = client(chat_server), client(chat_server, max_retries=3, timeout=5.0)
+        assert client_identity(a) == client_identity(b)  # retries, timeout: not part of it
         (probe,) = probes(1)
         key = request_key(client_identity(a), probe.messages, PARAMS, 1)
         assert key == request_key(client_identity(b), probe.messages, PARAMS, 1)
+        elsewhere = client(other)  # the same model name on another server: another deployment
+        assert key != request_key(client_identity(elsewhere), probe.messages, PARAMS, 1)
         assert key != request_key(client_identity(a), probe.messages, PARAMS, 2)
         assert key != request_key(client_identity(a), probe.messages, SamplingParams(seed=1), 1)
         hidden = client(chat_server, hidden_thinking=True)

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import ast
 import json
 import sqlite3
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +27,12 @@ CREATE TABLE IF NOT EXISTS completions (
     completion TEXT NOT NULL, created REAL NOT NULL);
 CREATE TABLE IF NOT EXISTS verdicts (
     key TEXT PRIMARY KEY, judge TEXT NOT NULL, verdict TEXT NOT NULL, created REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS endpoints (
+    model TEXT PRIMARY KEY, endpoint TEXT NOT NULL, updated REAL NOT NULL);
+CREATE INDEX IF NOT EXISTS completions_by_model ON completions (model, created);
 """
+# Added to schema 1 without a new version: older files gain them when opened for writing,
+# and a reader of an older file finds no endpoints (see ``identities``).
 
 
 def _retry_locked(action: Callable[[], object], limit_s: float = 30.0) -> None:
@@ -40,6 +47,33 @@ def _retry_locked(action: Callable[[], object], limit_s: float = 30.0) -> None:
             if "locked" not in str(exc) or time.monotonic() > deadline:
                 raise
             time.sleep(0.05)
+
+
+def identity_text(identity: object) -> str:
+    """The ``model`` column: the client's identity as canonical JSON (older files hold
+    Python's ``repr`` of it)."""
+    return json.dumps(identity, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+
+
+def _identity_from(text: str) -> dict[str, Any] | None:
+    try:
+        value = json.loads(text)
+    except ValueError:
+        try:
+            value = ast.literal_eval(text)  # written before the column held JSON
+        except (ValueError, SyntaxError, MemoryError, RecursionError):
+            return None
+    return value if isinstance(value, dict) else None
+
+
+@dataclass(frozen=True)
+class CachedModel:
+    """The completions a cache holds for one model identity, and where they came from."""
+
+    identity: dict[str, Any] | None  # None: a ``model`` value this plugin cannot read
+    entries: int
+    latest: float
+    endpoint: str | None  # the URLs that last wrote them (older files: None)
 
 
 def completion_to_json(completion: Completion) -> str:
@@ -65,6 +99,10 @@ class Cache:
         self.mode = mode
         self.path = directory / FILE_NAME if directory is not None else None
         self._local = threading.local()
+        #: The URLs this run's completions come from, kept beside them (see ``identities``).
+        self.endpoint: str | None = None
+        self._noted: set[str] = set()
+        self._models: list[CachedModel] | None = None
         if self.path is None or mode == "off":
             self.mode = "off"
         elif mode == "ro" and not self.path.exists():
@@ -151,18 +189,47 @@ class Cache:
     def put_completion(self, key: str, request: Mapping[str, Any], completion: Completion) -> None:
         if not self.writes:
             return
+        model = identity_text(request.get("model", ""))
         conn = self._connection()
+        now = time.time()
         with conn:
             conn.execute(
                 "INSERT OR REPLACE INTO completions VALUES (?, ?, ?, ?, ?)",
                 (
                     key,
-                    str(request.get("model", "")),
+                    model,
                     json.dumps(request, ensure_ascii=False, sort_keys=True),
                     completion_to_json(completion),
-                    time.time(),
+                    now,
                 ),
             )
+            if self.endpoint is not None and model not in self._noted:
+                # once per model and process: which URLs this model's entries came from
+                conn.execute(
+                    "INSERT OR REPLACE INTO endpoints VALUES (?, ?, ?)", (model, self.endpoint, now)
+                )
+                self._noted.add(model)
+
+    def identities(self) -> list[CachedModel]:
+        """Every model identity the cache holds completions of, with counts and the URLs
+        that wrote them (read once per run: a grouped scan of the ``model`` index)."""
+        if self._models is not None:
+            return self._models
+        if not self.reads:
+            return []
+        conn = self._connection()
+        rows = conn.execute(
+            "SELECT model, COUNT(*), MAX(created) FROM completions GROUP BY model"
+        ).fetchall()
+        try:
+            endpoints = dict(conn.execute("SELECT model, endpoint FROM endpoints").fetchall())
+        except sqlite3.OperationalError:  # a file from before endpoints were recorded
+            endpoints = {}
+        self._models = [
+            CachedModel(_identity_from(model), int(count), float(latest), endpoints.get(model))
+            for model, count, latest in rows
+        ]
+        return self._models
 
     def get_verdict(self, key: str) -> Verdict | None:
         if not self.reads:

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import fcntl
 import json
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from ..errors import ConfigError
 from ..models.base import Completion, GenerationError, Message, SamplingParams
@@ -15,6 +14,40 @@ from ..models.base import Completion, GenerationError, Message, SamplingParams
 CASSETTE_VERSION = 1
 REPLAY_PREFIX = "replay:"
 _COMPLETION_FIELDS = tuple(Completion.__dataclass_fields__)
+
+
+FileLock = Callable[[IO[str]], None]
+
+
+def _file_locks() -> tuple[FileLock, FileLock]:
+    """Lock and unlock of a whole-line append, chosen on first use: ``fcntl.flock`` on
+    POSIX, ``msvcrt.locking`` on Windows (which has no ``fcntl``), else none (the thread
+    lock still keeps one process's lines whole)."""
+    try:
+        import fcntl
+    except ImportError:
+        pass
+    else:
+        return (
+            lambda file: fcntl.flock(file, fcntl.LOCK_EX),
+            lambda file: fcntl.flock(file, fcntl.LOCK_UN),
+        )
+    try:
+        import msvcrt
+    except ImportError:
+        return (lambda file: None, lambda file: None)
+
+    # msvcrt locks bytes from the current position: always the first byte, which every
+    # writer agrees on (the file is in append mode, so writes still go to its end).
+    def lock(file: IO[str]) -> None:
+        file.seek(0)
+        msvcrt.locking(file.fileno(), msvcrt.LK_LOCK, 1)  # type: ignore[attr-defined]
+
+    def unlock(file: IO[str]) -> None:
+        file.seek(0)
+        msvcrt.locking(file.fileno(), msvcrt.LK_UNLCK, 1)  # type: ignore[attr-defined]
+
+    return lock, unlock
 
 
 class Recorder:
@@ -33,17 +66,18 @@ class Recorder:
         # each line written whole under an OS lock.
         self._file = path.open("a", encoding="utf-8")
         self._lock = threading.Lock()
+        self._lock_file, self._unlock_file = _file_locks()
         self._seen: set[str] = set()
         self._write({"cassette_version": CASSETTE_VERSION, "model": dict(identity)})
 
     def _write(self, data: Mapping[str, Any]) -> None:
         line = json.dumps(data, ensure_ascii=False, sort_keys=True) + "\n"
-        fcntl.flock(self._file, fcntl.LOCK_EX)
+        self._lock_file(self._file)
         try:
             self._file.write(line)
             self._file.flush()
         finally:
-            fcntl.flock(self._file, fcntl.LOCK_UN)
+            self._unlock_file(self._file)
 
     def write(self, key: str, request: Mapping[str, Any], completion: Completion) -> None:
         with self._lock:

@@ -39,6 +39,8 @@ class EngineStats:
     retries: int = 0
     verdicts_cached: int = 0
     verdicts_judged: int = 0
+    judge_calls: int = 0  # requests to judge models (the llm judge; windows and retries count)
+    judge_tokens: int = 0
     cache_errors: int = 0
     started: float = field(default_factory=time.monotonic)
 
@@ -322,6 +324,7 @@ class Engine:
             "messages": [dict(m) for m in probe.messages],
             "category": probe.case.category,
             "expect": probe.case.expect,
+            "goal": probe.case.goal_text,  # judges weigh the text against it
             # A suite's own rubrics change what the llm judge is asked: part of the key.
             "rubrics": {name: digest for name, (_, digest) in probe.case.rubrics.items()},
         }
@@ -338,6 +341,8 @@ class Engine:
                         name, judge, JudgeInput(probe.case, probe.messages, target, text)
                     )
                     self.stats.verdicts_judged += 1
+                    self.stats.judge_calls += verdict.model_calls
+                    self.stats.judge_tokens += verdict.tokens
                     if key:
                         self._cache_write(self.cache.put_verdict, key, verdict)
                 verdicts.append(verdict)

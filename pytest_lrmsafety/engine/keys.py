@@ -20,8 +20,10 @@ def _digest(payload: Mapping[str, Any]) -> str:
 def client_identity(client: ModelClient) -> dict[str, Any]:
     """What about a client changes its output: its ``cache_identity``, else its name.
 
-    Never the URL of a replica, the concurrency or a key: the same model behind two
-    servers gives one cache entry.
+    For a server, that includes the deployment (``engine/deployments.py``): the run's base
+    URLs taken together, so that replicas of one run share entries while the same model
+    name on another server does not, or the user's ``--lrm-model-revision``. Never the
+    concurrency, the timeout or a key.
     """
     identity = getattr(client, "cache_identity", None)
     if isinstance(identity, Mapping):

@@ -18,20 +18,12 @@ from .base import (
     is_prefill,
     wire_messages,
 )
+from .endpoint import CHECK_TIMEOUT_S, redact, served_model, url_deployment
 from .reasoning import split_reasoning
 
 # Servers put the trace in one of these message fields (current vLLM, DeepSeek and older vLLM).
 REASONING_FIELDS = ("reasoning", "reasoning_content")
 PREFILL_STYLES = ("", "vllm", "deepseek")
-
-
-def redact(text: str, secret: str | None) -> str:
-    """Removes a secret (and its common truncations) from text shown to users."""
-    if secret and len(secret) >= 4:
-        text = text.replace(secret, "***")
-        # Some providers echo a prefix of a wrong key ("sk-abc1****").
-        text = text.replace(secret[:8], "***") if len(secret) > 8 else text
-    return text
 
 
 class OpenAICompatClient:
@@ -84,6 +76,11 @@ class OpenAICompatClient:
         self._max_retries = max_retries
         self._sdk_client: OpenAI | None = None
         self._sdk_lock = threading.Lock()
+        #: What names the deployment in cache keys: this URL alone until told otherwise
+        #: (replicas: all URLs of the run; ``{"revision": ...}`` from the user).
+        self.deployment: dict[str, Any] = url_deployment([base_url])
+        #: What the server said it serves the model from (:meth:`check_endpoint`).
+        self.served: str | None = None
 
     @property
     def _sdk(self) -> OpenAI:
@@ -140,8 +137,18 @@ class OpenAICompatClient:
         return self._name
 
     @property
+    def endpoints(self) -> tuple[str, ...]:
+        """The URLs this client sends requests to."""
+        return (self.base_url,)
+
+    @property
     def cache_identity(self) -> dict[str, object]:
-        """What changes the output or its parsing; not the URL, the key or the transport."""
+        """What changes the output or its parsing: the model, how it is asked and read, and
+        the deployment (URLs and served weights, or the user's revision); never the key,
+        the timeout or the transport."""
+        deployment = dict(self.deployment)
+        if self.served is not None and "revision" not in deployment:
+            deployment["served"] = self.served
         return {
             "client": "openai-compat",
             "spec": self._name,
@@ -149,7 +156,20 @@ class OpenAICompatClient:
             "hidden_thinking": self.hidden_thinking,
             "open_tag_in_prompt": self.open_tag_in_prompt,
             **({"prefill": self.prefill} if self.prefill else {}),
+            "deployment": deployment,
         }
+
+    def check_endpoint(self, where: str, timeout: float = CHECK_TIMEOUT_S) -> str | None:
+        """Asks the server once (``GET /models``) whether it serves this model.
+
+        Returns what the server serves it from (see :func:`.endpoint.served_model`), or
+        ``None`` when it keeps no model list; raises :class:`ConfigError` with one line
+        naming the model, the URL and what the server offers, or the URL that does not
+        answer. Uses the standard library: a fully cached run does not import the SDK.
+        """
+        return served_model(
+            self.base_url, self.model, self._api_key, where, min(timeout, self._timeout)
+        )
 
     def __repr__(self) -> str:  # never the key
         return (

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from .base import Completion, GenerationError, Message, ModelClient, SamplingParams
+from .endpoint import CHECK_TIMEOUT_S, EndpointDown, url_deployment
 
 COOLDOWN_S = 30.0
 
@@ -30,6 +31,9 @@ class ReplicaClient:
         self._down_until = [0.0] * len(self.replicas)
         self._lock = threading.Lock()
         self.failovers = 0
+        # Replicas of one run are one deployment: the same key whichever answers.
+        if all(hasattr(r, "deployment") for r in self.replicas):
+            self.deployment = url_deployment(self.endpoints)
 
     @property
     def name(self) -> str:
@@ -41,8 +45,53 @@ class ReplicaClient:
 
     @property
     def cache_identity(self) -> Any:
-        """The model's identity, the same for every replica (the URL is not part of it)."""
+        """The model's identity, the same for every replica: they share one deployment."""
         return getattr(self.replicas[0], "cache_identity", {"name": self.name})
+
+    @property
+    def endpoints(self) -> tuple[str, ...]:
+        """Every replica's URL."""
+        return tuple(u for r in self.replicas for u in getattr(r, "endpoints", ()))
+
+    @property
+    def deployment(self) -> dict[str, Any]:
+        return dict(getattr(self.replicas[0], "deployment", {}))
+
+    @deployment.setter
+    def deployment(self, value: dict[str, Any]) -> None:
+        for replica in self.replicas:
+            replica.deployment = dict(value)  # type: ignore[attr-defined]
+
+    @property
+    def served(self) -> str | None:
+        served: str | None = getattr(self.replicas[0], "served", None)
+        return served
+
+    @served.setter
+    def served(self, value: str | None) -> None:
+        for replica in self.replicas:
+            replica.served = value  # type: ignore[attr-defined]
+
+    def check_endpoint(self, where: str, timeout: float = CHECK_TIMEOUT_S) -> str | None:
+        """Checks every replica: one that answers without the model stops the run; one
+        that does not answer is left to failover, unless none answers. Returns what the
+        answering replicas serve the model from (space-separated when they differ)."""
+        served: set[str] = set()
+        down: list[str] = []
+        for replica in self.replicas:
+            check = getattr(replica, "check_endpoint", None)
+            if check is None:
+                continue
+            try:
+                found = check(where, timeout)
+            except EndpointDown as exc:  # failover's business, unless every replica is down
+                down.append(str(exc))
+                continue
+            if found is not None:
+                served.add(str(found))
+        if down and len(down) == len(self.replicas):
+            raise EndpointDown(f"{down[0]}; no other replica answers either")
+        return " ".join(sorted(served)) or None
 
     def _order(self) -> list[int]:
         """Replica indexes to try: healthy ones from the round-robin position, then rested ones."""
