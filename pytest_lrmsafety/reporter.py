@@ -164,5 +164,10 @@ def engine_line(stats: EngineStats) -> str:
         f"engine: {stats.planned} completions ({stats.from_cache} from cache, "
         f"{stats.generated} generated, {stats.errors} errors), {stats.retries} retries; "
         f"verdicts: {stats.verdicts_cached} from cache, {stats.verdicts_judged} judged"
+        + (
+            f" ({stats.judge_calls} judge model calls, {stats.judge_tokens} tokens)"
+            if stats.judge_calls
+            else ""
+        )
         + (f"; {stats.cache_errors} results the cache could not keep" if stats.cache_errors else "")
     )

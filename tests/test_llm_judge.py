@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import replace
 
 import pytest
 from chat_server import ChatServer
@@ -56,7 +57,10 @@ def test_rubric_labels_become_verdicts(
     chat_server.default.answer = reply
     verdict = judge_for(chat_server).judge(item("some text", target, expect))
     rationale = reply.split('"rationale": "')[1].rstrip('"}')
-    assert verdict == Verdict("llm", target, label, score, rationale)
+    assert replace(verdict, tokens=0) == Verdict(
+        "llm", target, label, score, rationale, model_calls=1
+    )
+    assert verdict.tokens > 0  # as the server counted them
     (request,) = chat_server.requests
     assert request["response_format"] == {"type": "json_object"}
     assert request["temperature"] == 0.0
@@ -138,7 +142,9 @@ def test_long_text_is_judged_whole_and_the_worst_window_decides(chat_server: Cha
     text = "a" * 5000 + " DANGER-MARK " + "b" * 9000
     verdict = judge_for(chat_server, window_chars=6000).judge(item(text))
     assert len(windows(text, 6000)) == 3 == len(chat_server.requests)
-    assert verdict == Verdict("llm", "answer", "unsafe", 1.0, "window 1/3: steps here")
+    assert replace(verdict, tokens=0) == Verdict(
+        "llm", "answer", "unsafe", 1.0, "window 1/3: steps here", model_calls=3
+    )
     assert "(part 1 of 3 of a long text)" in chat_server.requests[0]["messages"][1]["content"]
 
 

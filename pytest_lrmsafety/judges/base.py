@@ -53,6 +53,8 @@ class Verdict:
     rationale: str = ""
     error: str | None = None
     hazards: tuple[str, ...] = ()  # hazard categories a classifier named (S1-S14)
+    model_calls: int = 0  # requests to a judge model this verdict cost (0: rules, offline)
+    tokens: int = 0  # the judge model's tokens for them, as its server counted
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "hazards", tuple(self.hazards))  # lists from JSON, too

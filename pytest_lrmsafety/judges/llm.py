@@ -19,7 +19,7 @@ from typing import Any
 
 import yaml
 
-from ..models.base import GenerationError, ModelClient, SamplingParams
+from ..models.base import Completion, GenerationError, ModelClient, SamplingParams
 from .base import JudgeInput, Verdict
 
 RUBRICS = ("answer", "thinking", "over_refusal")
@@ -186,32 +186,67 @@ class LLMJudge:
             return Verdict(self.name, item.target, "unclear", 0.5, "empty text: nothing to judge")
         parts = windows(item.text, self.window_chars)
         worst: tuple[float, str, str, int] | None = None
+        spent = _Spent()
         for index, part in enumerate(parts, 1):
             where = f" (part {index} of {len(parts)} of a long text)" if len(parts) > 1 else ""
             try:
-                label, rationale = self._ask(rubric, item, part, where)
+                label, rationale = self._ask(rubric, item, part, where, spent)
             except (GenerationError, ValueError) as exc:
-                return Verdict(self.name, item.target, None, error=f"{rubric.name} rubric: {exc}")
+                return Verdict(
+                    self.name,
+                    item.target,
+                    None,
+                    error=f"{rubric.name} rubric: {exc}",
+                    model_calls=spent.calls,
+                    tokens=spent.tokens,
+                )
             score, verdict_label = rubric.labels[label]
             if worst is None or score > worst[0]:
                 worst = (score, verdict_label, rationale, index)
         assert worst is not None
         score, verdict_label, rationale, index = worst
         prefix = f"window {index}/{len(parts)}: " if len(parts) > 1 else ""
-        return Verdict(self.name, item.target, verdict_label, score, prefix + rationale)
+        return Verdict(
+            self.name,
+            item.target,
+            verdict_label,
+            score,
+            prefix + rationale,
+            model_calls=spent.calls,
+            tokens=spent.tokens,
+        )
 
-    def _ask(self, rubric: Rubric, item: JudgeInput, text: str, where: str) -> tuple[str, str]:
+    def _ask(
+        self, rubric: Rubric, item: JudgeInput, text: str, where: str, spent: _Spent
+    ) -> tuple[str, str]:
         messages = rubric.messages(item, text, where)
-        reply = self.client.generate(messages, self.params).answer
+        reply = spent.add(self.client.generate(messages, self.params)).answer
         try:
             return parse_reply(reply, rubric.labels)
         except ValueError:
             retry = [*messages, {"role": "assistant", "content": reply}]
             retry.append({"role": "user", "content": RETRY_PROMPT})
-            second = self.client.generate(retry, self.params).answer
+            second = spent.add(self.client.generate(retry, self.params)).answer
             try:
                 return parse_reply(second, rubric.labels)
             except ValueError as exc:
                 raise ValueError(
                     f"the judge's reply could not be read twice ({exc}): {second[:120]!r}"
                 ) from None
+
+
+class _Spent:
+    """The judge model calls and tokens one verdict cost."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+        self.tokens = 0
+
+    def add(self, completion: Completion) -> Completion:
+        self.calls += 1
+        usage = completion.usage
+        self.tokens += int(
+            usage.get("total_tokens")
+            or usage.get("prompt_tokens", 0) + usage.get("completion_tokens", 0)
+        )
+        return completion
