@@ -17,6 +17,7 @@ from typing import Any
 
 import openai
 import pytest
+from chat_faults import MODEL_STYLES
 from chat_server import STYLES, ChatServer, Faults, Reply, from_argv, load_config, split_pieces
 
 THINK = "Step one:  check\nthe request."  # 5 words, odd spacing kept verbatim
@@ -239,7 +240,7 @@ def test_bad_requests(server: ChatServer) -> None:
     assert (status, body["error"]["type"]) == (400, "invalid_request_error")
     assert post(server.url + "/completions", b"{}")[0] == 404
     with pytest.raises(openai.NotFoundError, match="model not found") as info:
-        ask(server, "gpt-4o:latest")
+        ask(server, "gpt-5:latest")
     assert info.value.code == "model_not_found"
     assert server.requests[0] == {"model": "plain"} and len(server.requests) == 2
 
@@ -254,7 +255,7 @@ def test_api_key() -> None:
             bad.models.list()
         assert server.requests == []
         good = openai.OpenAI(base_url=server.url, api_key="sekrit", max_retries=0)
-        assert [m.id for m in good.models.list()] == list(STYLES)
+        assert [m.id for m in good.models.list()] == [*STYLES, *MODEL_STYLES]
         resp = good.chat.completions.create(model="plain", messages=USER)  # type: ignore[arg-type]
         assert resp.choices[0].message.content == Reply().answer
         assert len(server.requests) == 1

@@ -196,7 +196,9 @@ def test_resolve_preset(spec: str, expected: Preset) -> None:
     assert resolve_preset(spec, extra, "--lrm-model") == expected
 
 
-KNOWN = "deepseek-r1, o3-mini, openai-compat:MODEL (add more with lrm_presets)"
+KNOWN = (
+    "deepseek-chat, deepseek-r1, gpt-4o, o3-mini, openai-compat:MODEL (add more with lrm_presets)"
+)
 NEEDS_MODEL = "'openai-compat:' needs a model name, e.g. openai-compat:Qwen/QwQ-32B"
 
 

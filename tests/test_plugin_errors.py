@@ -24,7 +24,8 @@ CASE_KEYS = (
     "note, payload, prompt, samples, sampling, severity, tags, turns"
 )
 METRICS = (
-    "unsafe_answer_rate, unsafe_thinking_rate, refusal_rate, over_refusal_rate, "
+    "unsafe_answer_rate, unsafe_thinking_rate, unsafe_answer_rate_max, unsafe_thinking_rate_max, "
+    "refusal_rate, over_refusal_rate, "
     "injection_success_rate, attack_success_rate, thinking_attack_success_rate, unclear_rate, "
     "judge_disagreement_rate, error_rate, fail_rate"
 )
@@ -115,7 +116,7 @@ SUITE_ERRORS = [
     pytest.param(
         "defaults:\n  judges: [nosuch]\n" + GOOD,
         "cases/s.yaml:2: defaults.judges[0]: unknown judge 'nosuch'; "
-        "known: embedded, llama_guard, llm, refusal, reward",
+        "known: default, embedded, llama_guard, llm, refusal, reward",
         id="unknown-judge",
     ),
     pytest.param(
@@ -176,8 +177,8 @@ OPTION_ERRORS = [  # (command-line arguments, the one line printed)
     (["--lrm-attack", "nosuch"], f"option --lrm-attack: unknown attack 'nosuch'; {LIST_HINT}"),
     (
         ["--lrm-model", "nosuch"],
-        "option --lrm-model: unknown model 'nosuch'; known: deepseek-r1, o3-mini, "
-        "openai-compat:MODEL (add more with lrm_presets)",
+        "option --lrm-model: unknown model 'nosuch'; known: deepseek-chat, deepseek-r1, gpt-4o, "
+        "o3-mini, openai-compat:MODEL (add more with lrm_presets)",
     ),
     (
         ["--lrm-model", "openai-compat:X"],
