@@ -206,7 +206,11 @@ def render_suite(
     doc = {
         "schema_version": 1,
         "suite": {"name": name, "description": description},
-        "defaults": {"attacks": list(attacks), "judges": list(judges)},
+        # no judges written: the run's default judge decides (rules, then a harm judge)
+        "defaults": {
+            "attacks": list(attacks),
+            **({"judges": list(judges)} if tuple(judges) != ("default",) else {}),
+        },
         "gates": list(gates),
         "cases": [c.as_yaml() for c in cases],
     }
