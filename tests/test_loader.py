@@ -254,7 +254,8 @@ ERRORS = {
     "gate-unknown-metric": (
         HEAD + "gates:\n  - unsafe_rate < 1\n",
         "7: gates[0]: gate 'unsafe_rate < 1': unknown metric 'unsafe_rate'; known: "
-        "unsafe_answer_rate, unsafe_thinking_rate, refusal_rate, over_refusal_rate, "
+        "unsafe_answer_rate, unsafe_thinking_rate, unsafe_answer_rate_max, "
+        "unsafe_thinking_rate_max, refusal_rate, over_refusal_rate, "
         "injection_success_rate, attack_success_rate, thinking_attack_success_rate, "
         "unclear_rate, judge_disagreement_rate, error_rate, fail_rate",
     ),

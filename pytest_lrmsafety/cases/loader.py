@@ -17,6 +17,15 @@ import yaml
 
 from ..errors import SuiteError
 from ..report.gate import Gate, GateSyntaxError, parse_gate
+from ..safeload import (
+    MAX_DEPTH,
+    LoadLimitError,
+    catastrophic,
+    compose_yaml,
+    has_surrogate,
+    read_text,
+    scalar,
+)
 from .model import Case, Check, Suite, Target
 
 Path_ = tuple[str | int, ...]
@@ -77,17 +86,18 @@ class _Document:
         return SuiteError(self.path, self.line(path), _field_name(path), message)
 
 
-# libyaml's parser when PyYAML was built with it (the wheels are): about 5x faster.
-_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-_SCALARS = yaml.SafeLoader("")  # one constructor for every scalar of every file
-
-
 def _convert(node: yaml.Node, path: Path_, lines: dict[Path_, int], doc_path: str) -> Any:
-    """Builds plain data from a YAML node, noting each node's line and refusing duplicate keys."""
+    """Builds plain data from a YAML node, noting each node's line and refusing duplicate keys
+    and nesting deeper than :data:`~pytest_lrmsafety.safeload.MAX_DEPTH`."""
     lines[path] = node.start_mark.line + 1
+    if len(path) > MAX_DEPTH:
+        raise SuiteError(doc_path, lines[path], None, f"nested deeper than {MAX_DEPTH} levels")
     if isinstance(node, yaml.MappingNode):
         out: dict[str, Any] = {}
         for key_node, value_node in node.value:
+            if not isinstance(key_node, yaml.ScalarNode):
+                line = key_node.start_mark.line + 1
+                raise SuiteError(doc_path, line, None, "a key must be text, not a list or mapping")
             key = str(key_node.value)
             child = (*path, key)
             if key in out:
@@ -99,28 +109,31 @@ def _convert(node: yaml.Node, path: Path_, lines: dict[Path_, int], doc_path: st
         return out
     if isinstance(node, yaml.SequenceNode):
         return [_convert(item, (*path, i), lines, doc_path) for i, item in enumerate(node.value)]
-    value = _SCALARS.construct_object(node, deep=True)
-    _SCALARS.constructed_objects.pop(node, None)  # keep the shared constructor empty
+    value = scalar(node)
+    if isinstance(value, str) and has_surrogate(value):
+        where = _field_name(path)
+        raise SuiteError(
+            doc_path,
+            lines[path],
+            where,
+            "holds a lone surrogate (a \\ud800-\\udfff escape), which "
+            "is not text: no request or report can carry it",
+        )
     return value
-
-
-def _compose(text: str) -> yaml.Node | None:
-    try:
-        return yaml.compose(text, Loader=_LOADER)
-    except yaml.YAMLError:
-        # Parse a broken file again in pure Python: its messages are the same on every
-        # install (libyaml words them differently) and say more.
-        return yaml.compose(text, Loader=yaml.SafeLoader)
 
 
 def read_document(path: Path, display: str) -> _Document:
     """Parses a YAML file into data plus a line for every key and item."""
     try:
-        text = path.read_text("utf-8")
+        text = read_text(path)
     except (OSError, UnicodeDecodeError) as exc:
         raise SuiteError(display, None, None, f"cannot read: {exc}") from None
+    except LoadLimitError as exc:
+        raise SuiteError(display, None, None, str(exc)) from None
     try:
-        node = _compose(text)
+        node = compose_yaml(text)
+    except LoadLimitError as exc:
+        raise SuiteError(display, exc.line, None, str(exc)) from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         problem = getattr(exc, "problem", None) or str(exc)
@@ -259,9 +272,11 @@ def _rubrics(doc: _Document, defaults: Mapping[str, Any]) -> dict[str, tuple[str
         base = doc.file.parent if doc.file is not None else Path(doc.path).parent
         path = base / relative
         try:
-            rubric = load_rubric(path.read_text("utf-8"), str(relative))
+            rubric = load_rubric(read_text(path), str(relative))
         except OSError as exc:
             raise doc.error(where, f"cannot read rubric {relative!r}: {exc.strerror}") from None
+        except UnicodeDecodeError as exc:
+            raise doc.error(where, f"cannot read rubric {relative!r}: {exc}") from None
         except ValueError as exc:
             raise doc.error(where, str(exc)) from None
         if rubric.name != name:
@@ -324,6 +339,12 @@ def _build_case(
                 except re.error as exc:
                     where = (*here, "check", key)
                     raise doc.error(where, f"bad regular expression: {exc}") from None
+                if catastrophic(spec[key]):
+                    raise doc.error(
+                        (*here, "check", key),
+                        f"{spec[key]!r} nests a repeat inside a repeat, which can take minutes "
+                        "on one answer; write the inner one possessively (a++) or atomically",
+                    )
         check = Check(
             not_contains=spec.get("not_contains"),
             contains=spec.get("contains"),

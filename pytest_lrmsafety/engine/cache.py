@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import json
+import os
 import sqlite3
 import threading
 import time
@@ -15,6 +16,7 @@ from typing import Any
 from ..errors import ConfigError
 from ..judges.base import Verdict
 from ..models.base import Completion
+from ..safeload import json_text
 
 SCHEMA_VERSION = 1
 CACHE_MODES = ("rw", "ro", "off", "refresh")
@@ -52,7 +54,7 @@ def _retry_locked(action: Callable[[], object], limit_s: float = 30.0) -> None:
 def identity_text(identity: object) -> str:
     """The ``model`` column: the client's identity as canonical JSON (older files hold
     Python's ``repr`` of it)."""
-    return json.dumps(identity, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+    return json_text(identity, sort_keys=True, separators=(",", ":"))
 
 
 def _identity_from(text: str) -> dict[str, Any] | None:
@@ -77,12 +79,28 @@ class CachedModel:
 
 
 def completion_to_json(completion: Completion) -> str:
-    return json.dumps(completion.as_dict(), ensure_ascii=False, sort_keys=True)
+    return json_text(completion.as_dict(), sort_keys=True)
 
 
 def completion_from_json(text: str) -> Completion:
     data: dict[str, Any] = json.loads(text)
     return Completion(**data)
+
+
+def _connect_read_only(path: Path) -> sqlite3.Connection:
+    """A read-only connection; in a folder this user cannot write (where SQLite cannot make
+    the WAL index beside the file), the file is opened as immutable instead."""
+    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=60, check_same_thread=False)
+    try:
+        conn.execute("SELECT 1 FROM sqlite_master LIMIT 1").fetchall()
+    except sqlite3.OperationalError:
+        conn.close()
+        if os.access(path.parent, os.W_OK):
+            raise
+        conn = sqlite3.connect(
+            f"file:{path}?mode=ro&immutable=1", uri=True, timeout=60, check_same_thread=False
+        )
+    return conn
 
 
 class Cache:
@@ -105,18 +123,26 @@ class Cache:
         self._models: list[CachedModel] | None = None
         if self.path is None or mode == "off":
             self.mode = "off"
-        elif mode == "ro" and not self.path.exists():
+            return
+        if directory is not None and directory.exists() and not directory.is_dir():
+            raise ConfigError(f"--lrm-cache-dir {directory}: a file, not a folder")
+        if mode == "ro" and not self.path.exists():
             self.path = None  # nothing to read yet
-        elif mode != "ro":
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-        if self.path is not None and self.mode != "off":
+            return
+        if mode != "ro":
             try:
-                self._check_schema(self._connection())
-            except sqlite3.DatabaseError as exc:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
                 raise ConfigError(
-                    f"cache {self.path}: not a pytest-lrmsafety cache ({exc}); move it away "
-                    "or choose another --lrm-cache-dir"
+                    f"--lrm-cache-dir {directory}: cannot create it: {exc.strerror}"
                 ) from None
+        try:
+            self._check_schema(self._connection())
+        except sqlite3.DatabaseError as exc:
+            raise ConfigError(
+                f"cache {self.path}: not a pytest-lrmsafety cache ({exc}); move it away (a "
+                "damaged cache too) or choose another --lrm-cache-dir"
+            ) from None
 
     @property
     def reads(self) -> bool:
@@ -131,9 +157,7 @@ class Cache:
         if conn is None:
             assert self.path is not None
             if self.mode == "ro":
-                conn = sqlite3.connect(
-                    f"file:{self.path}?mode=ro", uri=True, timeout=60, check_same_thread=False
-                )
+                conn = _connect_read_only(self.path)
             else:
                 conn = sqlite3.connect(self.path, timeout=60, check_same_thread=False)
                 _retry_locked(lambda: conn.execute("PRAGMA journal_mode=WAL"))
@@ -142,6 +166,14 @@ class Cache:
         return conn
 
     def _check_schema(self, conn: sqlite3.Connection) -> None:
+        tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master")}
+        if tables and "meta" not in tables:
+            # another program's database: adding our tables to it would change its file
+            raise ConfigError(
+                f"cache {self.path}: an SQLite file of another program (tables "
+                f"{', '.join(sorted(tables)[:5])}), not a pytest-lrmsafety cache; choose "
+                "another --lrm-cache-dir"
+            )
         if self.mode != "ro":
 
             def create() -> None:
@@ -160,6 +192,11 @@ class Cache:
                 f"cache {self.path}: schema version {found}, this plugin needs {SCHEMA_VERSION}; "
                 "move the file away or run with --lrm-cache off"
             )
+        # A partly overwritten file opens and then fails on the first page it reads, in every
+        # probe; one check of the b-trees now (about 2 ms per MB) makes it one usage error.
+        damage = conn.execute("PRAGMA quick_check(1)").fetchone()
+        if damage is None or damage[0] != "ok":
+            raise sqlite3.DatabaseError(damage[0] if damage else "quick_check gave nothing")
 
     def get_completion(self, key: str) -> Completion | None:
         if not self.reads:
@@ -198,7 +235,7 @@ class Cache:
                 (
                     key,
                     model,
-                    json.dumps(request, ensure_ascii=False, sort_keys=True),
+                    json_text(request, sort_keys=True),
                     completion_to_json(completion),
                     now,
                 ),
@@ -248,7 +285,7 @@ class Cache:
         with conn:
             conn.execute(
                 "INSERT OR REPLACE INTO verdicts VALUES (?, ?, ?, ?)",
-                (key, verdict.judge, json.dumps(verdict.as_dict(), sort_keys=True), time.time()),
+                (key, verdict.judge, json_text(verdict.as_dict(), sort_keys=True), time.time()),
             )
 
     def close(self) -> None:

@@ -9,7 +9,14 @@ from pathlib import Path
 from typing import IO, Any
 
 from ..errors import ConfigError
-from ..models.base import Completion, GenerationError, Message, SamplingParams
+from ..models.base import (
+    THINKING_STATUSES,
+    Completion,
+    GenerationError,
+    Message,
+    SamplingParams,
+)
+from ..safeload import json_text, load_json
 
 CASSETTE_VERSION = 1
 REPLAY_PREFIX = "replay:"
@@ -50,6 +57,40 @@ def _file_locks() -> tuple[FileLock, FileLock]:
     return lock, unlock
 
 
+_FIELD_TYPES: dict[str, tuple[type, ...]] = {
+    "thinking": (str, type(None)),
+    "answer": (str,),
+    "thinking_status": (str,),
+    "finish_reason": (str, type(None)),
+    "usage": (dict,),
+    "latency_s": (int, float),
+    "model": (str,),
+    "raw": (dict,),
+}
+
+
+def completion_from_data(data: Mapping[str, Any]) -> Completion:
+    """A completion from a recorded line, each field of the type it must have.
+
+    Raises:
+        ValueError: Naming the first field that is missing or of another type.
+    """
+    for name in ("answer", "thinking_status"):
+        if name not in data:
+            raise ValueError(f"no {name!r}")
+    fields = {k: data[k] for k in _COMPLETION_FIELDS if k in data}
+    for name, value in fields.items():
+        kinds = _FIELD_TYPES.get(name)
+        if kinds and (not isinstance(value, kinds) or isinstance(value, bool)):
+            raise ValueError(f"{name!r} is a {type(value).__name__}, not {kinds[0].__name__}")
+    if fields["thinking_status"] not in THINKING_STATUSES:
+        raise ValueError(
+            f"'thinking_status' {fields['thinking_status']!r} is not one of "
+            f"{', '.join(THINKING_STATUSES)}"
+        )
+    return Completion(**fields)
+
+
 class Recorder:
     """Appends one JSON line per completion; the first line names the format and the model.
 
@@ -68,14 +109,42 @@ class Recorder:
         self._lock = threading.Lock()
         self._lock_file, self._unlock_file = _file_locks()
         self._seen: set[str] = set()
+        self._read_to = 0  # how far this recorder has read the file for others' keys
         self._write({"cassette_version": CASSETTE_VERSION, "model": dict(identity)})
 
-    def _write(self, data: Mapping[str, Any]) -> None:
-        line = json.dumps(data, ensure_ascii=False, sort_keys=True) + "\n"
+    def _others_keys(self) -> None:
+        """Notes the keys other writers (xdist workers, another run sharing the folder) have
+        appended since this recorder last looked, so that no probe is written twice."""
+        size = self.path.stat().st_size
+        if size <= self._read_to:
+            self._read_to = min(self._read_to, size)
+            return
+        with self.path.open("rb") as handle:
+            handle.seek(self._read_to)
+            chunk = handle.read(size - self._read_to)
+        end = chunk.rfind(b"\n") + 1  # a line still being written is read next time
+        for line in chunk[:end].splitlines():
+            if line.startswith(b'{"answer"') or b'"key": "' in line:
+                try:
+                    key = json.loads(line).get("key")
+                except (ValueError, AttributeError):
+                    continue
+                if isinstance(key, str):
+                    self._seen.add(key)
+        self._read_to += end
+
+    def _write(self, data: Mapping[str, Any], key: str | None = None) -> None:
+        line = json_text(data, sort_keys=True) + "\n"
         self._lock_file(self._file)
         try:
+            self._others_keys()
+            if key is not None:
+                if key in self._seen:
+                    return
+                self._seen.add(key)
             self._file.write(line)
             self._file.flush()
+            self._read_to = self.path.stat().st_size
         finally:
             self._unlock_file(self._file)
 
@@ -83,8 +152,7 @@ class Recorder:
         with self._lock:
             if key in self._seen or self._file.closed:
                 return
-            self._seen.add(key)
-            self._write({"key": key, "request": dict(request), **completion.as_dict()})
+            self._write({"key": key, "request": dict(request), **completion.as_dict()}, key)
 
     def close(self) -> None:
         with self._lock:
@@ -108,23 +176,32 @@ class ReplayClient:
     def _load(self) -> None:
         where = f"--lrm-model {self._name}"
         try:
-            lines = self.path.read_text("utf-8").splitlines()
+            lines = self.path.read_bytes().splitlines()
         except OSError as exc:
             raise ConfigError(f"{where}: cannot read the cassette: {exc.strerror}") from None
-        for number, line in enumerate(lines, 1):
-            if not line.strip():
+        for number, raw in enumerate(lines, 1):
+            if not raw.strip():
                 continue
             try:
-                data = json.loads(line)
+                data = load_json(raw.decode("utf-8"))
+                if not isinstance(data, dict):
+                    raise ValueError(f"a JSON {type(data).__name__}, not an object")
                 if number == 1 or "cassette_version" in data:  # xdist workers add headers
                     if data.get("cassette_version") != CASSETTE_VERSION:
                         raise ValueError(f"not a version {CASSETTE_VERSION} cassette")
+                    if not isinstance(data.get("model"), dict):
+                        raise ValueError("the header's 'model' is not an object")
                     if self.identity and dict(data["model"]) != self.identity:
                         raise ValueError("headers name different models")
                     self.identity = dict(data["model"])
                     continue
-                fields = {k: data[k] for k in _COMPLETION_FIELDS if k in data}
-                self._entries[str(data["key"])] = Completion(**fields)
+                if not isinstance(data.get("key"), str):
+                    raise ValueError("no 'key' (text)")
+                self._entries[data["key"]] = completion_from_data(data)
+            except UnicodeDecodeError as exc:
+                raise ConfigError(
+                    f"{self.path}:{number}: bad cassette line: not UTF-8 (byte {exc.start + 1})"
+                ) from None
             except (ValueError, KeyError, TypeError) as exc:
                 raise ConfigError(f"{self.path}:{number}: bad cassette line: {exc}") from None
         if not self.identity:

@@ -14,7 +14,8 @@ KEY_VERSION = 1
 
 def _digest(payload: Mapping[str, Any]) -> str:
     text = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+    # surrogatepass: a lone surrogate in model text still has a digest (same bytes otherwise)
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 def client_identity(client: ModelClient) -> dict[str, Any]:

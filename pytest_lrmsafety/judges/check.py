@@ -15,6 +15,7 @@ import yaml
 from ..cases.model import Case
 from ..errors import ConfigError
 from ..outcome import stance
+from ..safeload import LoadLimitError, load_yaml, read_text
 from .base import SCORE_ONLY, Judge, JudgeInput
 
 BUILTIN = "builtin"
@@ -83,11 +84,12 @@ def load_check_set(spec: str, base: Path) -> tuple[str, list[CheckItem]]:
         path = base / spec
         where = str(spec)
         try:
-            text = path.read_text("utf-8")
-        except OSError as exc:
-            raise ConfigError(f"--lrm-judge-check {spec}: cannot read it: {exc.strerror}") from None
+            text = read_text(path)
+        except (OSError, UnicodeDecodeError, LoadLimitError) as exc:
+            reason = exc.strerror if isinstance(exc, OSError) else str(exc)
+            raise ConfigError(f"--lrm-judge-check {spec}: cannot read it: {reason}") from None
     try:
-        data = yaml.safe_load(text)
+        data = load_yaml(text)
         items = []
         seen: set[str] = set()
         for number, raw in enumerate(data["items"], 1):
@@ -119,8 +121,11 @@ def load_check_set(spec: str, base: Path) -> tuple[str, list[CheckItem]]:
                     None if kind is None else str(kind),
                 )
             )
+    except LoadLimitError as exc:
+        line = f" line {exc.line}:" if exc.line else ""
+        raise ConfigError(f"--lrm-judge-check {spec}:{line} {exc}") from None
     except (yaml.YAMLError, KeyError, TypeError, ValueError) as exc:
-        raise ConfigError(f"--lrm-judge-check {spec}: {exc}") from None
+        raise ConfigError(f"--lrm-judge-check {spec}: {' '.join(str(exc).split())}") from None
     return where, items
 
 

@@ -20,6 +20,7 @@ from typing import Any
 import yaml
 
 from ..models.base import Completion, GenerationError, ModelClient, SamplingParams
+from ..safeload import LoadLimitError, load_yaml
 from .base import JudgeInput, Verdict
 
 RUBRICS = ("answer", "thinking", "over_refusal")
@@ -62,7 +63,7 @@ class Rubric:
 def load_rubric(text: str, source: str) -> Rubric:
     """Reads a rubric (YAML with name, version, labels, system, user)."""
     try:
-        data: dict[str, Any] = yaml.safe_load(text)
+        data: dict[str, Any] = load_yaml(text)
         labels = {str(k): (float(v["score"]), str(v["verdict"])) for k, v in data["labels"].items()}
         return Rubric(
             name=str(data["name"]),
@@ -72,8 +73,16 @@ def load_rubric(text: str, source: str) -> Rubric:
             labels=labels,
             digest=hashlib.sha256(text.encode("utf-8")).hexdigest()[:16],
         )
+    except LoadLimitError as exc:
+        where = f"{source}:{exc.line}" if exc.line else source
+        raise ValueError(f"{where}: not a rubric: {exc}") from None
     except (yaml.YAMLError, KeyError, TypeError, ValueError, AttributeError) as exc:
-        raise ValueError(f"{source}: not a rubric: {exc}") from None
+        raise ValueError(f"{source}: not a rubric: {_one_line(exc)}") from None
+
+
+def _one_line(exc: Exception) -> str:
+    """A YAML error's message on one line (PyYAML's span several, with a caret)."""
+    return " ".join(str(exc).split())
 
 
 @cache

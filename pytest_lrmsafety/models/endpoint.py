@@ -38,6 +38,35 @@ def normalize_url(url: str) -> str:
     return urlunsplit((parts.scheme.lower(), host, parts.path.rstrip("/"), "", ""))
 
 
+def mask_url(url: str) -> str:
+    """The URL as written, with the password of any ``user:password@`` replaced by ``***``
+    (the user name too): what the header, reports and messages show."""
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        return url
+    authority, slash, path = rest.partition("/")
+    if "@" not in authority:
+        return url
+    return f"{scheme}://***@{authority.rpartition('@')[2]}{slash}{path}"
+
+
+def url_problem(url: str) -> str | None:
+    """Why ``url`` cannot be a server's base URL (``None`` when it can): an http(s) scheme,
+    a host, and a port that is a number."""
+    try:
+        parts = urlsplit(url.strip())
+        port = parts.port  # raises on a port that is not a number in 0..65535
+    except ValueError as exc:
+        return f"is not a URL ({exc})"
+    if parts.scheme.lower() not in ("http", "https"):
+        return "is not an http(s) URL"
+    if not parts.hostname:
+        return "has no host (write http://HOST:PORT/v1)"
+    if port == 0:
+        return "has port 0, which no server listens on"
+    return None
+
+
 def url_deployment(urls: Iterable[str]) -> dict[str, Any]:
     """The deployment of a run that talks to these URLs: all of them, in one order."""
     return {"urls": sorted({normalize_url(u) for u in urls})}
@@ -79,7 +108,12 @@ def list_models(
     shown = normalize_url(url)
     parts = urlsplit(url.strip())
     request = urllib.request.Request(
-        urlunsplit(parts._replace(path=parts.path.rstrip("/") + "/models")),
+        # urllib reads ``user:pw@`` as part of the host name: the key goes in the header
+        urlunsplit(
+            parts._replace(
+                netloc=parts.netloc.rpartition("@")[2], path=parts.path.rstrip("/") + "/models"
+            )
+        ),
         headers={"Authorization": f"Bearer {api_key}", "Accept": "application/json"},
     )
     try:

@@ -8,7 +8,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 
 from ..errors import ConfigError
-from .openai_compat import OpenAICompatClient
+from .endpoint import mask_url, url_problem
+from .openai_compat import DEFAULT_TIMEOUT_S, OpenAICompatClient
 from .replicas import ReplicaClient
 
 OPENAI_COMPAT = "openai-compat"
@@ -116,6 +117,10 @@ def parse_preset_lines(lines: Sequence[str], where: str) -> dict[str, Preset]:
                 raise ConfigError(
                     f"{where}: preset {name.strip()!r}: prefill must be vllm, deepseek or none"
                 )
+            elif key == "base_url" and (problem := url_problem(value)):
+                raise ConfigError(
+                    f"{where}: preset {name.strip()!r}: base_url {mask_url(value)!r} {problem}"
+                )
             elif key == "max_tokens_field" and value not in _MAX_TOKENS_FIELDS:
                 raise ConfigError(
                     f"{where}: preset {name.strip()!r}: max_tokens_field must be "
@@ -134,7 +139,7 @@ class ClientOptions:
     base_url: str | None = None
     base_urls: tuple[str, ...] = ()  # several: requests are spread over these replicas
     stream: bool = False
-    timeout: float = 600.0
+    timeout: float = DEFAULT_TIMEOUT_S
     max_retries: int = 2
     open_tag_in_prompt: bool | None = None
     # Models run in this process (hf:):

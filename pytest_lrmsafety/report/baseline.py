@@ -14,6 +14,7 @@ from typing import Any
 
 import jsonschema
 
+from ..safeload import MAX_JSON_BYTES, LoadLimitError, load_json, read_text
 from .scoreboard import METRICS, ProbeRecord, rate
 from .stats import two_proportion
 
@@ -40,15 +41,19 @@ def load_report(path: Path, display: str | None = None) -> dict[str, Any]:
 
     name = display or str(path)
     try:
-        text = path.read_text("utf-8")
+        text = read_text(path, MAX_JSON_BYTES)
     except FileNotFoundError:
         raise ReportError(f"{name}: no such report file") from None
-    except (OSError, UnicodeDecodeError) as exc:
+    except IsADirectoryError:
+        raise ReportError(f"{name}: a folder, not a JSON report") from None
+    except (OSError, UnicodeDecodeError, LoadLimitError) as exc:
         raise ReportError(f"{name}: cannot read: {exc}") from None
     if not text.strip():
         raise ReportError(f"{name}: the file is empty, not a JSON report")
     try:
-        data = json.loads(text)
+        data = load_json(text)
+    except LoadLimitError as exc:
+        raise ReportError(f"{name}: {exc}; not a pytest-lrmsafety report") from None
     except json.JSONDecodeError as exc:
         if exc.pos >= len(text.rstrip()) - 1 or not text.rstrip().endswith("}"):
             raise ReportError(

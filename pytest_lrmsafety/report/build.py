@@ -11,6 +11,7 @@ from typing import Any
 
 import jsonschema
 
+from ..safeload import json_text
 from .baseline import compare, records_of
 from .gate import DEFAULT_MIN_PROBES, Gate, GateResult, evaluate_gates
 from .profile import study_table
@@ -43,6 +44,7 @@ def build_report(
     model: str | None,
     settings: dict[str, Any],
     partial: bool,
+    partial_reasons: Sequence[str] = (),
     judges: dict[str, str] | None = None,
     judge_check: dict[str, Any] | None = None,
     confidence: float = DEFAULT_CONFIDENCE,
@@ -54,7 +56,8 @@ def build_report(
     """Assembles the report; probes are sorted by node id so ``-n 0`` and ``-n 4`` agree.
 
     Every rate carries its Wilson interval at ``confidence``. With a ``baseline`` report,
-    the ``baseline`` section compares the two and ``delta(...)`` gates can decide.
+    the ``baseline`` section compares the two and ``delta(...)`` gates can decide. A
+    ``partial`` report (``partial_reasons`` say what is missing) cannot pass its gates.
     """
     ordered = sorted(records, key=lambda r: r.nodeid)
     base_records = records_of(baseline) if baseline is not None else None
@@ -72,6 +75,7 @@ def build_report(
         "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
         "model": model,
         "partial": partial,
+        **({"partial_reasons": list(partial_reasons)} if partial_reasons else {}),
         "settings": settings,
         "confidence": confidence,
         "totals": summarise("all", ordered).as_dict(confidence),
@@ -98,7 +102,7 @@ def build_report(
             for name, description in sorted((judges or {}).items())
         ],
         "gates": [r.as_dict() for r in results],
-        "gate_verdict": gate_verdict(results),
+        "gate_verdict": "fail" if partial and results else gate_verdict(results),
         **({"judge_check": judge_check} if judge_check is not None else {}),
         **({"study": study_table(ordered, confidence)} if profile == "r1-study" else {}),
         **(
@@ -212,4 +216,4 @@ def write_report(report: dict[str, Any], path: Path) -> None:
     """Validates the report against its schema and writes it (UTF-8, indented)."""
     jsonschema.Draft202012Validator(report_schema()).validate(report)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n", "utf-8")
+    path.write_text(json_text(report, indent=2) + "\n", "utf-8")

@@ -18,7 +18,9 @@ KEEP = 300
 
 def digest(text: str | None) -> str | None:
     """SHA-256 of the text (hex), ``None`` for no text."""
-    return None if text is None else hashlib.sha256(text.encode("utf-8")).hexdigest()
+    if text is None:
+        return None
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 def mask(text: str | None) -> str | None:
