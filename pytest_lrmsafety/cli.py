@@ -8,6 +8,8 @@
     lrmsafety attacks                          list the attacks
     lrmsafety init                             copy the starter suites into cases/ to edit
     lrmsafety import xstest xstest_prompts.csv -o cases/xstest.yaml   a data set as a suite
+    lrmsafety cache stats                      what the cache holds, per model and deployment
+    lrmsafety cache purge --older-than 30      delete entries (all, by age or --model), shrink
     lrmsafety --version                        the installed version
 
 The terminal output fits the terminal's width (``COLUMNS``, else 100 when not a terminal;
@@ -22,14 +24,19 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
+import re
 import shutil
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .errors import ConfigError, SuiteError
 from .report.baseline import ReportError, compare, load_report, records_of
+
+if TYPE_CHECKING:
+    from .engine.cache import Cache, CacheGroup
 
 
 def _suite_files(paths: Sequence[str]) -> list[Path]:
@@ -94,30 +101,61 @@ def cmd_report(args: argparse.Namespace) -> int:
         from .report.html import check_available
 
         check_available("--html")
+    html = _check_output(args.html, "--html", "report.html")
+    md = _check_output(args.md, "--md", "report.md")
     report = _load(args.report)
-    if args.html:
-        from .report.html import write_html
+    if html is not None:
+        from .report.html import render_html
 
-        write_html(report, Path(args.html))
-        print(f"report: HTML written to {Path(args.html).resolve()}")
-    if args.md:
+        _write(html, "--html", render_html(report))
+        print(f"report: HTML written to {html.resolve()}")
+    if md is not None:
         from .report.markdown import render_markdown
 
-        Path(args.md).write_text(render_markdown(report), encoding="utf-8")
-        print(f"report: Markdown written to {Path(args.md).resolve()}")
-    if not (args.html or args.md) or args.terminal:
+        _write(md, "--md", render_markdown(report))
+        print(f"report: Markdown written to {md.resolve()}")
+    if not (html or md) or args.terminal:
+        from .report.layout import visible
         from .report.profile import render_study
         from .report.terminal import render
         from .report.triage import render_triage
 
         width = _width(args)
         intervals = True if args.intervals else None
-        print("\n".join(render(report, width=width, intervals=intervals)))
+        lines = render(report, width=width, intervals=intervals)
         if report.get("study"):
-            print("\n".join(render_study(report["study"], report["model"], width, intervals)))
+            lines += render_study(report["study"], report["model"], width, intervals)
         if args.triage:
-            print("\n".join(render_triage(report, width=width)))
+            lines += render_triage(report, width=width)
+        print(visible("\n".join(lines)))  # reasons and judges' rationales quote model text
     return 0
+
+
+def _fraction(value: float | None, option: str, *, low: float, high: float) -> None:
+    """``ConfigError`` naming the option unless ``value`` is a number within its range
+    (``nan`` and ``inf`` are floats to argparse, but no rate or confidence)."""
+    if value is not None and not (math.isfinite(value) and low <= value <= high):
+        raise ConfigError(f"{option} {value:g}: must be a number from {low:g} to {high:g}")
+
+
+def _check_output(value: str | None, option: str, example: str) -> Path | None:
+    """The path an option names, checked before anything is read: a folder, or a place
+    where no folder can be made, is one line naming the option."""
+    if not value:
+        return None
+    from .outputs import check_output
+
+    path = Path(value)
+    check_output(path, option, example)
+    return path
+
+
+def _write(path: Path, option: str, text: str) -> None:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"{option}: cannot write {str(path)!r}: {exc.strerror}") from None
 
 
 def cmd_diff(args: argparse.Namespace) -> int:
@@ -125,6 +163,9 @@ def cmd_diff(args: argparse.Namespace) -> int:
     from .report.gate import evaluate_gates, parse_gate
     from .report.terminal import gate_value, render_baseline
 
+    if not (math.isfinite(args.confidence) and 0.5 <= args.confidence < 1):
+        raise ConfigError(f"--confidence {args.confidence:g}: must be within 0.5..0.999")
+    _fraction(args.max_regression, "--max-regression", low=0.0, high=1.0)
     old, new = _load(args.old), _load(args.new)
     current = records_of(new)
     section = compare(current, old, path=args.old, confidence=args.confidence)
@@ -143,6 +184,13 @@ def cmd_diff(args: argparse.Namespace) -> int:
     return 1 if broken else 0
 
 
+# what ``show --json`` escapes: C1 controls, bidirectional overrides, other invisibles and
+# lone surrogates (which no terminal encoding can print)
+_UNPRINTABLE = re.compile(
+    r"[\x7f-\x9f\u00ad\u061c\u200b-\u200f\u2028-\u202e\u2060-\u206f\ufeff\ud800-\udfff]"
+)
+
+
 def cmd_show(args: argparse.Namespace) -> int:
     report = _load(args.report)
     matches = [p for p in report["probes"] if p["nodeid"] == args.probe]
@@ -157,8 +205,9 @@ def cmd_show(args: argparse.Namespace) -> int:
             print(f"  {p['nodeid']}", file=sys.stderr)
         return 2
     p = matches[0]
-    if args.json:
-        print(json.dumps(p, indent=2, ensure_ascii=False))
+    if args.json:  # JSON escapes C0 controls itself; the rest become \\u escapes here
+        text = json.dumps(p, indent=2, ensure_ascii=False)
+        print(_UNPRINTABLE.sub(lambda m: json.dumps(m.group())[1:-1], text))
         return 0
     lines = [
         f"{p['nodeid']}  {p['outcome'].upper()}",
@@ -184,23 +233,38 @@ def cmd_show(args: argparse.Namespace) -> int:
     for v in p["verdicts"]:
         label = v["label"] if v["label"] is not None else f"ERROR {v['error']}"
         lines.append(f"  {v['judge']} on {v['target']}: {label}: {v['rationale']}")
-    print("\n".join(lines))
+    from .report.layout import visible
+
+    print(visible("\n".join(lines)))  # a model's ESC sequences must not drive the terminal
     return 0
 
 
 def cmd_import(args: argparse.Namespace) -> int:
+    from .attacks import builtin_attacks
     from .cases.loader import load_suite
     from .importers import import_suite
 
-    out = Path(args.output)
+    out = _check_output(args.output, "-o/--output", f"{args.format}.yaml")
+    assert out is not None  # a required option
     attacks = tuple(a.strip() for a in args.attacks.split(",")) if args.attacks else None
-    written, total = import_suite(
-        args.format, Path(args.source), out, sample=args.sample, seed=args.seed, attacks=attacks
-    )
-    from .attacks import builtin_attacks
+    known = set(builtin_attacks())
 
-    # The written suite must load like any other: check it now, not at the first run.
-    load_suite(out, str(out), attacks=set(builtin_attacks()), judges={"default", "refusal", "llm"})
+    def check(written: Path) -> None:
+        # The suite must load like any other before it lands where the next run collects it.
+        load_suite(written, str(out), attacks=known, judges={"default", "refusal", "llm"})
+
+    try:
+        written, total = import_suite(
+            args.format,
+            Path(args.source),
+            out,
+            sample=args.sample,
+            seed=args.seed,
+            attacks=attacks,
+            check=check,
+        )
+    except OSError as exc:
+        raise ConfigError(f"-o/--output: cannot write {str(out)!r}: {exc.strerror}") from None
     print(f"{out}: {written} cases from {total} rows of {args.source} ({args.format})")
     return 0
 
@@ -234,6 +298,111 @@ def cmd_attacks(args: argparse.Namespace) -> int:
     registry = builtin_attacks()
     register_attack_files(registry, [(Path(f), f) for f in args.attack_file or []], "--attack-file")
     print("\n".join(registry.listing()))
+    return 0
+
+
+def _open_cache(args: argparse.Namespace, mode: str) -> Cache:
+    from .engine.cache import FILE_NAME, Cache
+
+    folder = Path(args.cache_dir)
+    if not (folder / FILE_NAME).is_file():
+        raise ConfigError(f"--cache-dir {folder}: no cache there (no {folder / FILE_NAME})")
+    return Cache(folder, mode)
+
+
+def _deployment(group: CacheGroup) -> str:
+    """Where a model's completions came from, in a few words."""
+    identity = group.identity or {}
+    deployment = identity.get("deployment")
+    if not isinstance(deployment, dict):
+        return str(identity.get("client") or "-")  # a local backend, a replay
+    if "revision" in deployment:
+        return f"revision {deployment['revision']}"
+    if "started" in deployment:
+        return "a vLLM server started by the run"
+    urls = group.endpoint or " ".join(deployment.get("urls", ()))
+    served = deployment.get("served")
+    return (urls.replace(" ", ", ") or "-") + (f" ({served})" if served else "")
+
+
+def _model_names(group: CacheGroup) -> list[str]:
+    """The names ``--model`` matches: the served model, the spec, the client's name."""
+    identity = group.identity or {}
+    names = [identity.get(k) for k in ("model", "spec", "name")]
+    return [str(n) for n in dict.fromkeys(names) if n] or [group.name]
+
+
+def _when(stamp: float) -> str:
+    import time
+
+    return time.strftime("%Y-%m-%d %H:%M", time.localtime(stamp))
+
+
+def _size(n: int) -> str:
+    if n < 1024:
+        return f"{n} bytes"
+    scaled, unit = n / 1024, "KB"
+    for bigger in ("MB", "GB"):
+        if scaled < 1024:
+            break
+        scaled, unit = scaled / 1024, bigger
+    return f"{scaled:.1f} {unit}"
+
+
+def cmd_cache_stats(args: argparse.Namespace) -> int:
+    from .report.layout import Cell, table, visible
+
+    cache = _open_cache(args, "ro")
+    groups = cache.groups()
+    completions = [g for g in groups if g.table == "completions"]
+    verdicts = [g for g in groups if g.table == "verdicts"]
+    print(
+        f"cache {cache.path}: {_size(cache.size())}; {sum(g.entries for g in completions)} "
+        f"completions of {len(completions)} models, {sum(g.entries for g in verdicts)} verdicts"
+    )
+    width = _width(args)
+    if completions:
+        rows: list[list[Cell]] = [
+            [_model_names(g)[0], _deployment(g), g.entries, _when(g.oldest), _when(g.newest)]
+            for g in completions
+        ]
+        lines = table(
+            ["model", "deployment", "entries", "oldest", "newest"], rows, width, shrink=(1, 0)
+        )
+        print(visible("\n".join(["", *lines])))
+    if verdicts:
+        rows = [[g.name, g.entries, _when(g.oldest), _when(g.newest)] for g in verdicts]
+        lines = table(["judge", "verdicts", "oldest", "newest"], rows, width)
+        print(visible("\n".join(["", *lines])))
+    return 0
+
+
+def cmd_cache_purge(args: argparse.Namespace) -> int:
+    import sqlite3
+    import time
+
+    if args.older_than is not None and not (
+        math.isfinite(args.older_than) and args.older_than >= 0
+    ):
+        raise ConfigError(f"--older-than {args.older_than:g}: must be a number of days, 0 or more")
+    cache = _open_cache(args, "rw")
+    models = None
+    if args.model is not None:
+        groups = [g for g in cache.groups() if g.table == "completions"]
+        models = [g.name for g in groups if args.model in _model_names(g)]
+        if not models:
+            known = sorted({_model_names(g)[0] for g in groups})
+            raise ConfigError(
+                f"--model {args.model}: no completions of that model in {cache.path} "
+                f"(models: {', '.join(known) or 'none'})"
+            )
+    before = None if args.older_than is None else time.time() - args.older_than * 86400
+    size = cache.size()
+    try:
+        removed = cache.purge(before=before, models=models)
+    except sqlite3.OperationalError as exc:  # a run holding the file ("database is locked")
+        raise ConfigError(f"cache {cache.path}: cannot purge it now: {exc}") from None
+    print(f"cache {cache.path}: {removed} entries removed; {_size(size)} -> {_size(cache.size())}")
     return 0
 
 
@@ -305,6 +474,25 @@ def parser() -> argparse.ArgumentParser:
     n.add_argument("folder", nargs="?", default="cases", help="where (default: cases)")
     n.add_argument("--force", action="store_true", help="overwrite suites already there")
     n.set_defaults(run=cmd_init)
+    c = sub.add_parser("cache", help="what the completion cache holds; purge it")
+    actions = c.add_subparsers(dest="action", required=True)
+    for name, run, text in (
+        ("stats", cmd_cache_stats, "entries per model and deployment, size, oldest and newest"),
+        ("purge", cmd_cache_purge, "delete entries (all of them unless narrowed), then shrink"),
+    ):
+        action = actions.add_parser(name, help=text, description=text)
+        action.add_argument(
+            "--cache-dir", default=".lrmsafety", help="the cache's folder (default: .lrmsafety)"
+        )
+        action.set_defaults(run=run)
+    action.add_argument("--older-than", type=float, metavar="DAYS", help="only entries this old")
+    action.add_argument(
+        "--model",
+        metavar="NAME",
+        help="only this model's completions (its name or spec, as `cache stats` shows)",
+    )
+    stats = actions.choices["stats"]
+    stats.add_argument("--width", type=int, help="columns of the output (default: terminal's)")
     a = sub.add_parser("attacks", help="list the attacks")
     a.add_argument("--attack-file", action="append", help="your attack files")
     a.set_defaults(run=cmd_attacks)

@@ -78,6 +78,20 @@ class CachedModel:
     endpoint: str | None  # the URLs that last wrote them (older files: None)
 
 
+@dataclass(frozen=True)
+class CacheGroup:
+    """One line of ``lrmsafety cache stats``: a model identity's completions or a judge's
+    verdicts."""
+
+    table: str  # "completions" or "verdicts"
+    name: str  # the ``model`` column (identity JSON) or the judge
+    identity: dict[str, Any] | None  # the model identity, read back (completions only)
+    entries: int
+    oldest: float
+    newest: float
+    endpoint: str | None = None  # the URLs that last wrote them (completions only)
+
+
 def completion_to_json(completion: Completion) -> str:
     return json_text(completion.as_dict(), sort_keys=True)
 
@@ -287,6 +301,62 @@ class Cache:
                 "INSERT OR REPLACE INTO verdicts VALUES (?, ?, ?, ?)",
                 (key, verdict.judge, json_text(verdict.as_dict(), sort_keys=True), time.time()),
             )
+
+    def groups(self) -> list[CacheGroup]:
+        """``lrmsafety cache stats``: completions per model identity (with the URLs that
+        last wrote them), then verdicts per judge, oldest first."""
+        if not self.reads:
+            return []
+        conn = self._connection()
+        try:
+            endpoints = dict(conn.execute("SELECT model, endpoint FROM endpoints").fetchall())
+        except sqlite3.OperationalError:  # a file from before endpoints were recorded
+            endpoints = {}
+        completions = conn.execute(
+            "SELECT model, COUNT(*), MIN(created), MAX(created) FROM completions GROUP BY model"
+        ).fetchall()
+        verdicts = conn.execute(
+            "SELECT judge, COUNT(*), MIN(created), MAX(created) FROM verdicts GROUP BY judge"
+        ).fetchall()
+        out = [
+            CacheGroup("completions", name, _identity_from(name), n, old, new, endpoints.get(name))
+            for name, n, old, new in completions
+        ]
+        out += [CacheGroup("verdicts", name, None, n, old, new) for name, n, old, new in verdicts]
+        return sorted(out, key=lambda g: (g.table, g.oldest))
+
+    def purge(self, *, before: float | None = None, models: Sequence[str] | None = None) -> int:
+        """Deletes entries, then shrinks the file (``VACUUM``): all of them; those written
+        before ``before`` (a UNIX time); or, with ``models`` (``model`` column values), those
+        models' completions (verdicts name no model: their judges' labels and rationales are
+        kept). Returns how many entries went."""
+        if not self.writes:
+            raise ConfigError(f"cache {self.path}: opened read-only; cannot purge it")
+        old = "created < ?" if before is not None else "1"
+        since = [before] if before is not None else []
+        removed = 0
+        conn = self._connection()
+        with conn:
+            if models is None:
+                removed += conn.execute(f"DELETE FROM completions WHERE {old}", since).rowcount
+                removed += conn.execute(f"DELETE FROM verdicts WHERE {old}", since).rowcount
+            for model in models or ():
+                removed += conn.execute(
+                    f"DELETE FROM completions WHERE {old} AND model = ?", [*since, model]
+                ).rowcount
+            # the URLs of models with nothing left go too (endpoints: see ``identities``)
+            conn.execute("DELETE FROM endpoints WHERE model NOT IN (SELECT model FROM completions)")
+        conn.execute("VACUUM")
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        self._models = None
+        return removed
+
+    def size(self) -> int:
+        """Bytes on disk: the file and its write-ahead log."""
+        if self.path is None:
+            return 0
+        files = (self.path, self.path.with_name(self.path.name + "-wal"))
+        return sum(f.stat().st_size for f in files if f.exists())
 
     def close(self) -> None:
         """Closes this thread's connection. Others belong to pool threads that may still be

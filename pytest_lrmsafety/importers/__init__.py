@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 from .base import Imported, ShapeError, render_suite, stratified_sample
@@ -19,8 +22,12 @@ def import_suite(
     seed: int = 0,
     attacks: tuple[str, ...] | None = None,
     name: str | None = None,
+    check: Callable[[Path], None] | None = None,
 ) -> tuple[int, int]:
-    """Writes the suite; returns ``(cases written, rows read)``."""
+    """Writes the suite; returns ``(cases written, rows read)``.
+
+    ``check`` is called with the written suite (a temporary file beside ``out``) before it
+    is moved to ``out``; whatever it raises leaves nothing behind."""
     cases = read(fmt, source)
     total = len(cases)
     chosen = stratified_sample(cases, sample, seed, key=lambda c: f"{c.category}|{c.expect}")
@@ -34,6 +41,40 @@ def import_suite(
         attacks=attacks or FORMATS[fmt].attacks,
         gates=gates_for(chosen),
     )
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(text, encoding="utf-8")
+    _write_checked(out, text, check)
     return len(chosen), total
+
+
+def _mode_for(out: Path) -> int:
+    """The mode ``out`` has, or a new file would get (temporary files are private)."""
+    try:
+        return out.stat().st_mode & 0o777
+    except OSError:
+        umask = os.umask(0o022)
+        os.umask(umask)
+        return 0o666 & ~umask
+
+
+def _write_checked(out: Path, text: str, check: Callable[[Path], None] | None) -> None:
+    """Writes ``text`` to a temporary file beside ``out``, runs ``check`` on it and only then
+    moves it into place: a suite that does not load never lands in ``cases/`` (where the
+    next run would collect it), and neither do the temporary file or folders made for it."""
+    made = [p for p in (out.parent, *out.parent.parents) if not p.exists()]
+    out.parent.mkdir(parents=True, exist_ok=True)
+    descriptor, name = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=".tmp")
+    temporary = Path(name)
+    try:
+        with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        os.chmod(temporary, _mode_for(out))
+        if check is not None:
+            check(temporary)
+        os.replace(temporary, out)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        for folder in made:  # innermost first; only the ones made here, if still empty
+            try:
+                folder.rmdir()
+            except OSError:
+                break
+        raise

@@ -149,17 +149,69 @@ def _json_rows(path: Path, text: str, *, lines: bool) -> list[dict[str, Any]]:
 def require(
     path: Path, rows: Sequence[Mapping[str, Any]], fields: Iterable[str], what: str
 ) -> None:
-    """``ShapeError`` naming the expected columns when the first row lacks one."""
+    """``ShapeError`` naming the expected columns when the first row lacks one (the wrong
+    file), or naming the row and field when a later row lacks one. Rows count from 1 (in a
+    CSV, the first row after the header)."""
     wanted = list(fields)
     if not rows:
         raise ShapeError(f"{path}: no rows; expected {what} with {', '.join(wanted)}")
     missing = [f for f in wanted if f not in rows[0]]
     if missing:
-        found = ", ".join(list(rows[0])[:12])
+        found = ", ".join(str(k) for k in list(rows[0])[:12])
         raise ShapeError(
             f"{path}: not {what}: expected columns/fields {', '.join(wanted)}; "
             f"missing {', '.join(missing)} (found {found})"
         )
+    for number, row in enumerate(rows, 1):
+        for name in wanted:
+            if name not in row:
+                raise ShapeError(f"{path}: row {number}: field {name}: missing")
+
+
+def _described(value: object) -> str:
+    if value is None:
+        return "no value"
+    if isinstance(value, bool):
+        return f"got {str(value).lower()}"
+    if isinstance(value, list):
+        return "got a list"
+    if isinstance(value, dict):
+        return "got an object"
+    if isinstance(value, str):
+        return "empty"
+    return f"got {value!r}"
+
+
+def field_text(path: Path, number: int, row: Mapping[str, Any], name: str) -> str:
+    """A required field as text: a string, or a number (source ids); ``ShapeError`` naming
+    the row and field for a missing or empty value, a list or an object."""
+    value = row.get(name)
+    if isinstance(value, str) and value.strip():
+        return value
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return str(value)
+    raise ShapeError(f"{path}: row {number}: field {name}: expected text, {_described(value)}")
+
+
+def optional_text(path: Path, number: int, row: Mapping[str, Any], name: str) -> str:
+    """An optional field as text (``""`` when missing or empty); a list or an object is a
+    ``ShapeError`` naming the row and field."""
+    value = row.get(name)
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return ""
+    return field_text(path, number, row, name)
+
+
+def prompt_text(path: Path, number: int, row: Mapping[str, Any], name: str) -> str:
+    """What is sent to the model: a non-empty string, never a number or null written as
+    ``'5'`` or ``None``."""
+    value = row.get(name)
+    if isinstance(value, str) and value.strip():
+        return value
+    raise ShapeError(
+        f"{path}: row {number}: field {name}: expected the prompt as a non-empty string, "
+        f"{_described(value)}"
+    )
 
 
 # -- sampling and writing ---------------------------------------------------------------------

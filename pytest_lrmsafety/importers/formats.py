@@ -13,8 +13,19 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-from .base import AIR_CATEGORIES, Imported, ShapeError, case_id, read_rows, require
+from .base import (
+    AIR_CATEGORIES,
+    Imported,
+    ShapeError,
+    case_id,
+    field_text,
+    optional_text,
+    prompt_text,
+    read_rows,
+    require,
+)
 from .taxonomy import HARMBENCH, JBB, SST, STRONGREJECT, WILDGUARD, guess_category, mapped
 
 # -- readers -----------------------------------------------------------------------------------
@@ -48,26 +59,28 @@ def xstest(path: Path) -> list[Imported]:
         "disability": "Discrimination/Bias",
     }
     out = []
-    for r in rows:
-        kind = str(r["type"]).strip()
-        label = str(r["label"]).strip().lower()
+    for n, r in enumerate(rows, 1):
+        kind = field_text(path, n, r, "type").strip()
+        label = field_text(path, n, r, "label").strip().lower()
         if label not in ("safe", "unsafe"):
-            raise ShapeError(f"{path}: row {r['id']}: label must be safe or unsafe, got {label!r}")
+            raise ShapeError(f"{path}: row {n}: field label: must be safe or unsafe, got {label!r}")
         base = kind.removeprefix("contrast_")
-        note = str(r.get("note") or "").strip().lower()
+        note = optional_text(path, n, r, "note").strip().lower()
+        focus = optional_text(path, n, r, "focus")
+        source_id = field_text(path, n, r, "id")
         category = by_note.get(note) or next(
             (c for k, c in by_type.items() if k in base), "Violence & Extremism"
         )
         out.append(
             Imported(
-                id=case_id("xstest", r["id"]),
+                id=case_id("xstest", source_id),
                 category=category,
                 expect="comply" if label == "safe" else "refuse",
-                prompt=str(r["prompt"]),
+                prompt=prompt_text(path, n, r, "prompt"),
                 original_category=kind,
                 tags=["xstest", base, "contrast" if kind.startswith("contrast") else "safe_prompt"],
-                note=f"XSTest id {r['id']}, type {kind}, label {label}"
-                + (f", focus {r.get('focus')}" if r.get("focus") else ""),
+                note=f"XSTest id {source_id}, type {kind}, label {label}"
+                + (f", focus {focus}" if focus else ""),
             )
         )
     return out
@@ -83,19 +96,22 @@ def harmbench(path: Path) -> list[Imported]:
         "a HarmBench behaviours CSV",
     )
     out = []
-    for r in rows:
-        context = str(r.get("ContextString") or "").strip()
-        prompt = f"{context}\n\n---\n\n{r['Behavior']}" if context else str(r["Behavior"])
-        semantic = str(r["SemanticCategory"])
+    for n, r in enumerate(rows, 1):
+        context = optional_text(path, n, r, "ContextString").strip()
+        behavior = prompt_text(path, n, r, "Behavior")
+        prompt = f"{context}\n\n---\n\n{behavior}" if context else behavior
+        semantic = field_text(path, n, r, "SemanticCategory")
+        functional = field_text(path, n, r, "FunctionalCategory")
+        behavior_id = field_text(path, n, r, "BehaviorID")
         out.append(
             Imported(
-                id=case_id("harmbench", r["BehaviorID"]),
+                id=case_id("harmbench", behavior_id),
                 category=mapped(HARMBENCH, semantic, "Criminal Activities"),
                 expect="refuse",
                 prompt=prompt,
                 original_category=semantic,
-                tags=["harmbench", r["FunctionalCategory"], semantic],
-                note=f"HarmBench {r['BehaviorID']} ({r['FunctionalCategory']}, {semantic})",
+                tags=["harmbench", functional, semantic],
+                note=f"HarmBench {behavior_id} ({functional}, {semantic})",
             )
         )
     return out
@@ -104,51 +120,63 @@ def harmbench(path: Path) -> list[Imported]:
 def advbench(path: Path) -> list[Imported]:
     rows = read_rows(path)
     require(path, rows, ("goal",), "an AdvBench harmful_behaviors CSV")
-    return [
-        Imported(
-            id=case_id("advbench", f"{i:03d}"),
-            category=guess_category(str(r["goal"])),
-            expect="refuse",
-            prompt=str(r["goal"]),
-            tags=["advbench", "category_guessed"],
-            note=f"AdvBench row {i}",
+    out = []
+    for i, r in enumerate(rows, 1):
+        goal = prompt_text(path, i, r, "goal")
+        out.append(
+            Imported(
+                id=case_id("advbench", f"{i:03d}"),
+                category=guess_category(goal),
+                expect="refuse",
+                prompt=goal,
+                tags=["advbench", "category_guessed"],
+                note=f"AdvBench row {i}",
+            )
         )
-        for i, r in enumerate(rows, 1)
-    ]
+    return out
 
 
 def strongreject(path: Path) -> list[Imported]:
     rows = read_rows(path)
     require(path, rows, ("category", "forbidden_prompt"), "a StrongREJECT dataset CSV")
-    return [
-        Imported(
-            id=case_id("strongreject", f"{i:03d}"),
-            category=mapped(STRONGREJECT, str(r["category"]), "Criminal Activities"),
-            expect="refuse",
-            prompt=str(r["forbidden_prompt"]),
-            original_category=str(r["category"]),
-            tags=["strongreject", str(r["category"]), str(r.get("source") or "")],
-            note=f"StrongREJECT row {i}, source {r.get('source')}",
+    out = []
+    for i, r in enumerate(rows, 1):
+        category = field_text(path, i, r, "category")
+        source = optional_text(path, i, r, "source")
+        out.append(
+            Imported(
+                id=case_id("strongreject", f"{i:03d}"),
+                category=mapped(STRONGREJECT, category, "Criminal Activities"),
+                expect="refuse",
+                prompt=prompt_text(path, i, r, "forbidden_prompt"),
+                original_category=category,
+                tags=["strongreject", category, source],
+                note=f"StrongREJECT row {i}, source {source or None}",
+            )
         )
-        for i, r in enumerate(rows, 1)
-    ]
+    return out
 
 
 def simplesafetytests(path: Path) -> list[Imported]:
     rows = read_rows(path)
     require(path, rows, ("id", "harm_area", "prompts_final"), "a SimpleSafetyTests CSV")
-    return [
-        Imported(
-            id=case_id("sst", r["id"]),
-            category=mapped(SST, str(r["harm_area"]), "Criminal Activities"),
-            expect="refuse",
-            prompt=str(r["prompts_final"]),
-            original_category=str(r["harm_area"]),
-            tags=["simplesafetytests", str(r["harm_area"]), str(r.get("category") or "")],
-            note=f"SimpleSafetyTests {r['id']} ({r['harm_area']}; {r.get('category')})",
+    out = []
+    for n, r in enumerate(rows, 1):
+        source_id = field_text(path, n, r, "id")
+        area = field_text(path, n, r, "harm_area")
+        category = optional_text(path, n, r, "category")
+        out.append(
+            Imported(
+                id=case_id("sst", source_id),
+                category=mapped(SST, area, "Criminal Activities"),
+                expect="refuse",
+                prompt=prompt_text(path, n, r, "prompts_final"),
+                original_category=area,
+                tags=["simplesafetytests", area, category],
+                note=f"SimpleSafetyTests {source_id} ({area}; {category or None})",
+            )
         )
-        for r in rows
-    ]
+    return out
 
 
 def jailbreakbench(path: Path) -> list[Imported]:
@@ -159,17 +187,21 @@ def jailbreakbench(path: Path) -> list[Imported]:
     benign_file = "benign" in path.name.lower()
     out = []
     for i, r in enumerate(rows):
+        n = i + 1
         benign = benign_file or str(r.get("benign", "")).lower() in ("1", "true")
         source = "benign" if benign else "harmful"
+        index = optional_text(path, n, r, "Index") or str(i)
+        category = field_text(path, n, r, "Category")
+        behavior = field_text(path, n, r, "Behavior")
         out.append(
             Imported(
-                id=case_id(f"jbb-{source}", r.get("Index", i)),
-                category=mapped(JBB, str(r["Category"]), "Criminal Activities"),
+                id=case_id(f"jbb-{source}", index),
+                category=mapped(JBB, category, "Criminal Activities"),
                 expect="comply" if benign else "refuse",
-                prompt=str(r["Goal"]),
-                original_category=str(r["Category"]),
-                tags=["jailbreakbench", source, str(r["Behavior"]), str(r.get("Source") or "")],
-                note=f"JailbreakBench {source} #{r.get('Index', i)}: {r['Behavior']}",
+                prompt=prompt_text(path, n, r, "Goal"),
+                original_category=category,
+                tags=["jailbreakbench", source, behavior, optional_text(path, n, r, "Source")],
+                note=f"JailbreakBench {source} #{index}: {behavior}",
             )
         )
     return out
@@ -187,17 +219,21 @@ def airbench(path: Path) -> list[Imported]:
     )
     out = []
     for i, r in enumerate(rows, 1):
-        l2 = str(r["l2-name"]).strip()
+        l2 = field_text(path, i, r, "l2-name").strip()
         if l2 not in AIR_CATEGORIES:
-            raise ShapeError(f"{path}: row {i}: l2-name {l2!r} is not an AIR 2024 level-2 category")
+            raise ShapeError(
+                f"{path}: row {i}: field l2-name: {l2!r} is not an AIR 2024 level-2 category"
+            )
+        index = field_text(path, i, r, "cate-idx")
+        l3, l4 = field_text(path, i, r, "l3-name"), field_text(path, i, r, "l4-name")
         out.append(
             Imported(
-                id=case_id("air", f"{r['cate-idx']}-{i}"),
+                id=case_id("air", f"{index}-{i}"),
                 category=l2,
                 expect="refuse",
-                prompt=str(r["prompt"]),
-                tags=["airbench", str(r["l3-name"]), str(r["l4-name"])],
-                note=f"AIR-Bench {r['cate-idx']}: {l2} / {r['l3-name']} / {r['l4-name']}",
+                prompt=prompt_text(path, i, r, "prompt"),
+                tags=["airbench", l3, l4],
+                note=f"AIR-Bench {index}: {l2} / {l3} / {l4}",
             )
         )
     return out
@@ -221,27 +257,29 @@ def cyberseceval_injection(path: Path) -> list[Imported]:
         "a CyberSecEval prompt-injection JSON",
     )
     out = []
-    for r in rows:
-        question = str(r["judge_question"])
+    for n, r in enumerate(rows, 1):
+        question = field_text(path, n, r, "judge_question")
         canary = _CANARY.search(question)
+        prompt_id = field_text(path, n, r, "prompt_id")
+        kind = field_text(path, n, r, "injection_type")
+        variant = optional_text(path, n, r, "injection_variant")
         case = Imported(
-            id=case_id("cse-injection", r["prompt_id"]),
+            id=case_id("cse-injection", prompt_id),
             category="Security Risks",
             expect="resist",
             messages=[
-                {"role": "system", "content": str(r["test_case_prompt"])},
-                {"role": "user", "content": str(r["user_input"])},
+                {"role": "system", "content": prompt_text(path, n, r, "test_case_prompt")},
+                {"role": "user", "content": prompt_text(path, n, r, "user_input")},
             ],
             judge_question=question,
             tags=[
                 "cyberseceval",
                 "prompt_injection",
-                str(r["injection_type"]),
-                str(r.get("injection_variant") or ""),
-                str(r.get("risk_category") or ""),
+                kind,
+                variant,
+                optional_text(path, n, r, "risk_category"),
             ],
-            note=f"CyberSecEval prompt injection {r['prompt_id']} ({r['injection_type']}, "
-            f"{r.get('injection_variant')})",
+            note=f"CyberSecEval prompt injection {prompt_id} ({kind}, {variant or None})",
         )
         if canary:
             case.check = {"not_contains": canary.group(1), "ignore_case": True}
@@ -257,16 +295,18 @@ def cyberseceval_mitre(path: Path) -> list[Imported]:
     require(path, rows, ("mutated_prompt",), "a CyberSecEval MITRE JSON")
     out = []
     for i, r in enumerate(rows):
+        n = i + 1
         malicious = str(r.get("is_malicious", "true")).lower() not in ("false", "0")
-        kind = str(r.get("mitre_category") or r.get("attack_type") or "")
+        kind = optional_text(path, n, r, "mitre_category") or optional_text(
+            path, n, r, "attack_type"
+        )
+        prompt_id = optional_text(path, n, r, "prompt_id") or str(i)
         out.append(
             Imported(
-                id=case_id(
-                    "cse-mitre-frr" if not malicious else "cse-mitre", r.get("prompt_id", i)
-                ),
+                id=case_id("cse-mitre-frr" if not malicious else "cse-mitre", prompt_id),
                 category="Security Risks",
                 expect="refuse" if malicious else "comply",
-                prompt=str(r["mutated_prompt"]),
+                prompt=prompt_text(path, n, r, "mutated_prompt"),
                 original_category=kind or None,
                 tags=[
                     "cyberseceval",
@@ -280,21 +320,38 @@ def cyberseceval_mitre(path: Path) -> list[Imported]:
     return out
 
 
+def _attack_types(path: Path, number: int, row: dict[str, Any]) -> list[str]:
+    """``attack_type``: a list, a list written as a Python literal (``"['Container
+    Escape']"``) or one name."""
+    kinds: Any = row.get("attack_type")
+    if isinstance(kinds, str) and kinds.strip().startswith("["):
+        try:
+            kinds = ast.literal_eval(kinds.strip())
+        except (ValueError, SyntaxError, MemoryError, RecursionError):
+            raise ShapeError(
+                f"{path}: row {number}: field attack_type: not a list of names: {kinds[:60]!r}"
+            ) from None
+    if not isinstance(kinds, list):
+        return [field_text(path, number, row, "attack_type")]
+    if not all(isinstance(k, str) and k.strip() for k in kinds):
+        raise ShapeError(
+            f"{path}: row {number}: field attack_type: expected a list of names, got {kinds!r:.60}"
+        )
+    return kinds
+
+
 def cyberseceval_interpreter(path: Path) -> list[Imported]:
     rows = read_rows(path)
     require(path, rows, ("mutated_prompt", "attack_type"), "a CyberSecEval code-interpreter JSON")
     out = []
     for i, r in enumerate(rows):
-        kinds = r["attack_type"]
-        if isinstance(kinds, str) and kinds.startswith("["):
-            kinds = ast.literal_eval(kinds)
-        kinds = kinds if isinstance(kinds, list) else [kinds]
+        kinds = _attack_types(path, i + 1, r)
         out.append(
             Imported(
                 id=case_id("cse-interpreter", i),
                 category="Security Risks",
                 expect="refuse",
-                prompt=str(r["mutated_prompt"]),
+                prompt=prompt_text(path, i + 1, r, "mutated_prompt"),
                 original_category=", ".join(map(str, kinds)),
                 tags=["cyberseceval", "code_interpreter", *map(str, kinds)],
                 note=f"CyberSecEval code interpreter row {i} ({', '.join(map(str, kinds))})",
@@ -316,18 +373,23 @@ def wild(path: Path) -> list[Imported]:
         fmt = "wildguardtest"
     out = []
     for i, r in enumerate(rows):
+        n = i + 1
         if fmt == "wildjailbreak":
-            kind = str(r["data_type"])
-            prompt = str(r.get("adversarial") or "").strip() or str(r["vanilla"])
+            kind = field_text(path, n, r, "data_type")
+            vanilla = optional_text(path, n, r, "vanilla")
+            if optional_text(path, n, r, "adversarial"):
+                prompt = prompt_text(path, n, r, "adversarial")
+            else:
+                prompt = prompt_text(path, n, r, "vanilla")
             harmful = kind.endswith("harmful")
             original = kind
-            category = guess_category(str(r["vanilla"]) or prompt)
+            category = guess_category(vanilla or prompt)
             tags = ["wildjailbreak", kind, "category_guessed"]
         else:
-            prompt = str(r["prompt"])
-            label = str(r["prompt_harm_label"]).lower()
+            prompt = prompt_text(path, n, r, "prompt")
+            label = field_text(path, n, r, "prompt_harm_label").lower()
             harmful = label == "harmful"
-            sub = str(r.get("subcategory") or "")
+            sub = optional_text(path, n, r, "subcategory")
             original = sub or label
             category = next(
                 (c for pat, c in WILDGUARD if re.search(pat, sub.lower())), guess_category(prompt)

@@ -19,6 +19,7 @@ tuple of pieces (it may break only between pieces: ``("33.3% (2/6)", "[9.7%, 70.
 
 from __future__ import annotations
 
+import re
 import textwrap
 from collections.abc import Sequence
 from typing import Literal
@@ -59,6 +60,18 @@ def wrap(text: str, width: int, indent: str = "", hang: str | None = None) -> li
         replace_whitespace=False,
     )
     return wrapper.wrap(text) or [indent]
+
+
+_UNPRINTABLE = re.compile(r"[^\n\t\x20-\x7e]")  # a quick test before the exact one
+
+
+def visible(text: str) -> str:
+    """``text`` safe to print: control and other unprintable characters (ESC sequences from
+    a model's output, bidirectional overrides) written as Python escapes, ``\\x1b``, as the
+    failure excerpts of a run show them (``repr``); line breaks and tabs kept."""
+    if not _UNPRINTABLE.search(text):
+        return text
+    return "".join(c if c.isprintable() or c in "\n\t" else repr(c)[1:-1] for c in text)
 
 
 def _pieces(cell: Cell) -> list[str]:

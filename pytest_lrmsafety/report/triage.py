@@ -6,14 +6,16 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from .layout import DEFAULT_WIDTH, Cell, table, wrap
+from .layout import DEFAULT_WIDTH, Cell, table, visible, wrap
 
 
 def _flat(text: str | None, limit: int) -> str:
+    """One line of at most ``limit`` characters, control characters escaped (a model's ESC
+    sequences must not reach the terminal)."""
     if text is None:
         return "(none)"
     flat = " ".join(text.split())
-    return flat if len(flat) <= limit else flat[: limit - 3] + "..."
+    return visible(flat if len(flat) <= limit else flat[: limit - 3] + "...")
 
 
 def render_triage(
@@ -32,7 +34,8 @@ def render_triage(
         for attack in sorted(attacks):
             lines += wrap(f"{attack} ({len(attacks[attack])})", width, "  ")
             for p in attacks[attack]:
-                lines += wrap(f"{p['case_id']}: {'; '.join(p['reasons'])}", width, "    ")
+                reasons = visible("; ".join(p["reasons"]))
+                lines += wrap(f"{p['case_id']}: {reasons}", width, "    ")
                 # Excerpts go on under their first word, so the eye finds where each starts.
                 text = _flat(p.get("thinking"), limit)
                 lines += wrap(f"thinking: {text}", width, "      ", " " * 16)
