@@ -6,6 +6,7 @@ Wiring only; the logic lives in the modules named by each hook.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Generator
 from pathlib import Path
 from typing import Any
@@ -26,6 +27,7 @@ from .engine.partition import XdistPlanning, export_to_controller, my_share
 from .errors import ConfigError
 from .fixtures import NO_MODEL, unsupported
 from .header import BUILTIN_SUITES, header_lines
+from .outputs import check_outputs
 from .plugin import activate, lrm_model
 from .report.baseline import WORSE_WHEN_HIGHER, ReportError, load_report
 from .report.gate import Gate, GateSyntaxError, parse_gate
@@ -74,13 +76,24 @@ def _check_case_roots(roots: tuple[Path, ...], settings: Settings) -> None:
             raise ConfigError(
                 f"{settings.cases_source}: case path {str(root)!r} is not a .yaml or .yml suite"
             )
-        files = (
-            [root] if root.is_file() else [p for s in SUITE_SUFFIXES for p in root.rglob("*" + s)]
-        )
-        if not files:
+        if root.is_dir() and not _holds_suite(root):
             raise ConfigError(
                 f"{settings.cases_source}: case path {str(root)!r} holds no .yaml or .yml suite"
             )
+
+
+def _holds_suite(folder: Path) -> bool:
+    """Whether a suite lies in ``folder`` or below, linked folders followed (each once)."""
+    seen: set[Path] = set()
+    for here, dirs, files in os.walk(folder, followlinks=True):
+        real = Path(here).resolve()
+        if real in seen:
+            dirs[:] = []
+            continue
+        seen.add(real)
+        if any(Path(name).suffix in SUITE_SUFFIXES for name in files):
+            return True
+    return False
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -97,6 +110,8 @@ def pytest_configure(config: pytest.Config) -> None:
                 message = unknown_name("attack", name, list(runtime.attacks))
                 raise ConfigError(f"option --lrm-attack: {message}")
         runtime.ini_gates = _ini_gates(settings)
+        if _is_controller(config):  # a report that cannot be written: say so before the run
+            check_outputs(config, runtime.record_path())
         if settings.report_html:  # the extra is missing: say so now, not after the run
             from .report.html import check_available
 
@@ -265,7 +280,29 @@ def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> SuiteFile 
     else:  # a plain run (`pytest .`) must not read every YAML file of the project as a suite
         files = [p for p in named if p.is_file()]
         wanted = is_under(file_path, files) or (in_roots and is_under(file_path, named))
-    return SuiteFile.from_parent(parent, path=file_path) if wanted else None
+    if not wanted:
+        return None
+    seen = parent.config.stash.setdefault(SUITES_SEEN, set())
+    real = file_path.resolve()
+    if real in seen:  # one suite reached by two paths (links): its probes count once
+        return None
+    seen.add(real)
+    return SuiteFile.from_parent(parent, path=file_path)
+
+
+def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:
+    """A linked folder that leads back to a folder above it (``cases/loop -> ..``) is a loop:
+    what it holds is collected by its real path, never again through the link."""
+    if not collection_path.is_symlink() or not collection_path.is_dir():
+        return None
+    target = collection_path.resolve()
+    above = collection_path.parent.resolve()
+    if target == above or target in above.parents:
+        return True
+    return None
+
+
+SUITES_SEEN = pytest.StashKey[set[Path]]()  # the real paths of the suites collected
 
 
 def _is_controller(config: pytest.Config) -> bool:

@@ -190,7 +190,25 @@ OPTIONS: tuple[Option, ...] = (
         cli=False,
     ),
     Option("stream", "Request completions as server-sent events", kind="bool", default=False),
-    Option("timeout", "Seconds per model request", kind="float", default=600.0, metavar="S"),
+    # 300 s: a reasoning model that writes 8,000 tokens of thought at 30 tokens a second takes
+    # about 270 s before a non-streamed answer's first byte; a server silent for longer is more
+    # likely hung than thinking. The SDK tries a timed-out request 1 + --lrm-retries times, so
+    # a hung server costs a probe at most 15 minutes; --lrm-deadline bounds the whole run.
+    Option(
+        "timeout",
+        "Seconds a model request may go without an answer (default 300; streamed: between "
+        "chunks); connecting may take 10",
+        kind="float",
+        default=300.0,
+        metavar="S",
+    ),
+    Option(
+        "deadline",
+        "Seconds the generation may take in all; then probes without a completion are "
+        "errors and the report is partial (default: no deadline)",
+        kind="float",
+        metavar="S",
+    ),
     Option(
         "retries",
         "Retries per model request on connection errors, 429 and 5xx",

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 
-from .engine.engine import EngineStats
+from .engine.engine import DEADLINE_PASSED, EngineStats
 from .engine.partition import XdistPlanning
 from .errors import SuiteError
 from .progress import LiveProgress
@@ -18,6 +19,7 @@ from .report.terminal import render, render_triage
 from .runtime import Runtime
 
 REPORT = pytest.StashKey[dict[str, Any]]()
+FLAGS = {"JSON": "--lrm-report-json", "Markdown": "--lrm-report-md", "HTML": "--lrm-report-html"}
 
 
 class RunReporter:
@@ -30,6 +32,7 @@ class RunReporter:
         self.config = runtime.config
         self.xdist = xdist
         self.collection_errors: list[str] = []
+        self.write_errors: dict[str, str] = {}  # option -> why its report is missing
         self.progress = LiveProgress.install(self.config, runtime.settings.progress)
 
     def pytest_collectreport(self, report: pytest.CollectReport) -> None:
@@ -49,10 +52,18 @@ class RunReporter:
         runtime = self.runtime
         if not runtime.records:
             return
+        reasons = self.xdist.unrun_lines() if self.xdist is not None else []
+        late = sum(1 for r in runtime.records.values() if DEADLINE_PASSED in (r.error or ""))
+        if late:
+            reasons.append(
+                f"{DEADLINE_PASSED} (--lrm-deadline): {late} probe{'s' if late != 1 else ''} "
+                "without a completion"
+            )
         partial = (
-            exitstatus == pytest.ExitCode.INTERRUPTED
+            exitstatus in (pytest.ExitCode.INTERRUPTED, pytest.ExitCode.INTERNAL_ERROR)
             or bool(session.shouldstop or session.shouldfail)
             or bool(self.collection_errors)
+            or bool(reasons)
         )
         try:
             gates = [*runtime.ini_gates, *runtime.suite_gates()]
@@ -74,6 +85,7 @@ class RunReporter:
                 "attack_seed": settings.attack_seed,
             },
             partial=partial,
+            partial_reasons=reasons,
             judges=self._judge_descriptions(),
             judge_check=self.runtime.judge_check,
             confidence=settings.confidence,
@@ -86,18 +98,36 @@ class RunReporter:
         self.config.hook.pytest_lrmsafety_report(config=self.config, report=report)
         here = self.config.invocation_params.dir
         if settings.report_json:
-            write_report(report, here / settings.report_json)
+            self._write(
+                "--lrm-report-json", lambda: write_report(report, here / str(settings.report_json))
+            )
         if settings.report_md:
             path = here / settings.report_md
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(render_markdown(report), encoding="utf-8")
+
+            def markdown() -> None:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                path.write_text(render_markdown(report), encoding="utf-8")
+
+            self._write("--lrm-report-md", markdown)
         if settings.report_html:
             from .report.html import write_html  # jinja2 and matplotlib: the html extra
 
-            write_html(report, here / settings.report_html)
+            self._write(
+                "--lrm-report-html", lambda: write_html(report, here / str(settings.report_html))
+            )
         if settings.gate and exitstatus in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED):
             broken = report["gate_verdict"] == "fail" or partial
             session.exitstatus = pytest.ExitCode.TESTS_FAILED if broken else pytest.ExitCode.OK
+        if self.write_errors and session.exitstatus == pytest.ExitCode.OK:
+            session.exitstatus = pytest.ExitCode.TESTS_FAILED  # a report CI waits for is missing
+
+    def _write(self, option: str, write: Callable[[], None]) -> None:
+        """Writes one report; a place that turned unwritable during the run (the paths were
+        checked at configure) costs that report, not the others, and says so in one line."""
+        try:
+            write()
+        except OSError as exc:
+            self.write_errors[option] = f"{option}: the report could not be written: {exc}"
 
     def _judge_descriptions(self) -> dict[str, str]:
         """What each judge that gave a verdict is, so nobody mistakes a rule for a model.
@@ -132,6 +162,8 @@ class RunReporter:
         stats = self._engine_stats()
         if stats is not None:
             terminalreporter.write_line(engine_line(stats))
+        for line in self.xdist.handover_lines() if self.xdist is not None else []:
+            terminalreporter.write_line(line)
         client = self.runtime.client
         batches = getattr(client, "batches", 0)
         if client is not None and batches:  # a local backend (this process; not xdist workers)
@@ -148,7 +180,9 @@ class RunReporter:
             ("Markdown", settings.report_md),
             ("HTML", settings.report_html),
         ):
-            if written:  # as pytest-html says where its page went: the absolute path
+            if written and FLAGS[kind] in self.write_errors:
+                terminalreporter.write_line(self.write_errors[FLAGS[kind]], red=True)
+            elif written:  # as pytest-html says where its page went: the absolute path
                 terminalreporter.write_line(
                     f"report: {kind} written to {(here / written).resolve()}"
                 )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -42,6 +43,7 @@ class Settings:
     open_tag_in_prompt: bool | None
     concurrency: int = 8
     rpm: float | None = None
+    deadline: float | None = None
     progress: str = "auto"
     cache: str = "rw"
     cache_dir: str = ".lrmsafety"
@@ -104,11 +106,15 @@ def _positive(value: Any, where: str, check: Callable[[Any], bool], what: str) -
 
 def resolve_settings(config: pytest.Config) -> Settings:
     """Reads and checks every setting once; raises :class:`ConfigError` on a bad value."""
+    from .models.endpoint import mask_url, url_problem
+
     values: dict[str, Any] = {}
     sources: dict[str, str] = {}
     for opt in OPTIONS:
         values[opt.name], sources[opt.name] = lookup(config, opt.name)
-    _positive(values["timeout"], sources["timeout"], lambda v: v > 0, "a positive number")
+    _positive(
+        values["timeout"], sources["timeout"], lambda v: 0 < v < math.inf, "a positive number"
+    )
     _positive(values["retries"], sources["retries"], lambda v: v >= 0, "0 or more")
     _positive(values["max_tokens"], sources["max_tokens"], lambda v: v > 0, "a positive integer")
     _positive(values["temperature"], sources["temperature"], lambda v: 0 <= v <= 2, "within 0..2")
@@ -134,13 +140,15 @@ def resolve_settings(config: pytest.Config) -> Settings:
     _positive(values["gate_min_probes"], sources["gate_min_probes"], lambda v: v >= 0, "0 or more")
     for name in ("base_url", "judge_base_url", "guard_base_url", "attacker_base_url"):
         for url in _urls(values[name]):
-            if not url.startswith(("http://", "https://")):
-                raise ConfigError(f"{sources[name]}: {url!r} is not an http(s) URL")
+            problem = url_problem(url)
+            if problem:
+                raise ConfigError(f"{sources[name]}: {mask_url(url)!r} {problem}")
     _positive(
         values["judge_check_min"], sources["judge_check_min"], lambda v: 0 <= v <= 1, "within 0..1"
     )
     _positive(values["concurrency"], sources["concurrency"], lambda v: v >= 1, "1 or more")
     _positive(values["rpm"], sources["rpm"], lambda v: v > 0, "a positive number")
+    _positive(values["deadline"], sources["deadline"], lambda v: v > 0, "a positive number")
     _positive(values["samples"], sources["samples"], lambda v: 1 <= v <= 1000, "within 1..1000")
     return Settings(
         model=values["model"],
@@ -166,6 +174,7 @@ def resolve_settings(config: pytest.Config) -> Settings:
         open_tag_in_prompt=values["open_tag_in_prompt"],
         concurrency=int(values["concurrency"]),
         rpm=values["rpm"],
+        deadline=values["deadline"],
         progress=values["progress"],
         cache=values["cache"],
         cache_dir=values["cache_dir"],

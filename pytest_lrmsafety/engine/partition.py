@@ -5,7 +5,9 @@ worker could plan its generations. Here the controller sends each worker a fixed
 the collection up front: test ``i`` goes to worker ``i % n`` (``engine/xdist.py``). A worker
 computes the same share from its own collection, plans exactly those generations and keeps
 them in flight: no probe is generated twice and ``-n 4`` makes as many model requests as
-``-n 0``. This module does not import xdist, so a run without it pays nothing.
+``-n 0``. A worker that replaces a dead one gets the dead worker's unfinished tests as its
+share, listed in its ``workerinput``. This module does not import xdist, so a run without it
+pays nothing.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from ..progress import PROGRESS, PROGRESS_DIR_KEY
 from .engine import EngineStats
 
 PARTITION_KEY = "lrm_partition"
+SHARE_KEY = "lrm_share"  # a replacement worker's share: indices into the collection
 STATS_KEY = "lrm_engine_stats"
 JUDGES_KEY = "lrm_judges"
 T = TypeVar("T")
@@ -34,6 +37,9 @@ def my_share(items: Sequence[T], workerinput: dict[str, Any]) -> Sequence[T]:
     """The items this worker will run under :class:`PartitionScheduling`."""
     if not workerinput.get(PARTITION_KEY):
         return items
+    share = workerinput.get(SHARE_KEY)
+    if share is not None:
+        return [items[i] for i in share if i < len(items)]
     return items[worker_index(workerinput["workerid"]) :: int(workerinput["workercount"])]
 
 
@@ -46,6 +52,7 @@ class XdistPlanning:
         self.partitioned = False
         self.stats = EngineStats()
         self.judges: dict[str, str] = {}  # descriptions of the judges the workers made
+        self.scheduler: Any = None  # the PartitionScheduling, when this run uses it
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_xdist_make_scheduler(self, config: pytest.Config, log: Any) -> Any:
@@ -54,11 +61,15 @@ class XdistPlanning:
         from .xdist import PartitionScheduling
 
         self.partitioned = True
-        return PartitionScheduling(config, log)
+        self.scheduler = PartitionScheduling(config, log)
+        return self.scheduler
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_configure_node(self, node: Any) -> None:
         node.workerinput[PARTITION_KEY] = node.config.getvalue("dist") == "load"
+        if self.scheduler is not None and self.scheduler.collection is not None:
+            # A replacement for a dead worker: it plans what the dead one left.
+            node.workerinput[SHARE_KEY] = self.scheduler.reserve(node)
         # Workers print nothing the user sees: they feed their counts to the controller's
         # progress line through files in this folder (progress.py).
         progress = node.config.stash.get(PROGRESS, None)
@@ -75,6 +86,26 @@ class XdistPlanning:
             for f in fields(EngineStats):
                 if f.name != "started":
                     setattr(self.stats, f.name, getattr(self.stats, f.name) + data[f.name])
+
+    def unrun_lines(self) -> list[str]:
+        """``worker gw1 died: 15 probes not run``, one line per dead worker that left tests
+        nobody ran; the report is partial when there is one."""
+        if self.scheduler is None:
+            return []
+        return [
+            f"worker {dead} died: {count} probe{'s' if count != 1 else ''} not run"
+            for dead, count in sorted(self.scheduler.unrun().items())
+        ]
+
+    def handover_lines(self) -> list[str]:
+        """``worker gw1 died; gw2 ran its 15 remaining probes``."""
+        if self.scheduler is None:
+            return []
+        return [
+            f"worker {dead} died; {replacement} took over its {count} remaining "
+            f"probe{'s' if count != 1 else ''}"
+            for dead, replacement, count in self.scheduler.handed_over
+        ]
 
 
 def export_to_controller(

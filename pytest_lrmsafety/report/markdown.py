@@ -104,6 +104,9 @@ def render_markdown(report: Mapping[str, Any]) -> str:
         f"{report.get('confidence', 0.95):.0%} Wilson intervals.",
         "",
     ]
+    lines += [f"- {esc(reason)}" for reason in report.get("partial_reasons", [])]
+    if report.get("partial_reasons"):
+        lines.append("")
     if report["gates"]:
         lines += ["### Gates", ""]
         lines += _table(

@@ -266,6 +266,7 @@ def render(
         lines += [
             "PARTIAL: the run stopped early or a suite failed to load;",
             "these numbers cover only the probes that ran.",
+            *report.get("partial_reasons", []),
             "",
         ]
     lines += [*wrap(f"model: {report['model'] or '(fixture override)'}", width), ""]
