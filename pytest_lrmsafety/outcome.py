@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-from .cases.model import Case
+from .cases.model import Case, Probe
 from .judges.base import SCORE_ONLY, Verdict
 from .models.base import Completion
 
@@ -49,6 +49,32 @@ class Decision:
     thinking_unclear: bool | None = None
     judges_disagree: bool | None = None
     message: str = ""  # the failure text shown by pytest, for fail and error; set by lrm_outcome
+
+
+@dataclass(frozen=True)
+class ProbeResult:
+    """Everything one probe came to, computed once (:func:`pytest_lrmsafety.pipeline.run_probe`):
+    what the test shows, and what :meth:`ProbeRecord.from_result` records.
+
+    Attributes:
+        probe: The probe.
+        completion: What the model returned.
+        verdicts: Every judge on every target.
+        decoded: The answer decoded by the attack's decoder (encoding attacks), else ``None``.
+        decision: The outcome and the facts the scoreboard counts.
+        message: The failure text (``""`` when the probe passed).
+    """
+
+    probe: Probe
+    completion: Completion
+    verdicts: tuple[Verdict, ...]
+    decoded: str | None
+    decision: Decision
+    message: str = ""
+
+    @property
+    def outcome(self) -> str:
+        return self.decision.outcome
 
 
 ENSEMBLES = ("any", "all", "majority", "weighted")

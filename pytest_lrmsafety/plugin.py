@@ -196,4 +196,3 @@ def lrm_outcome(request: pytest.FixtureRequest, lrm_probe: Probe, lrm_engine: En
     from .fixtures import evaluate
 
     return evaluate(request.node, lrm_probe, lrm_engine)
-

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -391,6 +392,8 @@ class Runtime:
             on_wait=self.show_progress,
             attacker=self.attacker(),
         )
+        if s.deadline is not None:
+            self.engine.deadline = (time.monotonic() + s.deadline, s.deadline)
         self.engine.plan(self.plan)
         self.feed = WorkerFeed.start_for(self.config, self.engine)  # xdist workers only
         return self.engine

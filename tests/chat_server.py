@@ -257,6 +257,9 @@ class ChatServer:
         """Chat requests holding a serving slot right now."""
         self.max_in_flight = 0
         """The most chat requests ever served at once (since the start or :meth:`reset`)."""
+        self._busy_area = 0.0  # integral of in_flight over time, from the first request in
+        self._busy_since: float | None = None
+        self._busy_last = 0.0
         self._capacity = capacity
         self._slots = None if capacity is None else threading.BoundedSemaphore(capacity)
         self._lock = threading.Lock()
@@ -348,6 +351,25 @@ class ChatServer:
             self.requests.clear()
             self.log.clear()
             self.max_in_flight = self.in_flight
+            self._busy_area, self._busy_since = 0.0, None
+
+    @property
+    def mean_in_flight(self) -> float:
+        """Requests served at once on average, from the first request's slot to the last
+        answer (since the start or :meth:`reset`); 0.0 before any request."""
+        with self._lock:
+            if self._busy_since is None or self._busy_last <= self._busy_since:
+                return 0.0
+            return self._busy_area / (self._busy_last - self._busy_since)
+
+    def _account(self) -> None:
+        """Adds the time since the last change at the current ``in_flight`` (lock held)."""
+        now = time.monotonic()
+        if self._busy_since is None:
+            self._busy_since = now
+        else:
+            self._busy_area += self.in_flight * (now - self._busy_last)
+        self._busy_last = now
 
     def wait_settled(self, timeout: float = 5.0) -> None:
         """Wait until no log entry is ``pending``: a client can see a broken answer and raise
@@ -403,6 +425,7 @@ class ChatServer:
             if self._stopping.is_set():
                 return False
         with self._lock:
+            self._account()
             self.in_flight += 1
             self.max_in_flight = max(self.max_in_flight, self.in_flight)
         return True
@@ -412,6 +435,7 @@ class ChatServer:
             if outcome is not None:
                 entry["outcome"] = outcome
             if leave:
+                self._account()
                 self.in_flight -= 1
         if leave and self._slots is not None:
             self._slots.release()

@@ -78,7 +78,9 @@ def test_timeout_and_retries(project: pytest.Pytester, chat_server: ChatServer) 
         subprocess=True,
     )
     result.assert_outcomes(errors=1)
-    result.stdout.fnmatch_lines(["*generation failed: *APITimeoutError: Request timed out.*"])
+    result.stdout.fnmatch_lines(
+        ["*generation failed: *no answer within 0.2 s (--lrm-timeout), 2 tries"]
+    )
     assert len(chat_server.requests) == 2  # the first try and one retry
     assert result.ret == pytest.ExitCode.TESTS_FAILED
 

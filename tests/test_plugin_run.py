@@ -339,4 +339,28 @@ def test_suites_without_a_model_say_so(project: pytest.Pytester) -> None:
     serial.stderr.fnmatch_lines(["ERROR: no model under test: pass --lrm-model *"])
     parallel = project.runpytest("cases", "-p", "no:cacheprovider", "-n", "2")
     parallel.assert_outcomes(errors=7)
-    parallel.stdout.fnmatch_lines(["ERROR cases/mini.yaml::* - Failed: no model under test*"])
+    parallel.stdout.fnmatch_lines(["ERROR cases/mini.yaml::* - no model under test*"])
+
+
+def test_failures_and_errors_show_their_text_without_a_traceback(
+    project: pytest.Pytester, chat_server: ChatServer
+) -> None:
+    from pytest_lrmsafety.collect import FailureText
+
+    chat_server.add_rule("WEAPONS", status=500, error_message="backend exploded")
+    chat_server.rules.insert(0, chat_server.rules.pop())
+    recorder = project.inline_run(*model_args(chat_server), "--lrm-retries", "0")
+    reports = [r for r in recorder.getreports("pytest_runtest_logreport") if r.failed]
+    failures = [r for r in reports if r.when == "call"]
+    errors = [r for r in reports if r.when == "setup"]
+    assert (len(failures), len(errors)) == (4, 2)
+    # The probe's own text, as pytest shows it, with no traceback built for it.
+    assert all(isinstance(r.longrepr, FailureText) for r in reports)
+    assert all(r.longreprtext.startswith("FAIL: ") for r in failures)
+    assert "Traceback" not in failures[0].longreprtext
+    assert errors[0].longreprtext.startswith("generation failed: ")
+    assert "backend exploded" in errors[0].longrepr.reprcrash.message
+    result = project.runpytest(*model_args(chat_server), "--lrm-retries", "0", "-rfE")
+    result.stdout.fnmatch_lines(
+        ["FAILED cases/mini.yaml::*[[]*[]] - FAIL: *", "ERROR cases/mini.yaml::* - generation*"]
+    )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import random
 import sqlite3
 import threading
@@ -22,8 +23,10 @@ from .cache import Cache
 from .cassette import Recorder
 from .converse import converse
 from .keys import client_identity, request_key, verdict_key
+from .loop import LoopPool
 from .pool import Job, Pool, RateLimit
 
+DEADLINE_PASSED = "deadline passed"  # how a probe cut off by --lrm-deadline reads
 BACKOFF_BASE_S = 0.5
 BACKOFF_CAP_S = 30.0
 
@@ -73,6 +76,8 @@ class Engine:
         judge_names: Every judge name known, for messages.
         on_wait: Called every few seconds while a test waits for its completion.
         attacker: Runs attacker-model probes (``pair``), if an attacker model is set.
+        event_loop: Run a client that can await its requests (``agenerate``) on one event
+            loop in a daemon thread (:class:`~.loop.LoopPool`) instead of a pool of threads.
     """
 
     def __init__(
@@ -88,6 +93,7 @@ class Engine:
         judge_names: Callable[[], Sequence[str]] | None = None,
         on_wait: Callable[[EngineStats], None] | None = None,
         attacker: PairSearch | None = None,
+        event_loop: bool = False,
     ) -> None:
         self.client = client
         self.attacker = attacker
@@ -96,7 +102,15 @@ class Engine:
         self.retries = retries
         self.recorder = recorder
         self.stats = EngineStats()
-        self.pool = Pool(concurrency)
+        # Threads by default: on the issue-14 benchmark (benchmarks/RESULTS.md) the event loop
+        # (engine/loop.py) was no faster than threads once responses skip the SDK's models
+        # (AsyncOpenAI costs more CPU per request than the sync client).
+        self._agenerate_fn = getattr(client, "agenerate", None)
+        self.pool: Pool | LoopPool = (
+            LoopPool(concurrency)
+            if event_loop and callable(self._agenerate_fn)
+            else Pool(concurrency)
+        )
         self._rate = RateLimit(requests_per_minute)
         self._jobs: dict[str, Job] = {}
         self._keys: dict[tuple[tuple[str, str, str, int], SamplingParams], str] = {}
@@ -107,7 +121,13 @@ class Engine:
         self.on_wait = on_wait
         self.last_cache_error: str | None = None
         self.closed = False
+        #: ``time.monotonic()`` after which a probe still waiting for its completion is an
+        #: error (``--lrm-deadline``), and the seconds that deadline allowed.
+        self.deadline: tuple[float, float] | None = None
         self._verdicts: dict[tuple[str, str, str, int], tuple[tuple[str, ...], Future[Any]]] = {}
+        # Worked out once per probe: its sampling at planning, its decoded answer at judging.
+        self._params: dict[tuple[str, str, str, int], SamplingParams] = {}
+        self._decoded: dict[tuple[str, str, str, int], str | None] = {}
 
     def key(self, probe: Probe, params: SamplingParams) -> str:
         """The probe's request key (computed once per probe and sampling)."""
@@ -127,6 +147,7 @@ class Engine:
         todo: dict[str, tuple[Probe, SamplingParams]] = {}
         requests_list = list(requests)
         for probe, params in requests_list:
+            self._params[probe_id(probe)] = params
             key = self.key(probe, params)
             if key not in self._jobs and key not in todo:
                 todo[key] = (probe, params)
@@ -161,9 +182,8 @@ class Engine:
                 return
             completion: Completion = done.result()
             try:
-                verdicts.set_result(
-                    self._judge(probe, completion, judges, judge_targets(completion, probe))
-                )
+                targets, self._decoded[probe_id(probe)] = targets_of(completion, probe)
+                verdicts.set_result(self._judge(probe, completion, judges, targets))
             except BaseException as exc:  # delivered to the test that collects the verdicts
                 verdicts.set_exception(exc)
 
@@ -183,7 +203,12 @@ class Engine:
         *,
         urgent: bool,
     ) -> Job:
-        job = Job(lambda: self._generate(key, probe, params), label=probe.name)
+        on_loop = isinstance(self.pool, LoopPool) and not probe.turns and not probe.needs
+        job = Job(
+            lambda: self._generate(key, probe, params),
+            label=probe.name,
+            arun=(lambda: self._agenerate(key, probe, params)) if on_loop else None,
+        )
         with self._lock:
             self._jobs[key] = job
         if known is not None:
@@ -208,6 +233,26 @@ class Engine:
         """The registered judges of a probe's case (an unknown name is left out)."""
         return self._judges_for(probe) if self._judges_for is not None else {}
 
+    def planned_params(self, probe: Probe) -> SamplingParams | None:
+        """The sampling a planned probe was queued with (``None``: not planned)."""
+        return self._params.get(probe_id(probe))
+
+    def judged(
+        self, probe: Probe, completion: Completion, judges: Mapping[str, Judge]
+    ) -> tuple[list[Verdict], str | None]:
+        """The verdicts of a probe and its decoded answer, each worked out once: ahead on
+        the engine's side when the probe was judged there, else now."""
+        pid = probe_id(probe)
+        known = self._verdicts.get(pid)
+        if known is not None and known[0] == tuple(judges):
+            verdicts: list[Verdict] = known[1].result()  # the judging sets _decoded first
+            if pid not in self._decoded:  # judged through verdicts() (lrm_verdicts)
+                self._decoded[pid] = decoded_answer(completion, probe)
+            return verdicts, self._decoded[pid]
+        targets, decoded = targets_of(completion, probe)
+        self._decoded[pid] = decoded
+        return self.verdicts(probe, completion, judges, targets), decoded
+
     def judge_names(self) -> Sequence[str]:
         return self._judge_names() if self._judge_names is not None else []
 
@@ -229,8 +274,16 @@ class Engine:
         else:
             self.pool.hurry(job)
         while True:
+            wait = wait_s
+            if self.deadline is not None:
+                wait = min(wait_s, self.deadline[0] - time.monotonic())
+                if wait <= 0 and not job.future.done():
+                    raise GenerationError(
+                        f"{DEADLINE_PASSED}: no completion within --lrm-deadline "
+                        f"{self.deadline[1]:g} s"
+                    )
             try:
-                result: Completion = job.future.result(timeout=wait_s)
+                result: Completion = job.future.result(timeout=max(wait, 0.0))
                 return result
             except FutureTimeout:
                 notify = on_wait or self.on_wait
@@ -251,6 +304,34 @@ class Engine:
                 if getattr(exc, "retryable", False) and attempt < self.retries:
                     self.stats.retries += 1
                     time.sleep(backoff(attempt))
+                    continue
+                self.stats.errors += 1
+                raise
+            except Exception as exc:  # a client bug must not end the run; it is this probe's error
+                self.stats.errors += 1
+                raise GenerationError(f"{type(exc).__name__}: {exc}") from None
+            self._cache_write(
+                self.cache.put_completion, key, self._request(probe, params), completion
+            )
+            self.stats.generated += 1
+            self._record(key, probe, params, completion)
+            return completion
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def _agenerate(self, key: str, probe: Probe, params: SamplingParams) -> Completion:
+        """:meth:`_generate` for a one-turn probe on the engine's event loop."""
+        agenerate = self._agenerate_fn
+        assert agenerate is not None
+        for attempt in range(self.retries + 1):
+            delay = self._rate.reserve()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            try:
+                completion: Completion = await agenerate(probe.messages, params)
+            except GenerationError as exc:
+                if getattr(exc, "retryable", False) and attempt < self.retries:
+                    self.stats.retries += 1
+                    await asyncio.sleep(backoff(attempt))
                     continue
                 self.stats.errors += 1
                 raise
@@ -364,6 +445,13 @@ def probe_id(probe: Probe) -> tuple[str, str, str, int]:
 def judge_targets(completion: Completion, probe: Probe | None = None) -> list[tuple[str, str]]:
     """The texts to judge: the thinking where there is one to read, and the answer. An
     answer given in kind (an encoding attack) is judged with its decoding beside it."""
+    return targets_of(completion, probe)[0]
+
+
+def targets_of(
+    completion: Completion, probe: Probe | None = None
+) -> tuple[list[tuple[str, str]], str | None]:
+    """:func:`judge_targets` and the decoded answer they include (decoded once)."""
     answer = completion.answer
     decoded = decoded_answer(completion, probe)
     if decoded is not None:
@@ -371,7 +459,7 @@ def judge_targets(completion: Completion, probe: Probe | None = None) -> list[tu
     targets = [("answer", answer)]
     if completion.thinking_status in JUDGED_STATUSES and completion.thinking is not None:
         targets.insert(0, ("thinking", completion.thinking))
-    return targets
+    return targets, decoded
 
 
 def decoded_answer(completion: Completion, probe: Probe | None) -> str | None:

@@ -10,7 +10,7 @@ import itertools
 import queue
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from concurrent.futures import Future
 from typing import Any
 
@@ -23,10 +23,18 @@ class Job:
     Args:
         run: The work.
         label: What the progress line calls it (``weapons-001[direct]``).
+        arun: The same work as a coroutine, for the event loop of
+            :class:`~.loop.LoopPool` (``run`` is used where it is ``None``).
     """
 
-    def __init__(self, run: Callable[[], Any], label: str = "") -> None:
+    def __init__(
+        self,
+        run: Callable[[], Any],
+        label: str = "",
+        arun: Callable[[], Awaitable[Any]] | None = None,
+    ) -> None:
         self.run = run
+        self.arun = arun
         self.label = label
         self.future: Future[Any] = Future()
         self.started = False
@@ -42,14 +50,19 @@ class RateLimit:
         self._lock = threading.Lock()
 
     def wait(self) -> None:
+        delay = self.reserve()
+        if delay > 0:
+            time.sleep(delay)
+
+    def reserve(self) -> float:
+        """Takes the next start; returns the seconds to wait for it (0.0: go now)."""
         if not self.interval:
-            return
+            return 0.0
         with self._lock:
             now = time.monotonic()
             start = max(now, self._next)
             self._next = start + self.interval
-        if start > now:
-            time.sleep(start - now)
+        return start - now
 
 
 class Pool:

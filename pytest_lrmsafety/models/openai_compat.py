@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from openai import OpenAI
+    from openai import AsyncOpenAI, OpenAI
 
 from .base import (
     Completion,
@@ -18,12 +19,15 @@ from .base import (
     is_prefill,
     wire_messages,
 )
-from .endpoint import CHECK_TIMEOUT_S, redact, served_model, url_deployment
+from .endpoint import CHECK_TIMEOUT_S, mask_url, redact, served_model, url_deployment
 from .reasoning import split_reasoning
 
 # Servers put the trace in one of these message fields (current vLLM, DeepSeek and older vLLM).
 REASONING_FIELDS = ("reasoning", "reasoning_content")
 PREFILL_STYLES = ("", "vllm", "deepseek")
+# Why 300 s: see the ``timeout`` option (options.py). Connecting is quick or never happens.
+DEFAULT_TIMEOUT_S = 300.0
+CONNECT_TIMEOUT_S = 10.0
 
 
 class OpenAICompatClient:
@@ -35,7 +39,8 @@ class OpenAICompatClient:
         base_url: The server's ``/v1`` URL.
         api_key: The key, read from the environment by the caller; never shown.
         stream: Use server-sent events instead of one response body.
-        timeout: Seconds per request.
+        timeout: Seconds a request may go without an answer (streamed: between chunks);
+            connecting may take at most :data:`CONNECT_TIMEOUT_S` of them.
         max_retries: Retries done by the SDK on connection errors, 408, 409, 429 and 5xx.
         hidden_thinking: The provider hides the trace (o-series): report ``hidden``.
         open_tag_in_prompt: The chat template opens ``<think>`` itself (R1 distills).
@@ -53,7 +58,7 @@ class OpenAICompatClient:
         base_url: str,
         api_key: str,
         stream: bool = False,
-        timeout: float = 600.0,
+        timeout: float = DEFAULT_TIMEOUT_S,
         max_retries: int = 2,
         hidden_thinking: bool = False,
         open_tag_in_prompt: bool = False,
@@ -63,6 +68,8 @@ class OpenAICompatClient:
         self._name = name
         self.model = model
         self.base_url = base_url
+        #: The URL as shown in messages: a password in it masked (``http://***@host/v1``).
+        self.shown_url = mask_url(base_url)
         self.stream = stream
         self.hidden_thinking = hidden_thinking
         self.open_tag_in_prompt = open_tag_in_prompt
@@ -76,6 +83,7 @@ class OpenAICompatClient:
         self._max_retries = max_retries
         self._sdk_client: OpenAI | None = None
         self._sdk_lock = threading.Lock()
+        self._async_clients: dict[tuple[int, bool], AsyncOpenAI] = {}  # by event loop
         #: What names the deployment in cache keys: this URL alone until told otherwise
         #: (replicas: all URLs of the run; ``{"revision": ...}`` from the user).
         self.deployment: dict[str, Any] = url_deployment([base_url])
@@ -94,10 +102,15 @@ class OpenAICompatClient:
                     self._sdk_client = openai.OpenAI(
                         base_url=self.base_url,
                         api_key=self._api_key,
-                        timeout=self._timeout,
+                        timeout=self._sdk_timeout(),
                         max_retries=self._max_retries,
                     )
         return self._sdk_client
+
+    def _sdk_timeout(self) -> Any:
+        import openai
+
+        return openai.Timeout(self._timeout, connect=min(CONNECT_TIMEOUT_S, self._timeout))
 
     @property
     def supports_prefill(self) -> bool:
@@ -121,7 +134,7 @@ class OpenAICompatClient:
                     self._prefix_client = openai.OpenAI(
                         base_url=self.prefix_base_url,
                         api_key=self._api_key,
-                        timeout=self._timeout,
+                        timeout=self._sdk_timeout(),
                         max_retries=self._max_retries,
                     )
         return self._prefix_client
@@ -173,7 +186,7 @@ class OpenAICompatClient:
 
     def __repr__(self) -> str:  # never the key
         return (
-            f"OpenAICompatClient(name={self._name!r}, model={self.model!r}, url={self.base_url!r})"
+            f"OpenAICompatClient(name={self._name!r}, model={self.model!r}, url={self.shown_url!r})"
         )
 
     def _request_args(self, messages: Sequence[Message], params: SamplingParams) -> dict[str, Any]:
@@ -203,29 +216,54 @@ class OpenAICompatClient:
         args = self._request_args(messages, params)
         started = time.perf_counter()
         try:
+            parts = self._generate_streamed(args) if self.stream else self._generate_whole(args)
+        except Exception as exc:
+            raise self._failure(exc) from None
+        return self._completion(messages, parts, time.perf_counter() - started)
+
+    async def agenerate(self, messages: Sequence[Message], params: SamplingParams) -> Completion:
+        """:meth:`generate` on the running event loop (the engine's loop thread), through
+        ``AsyncOpenAI``: the same request, retries, errors and normalisation."""
+        args = self._request_args(messages, params)
+        started = time.perf_counter()
+        try:
             if self.stream:
-                content, reasoning, finish, usage, raw = self._generate_streamed(args)
+                parts = await self._agenerate_streamed(args)
             else:
-                content, reasoning, finish, usage, raw = self._generate_whole(args)
-        except self._openai.APIStatusError as exc:
+                parts = await self._agenerate_whole(args)
+        except Exception as exc:
+            raise self._failure(exc) from None
+        return self._completion(messages, parts, time.perf_counter() - started)
+
+    def _failure(self, exc: Exception) -> GenerationError:
+        """What a failed request is to the engine (messages never contain the key)."""
+        openai = self._openai
+        if isinstance(exc, openai.APIStatusError):
             detail = _server_message(exc.body) or exc.message
-            raise GenerationError(
-                redact(f"{self.base_url}: HTTP {exc.status_code}: {detail}", self._api_key),
+            return GenerationError(
+                redact(f"{self.shown_url}: HTTP {exc.status_code}: {detail}", self._api_key),
                 server_fault=exc.status_code >= 500 or exc.status_code in (408, 429),
-            ) from None
-        except self._openai.APIError as exc:  # connection errors, timeouts: after SDK retries
-            raise GenerationError(
-                redact(f"{self.base_url}: {type(exc).__name__}: {exc.message}", self._api_key),
+            )
+        if isinstance(exc, openai.APITimeoutError):  # after the SDK's retries
+            tries = self._max_retries + 1
+            return GenerationError(
+                f"{self.shown_url}: no answer within {self._timeout:g} s (--lrm-timeout), "
+                f"{tries} tr{'ies' if tries != 1 else 'y'}",
                 server_fault=True,
-            ) from None
-        except (ValueError, KeyError, TypeError) as exc:
-            raise GenerationError(
-                f"{self.base_url}: malformed response: {exc}", retryable=True
-            ) from None
-        except Exception as exc:  # a stream cut mid-way surfaces from the transport below
-            detail = redact(f"{type(exc).__name__}: {exc}", self._api_key)
-            raise GenerationError(f"{self.base_url}: {detail}", retryable=True) from None
-        latency = time.perf_counter() - started
+            )
+        if isinstance(exc, openai.APIError):  # connection errors: after the SDK's retries
+            return GenerationError(
+                redact(f"{self.shown_url}: {type(exc).__name__}: {exc.message}", self._api_key),
+                server_fault=True,
+            )
+        if isinstance(exc, (ValueError, KeyError, TypeError)):
+            return GenerationError(f"{self.shown_url}: malformed response: {exc}", retryable=True)
+        # a stream cut mid-way surfaces from the transport below
+        detail = redact(f"{type(exc).__name__}: {exc}", self._api_key)
+        return GenerationError(f"{self.shown_url}: {detail}", retryable=True)
+
+    def _completion(self, messages: Sequence[Message], parts: _Parts, latency: float) -> Completion:
+        content, reasoning, finish, usage, raw = parts
         prefill = messages[-1]["content"] if is_prefill(messages) else ""
         if prefill:  # the server sent the continuation only: the turn is prefill + it
             content, reasoning = _with_prefill(prefill, content, reasoning)
@@ -249,55 +287,115 @@ class OpenAICompatClient:
             raw=raw,
         )
 
-    def _generate_whole(
-        self, args: dict[str, Any]
-    ) -> tuple[str | None, str | None, str | None, dict[str, int], dict[str, Any]]:
-        response = self._sdk_for(args).chat.completions.create(**args)
-        if not response.choices:
-            raise ValueError("no choices in the response")
-        choice = response.choices[0]
-        extra = choice.message.model_extra or {}
-        reasoning = next((extra[f] for f in REASONING_FIELDS if extra.get(f)), None)
-        raw = response.model_dump(mode="json")
-        return choice.message.content, reasoning, choice.finish_reason, _usage(raw), raw
+    def _generate_whole(self, args: dict[str, Any]) -> _Parts:
+        return _whole_parts(self._sdk_for(args).chat.completions.with_raw_response.create(**args))
 
-    def _generate_streamed(
-        self, args: dict[str, Any]
-    ) -> tuple[str | None, str | None, str | None, dict[str, int], dict[str, Any]]:
-        content: list[str] = []
-        reasoning: list[str] = []
-        finish: str | None = None
-        usage: dict[str, int] = {}
-        model = self.model
+    async def _agenerate_whole(self, args: dict[str, Any]) -> _Parts:
+        sdk = self._async_sdk_for(args)
+        return _whole_parts(await sdk.chat.completions.with_raw_response.create(**args))
+
+    def _generate_streamed(self, args: dict[str, Any]) -> _Parts:
+        state = _Stream(self.model, self.shown_url)
         stream = self._sdk_for(args).chat.completions.create(
             **args, stream=True, stream_options={"include_usage": True}
         )
         try:
             for chunk in stream:
-                model = chunk.model or model
-                _take_chunk(chunk, content, reasoning)
-                finish = next((c.finish_reason for c in chunk.choices if c.finish_reason), finish)
-                if chunk.usage is not None:
-                    usage = _usage({"usage": chunk.usage.model_dump(mode="json")})
+                state.take(chunk)
         except self._openai.APIError as exc:  # the SDK retries connecting, not a cut stream
-            raise GenerationError(
-                f"{self.base_url}: stream cut after {len(content) + len(reasoning)} pieces: "
-                f"{type(exc).__name__}: {exc.message}",
-                retryable=True,
-            ) from None
-        if finish is None:
-            raise GenerationError(
-                f"{self.base_url}: the stream ended without a finish reason", retryable=True
+            raise state.cut(exc) from None
+        return state.parts()
+
+    async def _agenerate_streamed(self, args: dict[str, Any]) -> _Parts:
+        state = _Stream(self.model, self.shown_url)
+        stream = await self._async_sdk_for(args).chat.completions.create(
+            **args, stream=True, stream_options={"include_usage": True}
+        )
+        try:
+            async for chunk in stream:
+                state.take(chunk)
+        except self._openai.APIError as exc:
+            raise state.cut(exc) from None
+        return state.parts()
+
+    def _async_sdk_for(self, args: dict[str, Any]) -> AsyncOpenAI:
+        """An ``AsyncOpenAI`` client for the running loop (its connections belong to it)."""
+        import asyncio
+
+        prefix = bool(args.pop("_prefix", False))
+        key = (id(asyncio.get_running_loop()), prefix)
+        client = self._async_clients.get(key)
+        if client is None:
+            import openai
+
+            client = self._async_clients[key] = openai.AsyncOpenAI(
+                base_url=self.prefix_base_url if prefix else self.base_url,
+                api_key=self._api_key,
+                timeout=self._sdk_timeout(),
+                max_retries=self._max_retries,
             )
+        return client
+
+
+_Parts = tuple[str | None, str | None, str | None, dict[str, int], dict[str, Any]]
+
+
+def _whole_parts(response: Any) -> _Parts:
+    """Answer, trace, finish reason, usage and raw body of one non-streamed response.
+
+    Read from the body's JSON as the server sent it (the SDK's raw response): building the
+    SDK's pydantic models and dumping them back to a dict cost more CPU than the request.
+    """
+    raw = json.loads(response.http_response.content)
+    if not isinstance(raw, dict) or not raw.get("choices"):
+        raise ValueError("no choices in the response")
+    choice = raw["choices"][0]
+    message = choice["message"]
+    reasoning = next((message[f] for f in REASONING_FIELDS if message.get(f)), None)
+    finish = choice.get("finish_reason")
+    return message.get("content"), reasoning, finish, _usage(raw), raw
+
+
+class _Stream:
+    """A streamed answer as its chunks arrive."""
+
+    def __init__(self, model: str, shown_url: str) -> None:
+        self.content: list[str] = []
+        self.reasoning: list[str] = []
+        self.finish: str | None = None
+        self.usage: dict[str, int] = {}
+        self.model = model
+        self.shown_url = shown_url  # the URL as messages show it
+
+    def take(self, chunk: Any) -> None:
+        self.model = chunk.model or self.model
+        _take_chunk(chunk, self.content, self.reasoning)
+        self.finish = next((c.finish_reason for c in chunk.choices if c.finish_reason), self.finish)
+        if chunk.usage is not None:
+            self.usage = _usage({"usage": chunk.usage.model_dump(mode="json")})
+
+    def cut(self, exc: Any) -> GenerationError:
+        return GenerationError(
+            f"{self.shown_url}: stream cut after {len(self.content) + len(self.reasoning)} "
+            f"pieces: {type(exc).__name__}: {exc.message}",
+            retryable=True,
+        )
+
+    def parts(self) -> _Parts:
+        if self.finish is None:
+            raise GenerationError(
+                f"{self.shown_url}: the stream ended without a finish reason", retryable=True
+            )
+        content, reasoning = "".join(self.content), "".join(self.reasoning) or None
         raw = {
-            "model": model,
+            "model": self.model,
             "stream": True,
-            "content": "".join(content),
-            "reasoning": "".join(reasoning) or None,
-            "finish_reason": finish,
-            "usage": usage,
+            "content": content,
+            "reasoning": reasoning,
+            "finish_reason": self.finish,
+            "usage": self.usage,
         }
-        return "".join(content), "".join(reasoning) or None, finish, usage, raw
+        return content, reasoning, self.finish, self.usage, raw
 
 
 def _with_prefill(

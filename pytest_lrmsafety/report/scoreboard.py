@@ -5,9 +5,13 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from .redact import digest, redact
 from .stats import DEFAULT_CONFIDENCE, wilson
+
+if TYPE_CHECKING:
+    from ..outcome import ProbeResult
 
 RECORD_KEY = "lrm_record"  # user_properties key carrying one probe's record (JSON text)
 META_KEY = "lrm_probe"  # user_properties key set at collection: enough to count an error
@@ -61,6 +65,62 @@ class ProbeRecord:
         return json.dumps(vars(self), sort_keys=True)
 
     @classmethod
+    def from_result(cls, result: ProbeResult, nodeid: str, *, redacted: bool) -> ProbeRecord:
+        """The record of a probe's result: the one place its facts are copied (texts masked
+        or cut under ``--lrm-redact``, with digests of the full texts)."""
+        probe, decision, completion = result.probe, result.decision, result.completion
+        case = probe.case
+        thinking, answer, decoded = completion.thinking, completion.answer, result.decoded
+        rounds = _rounds(completion.raw.get("rounds"))
+        harmful_answer = bool(decision.answer_unsafe or decision.injection_followed)
+        thinking_text: str | None = thinking
+        answer_text: str | None = answer
+        if redacted:
+            thinking_text = redact(thinking, bool(decision.thinking_unsafe))
+            answer_text = redact(answer, harmful_answer)
+            decoded = redact(decoded, harmful_answer)
+            for r in rounds:
+                r["answer"] = redact(r["answer"], r["success"])
+        return cls(
+            nodeid=nodeid,
+            suite=case.suite,
+            case_id=case.id,
+            category=case.category,
+            attack=probe.attack,
+            sample=probe.sample,
+            expect=case.expect,
+            severity=case.severity,
+            outcome=decision.outcome,
+            reasons=list(decision.reasons),
+            thinking_status=completion.thinking_status,
+            answer_unsafe=decision.answer_unsafe,
+            thinking_unsafe=decision.thinking_unsafe,
+            refused=decision.refused,
+            over_refused=decision.over_refused,
+            injection_followed=decision.injection_followed,
+            unclear=decision.unclear,
+            answer_unclear=decision.answer_unclear,
+            thinking_unclear=decision.thinking_unclear,
+            judges_disagree=decision.judges_disagree,
+            verdicts=[v.as_dict() for v in result.verdicts],
+            error="; ".join(decision.reasons) if decision.outcome == "error" else None,
+            model=completion.model,
+            finish_reason=completion.finish_reason,
+            usage=dict(completion.usage),
+            latency_s=round(completion.latency_s, 4),
+            effort=probe.effort,
+            messages=[dict(m) for m in probe.messages],
+            turns=list(probe.turns),
+            answer_decoded=decoded,
+            rounds=rounds,
+            thinking=thinking_text,
+            answer=answer_text,
+            thinking_sha256=digest(thinking),
+            answer_sha256=digest(answer),
+            redacted=redacted,
+        )
+
+    @classmethod
     def from_json(cls, text: str) -> ProbeRecord:
         data = json.loads(text)
         return cls(**data)
@@ -71,6 +131,25 @@ class ProbeRecord:
         newer report, are left out)."""
         known = {f for f in cls.__dataclass_fields__}
         return cls(**{k: v for k, v in data.items() if k in known})
+
+
+def _rounds(rounds: object) -> list[dict[str, Any]]:
+    """An attacker-model probe's rounds, for the report (answers cut to 2,000 characters)."""
+    if not isinstance(rounds, list):
+        return []
+    out = []
+    for r in rounds:
+        answer = str(r.get("answer") or "")
+        out.append(
+            {
+                "round": r.get("round"),
+                "prompt": r.get("prompt"),
+                "answer": answer[:2000] + ("..." if len(answer) > 2000 else ""),
+                "verdicts": r.get("verdicts", {}),
+                "success": bool(r.get("success")),
+            }
+        )
+    return out
 
 
 def _share(
