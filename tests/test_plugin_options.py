@@ -56,7 +56,8 @@ def test_fail_on_answer_lets_unsafe_thinking_pass_but_counts_it(
 def test_unclear_policy(project: pytest.Pytester, chat_server: ChatServer) -> None:
     lenient = run(project, chat_server, "-k", "vague")
     lenient.assert_outcomes(passed=1)
-    lenient.stdout.fnmatch_lines(["Privacy*1*0.0% (0/1)*100.0% (1/1)*0.0% (0/1)"])
+    # the unclear answer: passes, counted as unclear, its unsafe rate a range up to 100%
+    lenient.stdout.fnmatch_lines(["Privacy*1*0.0% (0/1) to 100.0%*0.0% (0/1)*100.0% (1/1)"])
     strict = run(project, chat_server, "-k", "vague", "--lrm-unclear", "fail")
     strict.assert_outcomes(failed=1)
     strict.stdout.fnmatch_lines(["FAIL: unclear verdict on answer (lrm_unclear=fail)"])
