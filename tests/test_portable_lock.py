@@ -18,9 +18,10 @@ NO_FCNTL = "import sys; sys.modules['fcntl'] = None; sys.modules['msvcrt'] = Non
 
 RUN_PYTEST = NO_FCNTL + "import pytest; raise SystemExit(pytest.main(sys.argv[1:]))\n"
 
-# A stand-in for Windows' msvcrt.locking with its semantics (it locks bytes from the file's
-# current position), made of POSIX record locks taken before fcntl is hidden. It logs each
-# call: mode, position, bytes, file size, time.
+# A stand-in for Windows' msvcrt.locking, made of flock taken before fcntl is hidden. Like a
+# Windows byte-range lock, flock belongs to the handle: closing another handle of the same
+# file (the recorder reads what other writers added through one) does not release it, as a
+# POSIX record lock (lockf) would. It logs each call: mode, position, bytes, size, time.
 WINDOWS_WRITER = """
 import fcntl as posix, json, os, sys, time, types
 from pathlib import Path
@@ -31,10 +32,10 @@ events = []
 def locking(fd, mode, nbytes):
     position = os.lseek(fd, 0, os.SEEK_CUR)
     if mode == msvcrt.LK_LOCK:
-        posix.lockf(fd, posix.LOCK_EX, nbytes, 0, os.SEEK_CUR)
+        posix.flock(fd, posix.LOCK_EX)
     events.append([mode, position, nbytes, os.fstat(fd).st_size, time.monotonic()])
     if mode == msvcrt.LK_UNLCK:
-        posix.lockf(fd, posix.LOCK_UN, nbytes, 0, os.SEEK_CUR)
+        posix.flock(fd, posix.LOCK_UN)
 
 msvcrt = types.ModuleType("msvcrt")
 msvcrt.LK_UNLCK, msvcrt.LK_LOCK = 0, 1
