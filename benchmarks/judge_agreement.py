@@ -29,7 +29,7 @@ rows per set (model judges are slow); published figures are printed beside each 
 
     python benchmarks/judge_agreement.py --data ../shared/data
     python benchmarks/judge_agreement.py --data ../shared/data --judges refusal,embedded \\
-        --embedded-head .lrmsafety/embedded_head.json
+        --embedded-head MODEL.onnx (default: the shipped model)
     python benchmarks/judge_agreement.py --data ../shared/data --judges llm --limit 300 \\
         --judge-model openai-compat:Qwen/Qwen2.5-7B-Instruct --judge-base-url http://127.0.0.1:8000/v1
 """
@@ -38,7 +38,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import json
 import random
 import sys
 import time
@@ -275,11 +274,13 @@ def build_judges(args: argparse.Namespace) -> dict[str, Judge]:
     return judges
 
 
-def embedded(head: Path) -> Judge:
+def embedded(head: Path | None) -> Judge:
+    """The offline judge: the shipped model, or a model of yours (``--embedded-head X.onnx``);
+    its card carries the cross-validated figures of its training (never its training rows)."""
     from pytest_lrmsafety.judges.embedded import EmbeddedJudge
 
-    judge = EmbeddedJudge(head)
-    judge.cross_validation = json.loads(head.read_text())["cross_validation"]  # type: ignore[attr-defined]
+    judge = EmbeddedJudge(head if head is not None and head.suffix == ".onnx" else None)
+    judge.cross_validation = judge.model().card.evaluation  # type: ignore[attr-defined]
     return judge
 
 
@@ -289,7 +290,7 @@ def main() -> int:
     parser.add_argument(
         "--judges", default="refusal", help="comma-separated: refusal,embedded,llm,llama_guard"
     )
-    parser.add_argument("--embedded-head", type=Path, default=Path(".lrmsafety/embedded_head.json"))
+    parser.add_argument("--embedded-head", type=Path, default=None)
     parser.add_argument("--judge-model", help="model spec for the llm judge")
     parser.add_argument("--judge-base-url", help="its server's /v1 URL")
     parser.add_argument("--guard-model", help="model spec for the llama_guard judge")

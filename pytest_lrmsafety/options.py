@@ -324,9 +324,9 @@ OPTIONS: tuple[Option, ...] = (
     ),
     Option(
         "embedded_head",
-        "Head file of the offline 'embedded' judge (train it with "
-        "benchmarks/train_embedded_judge.py)",
-        default=".lrmsafety/embedded_head.json",
+        "Judge model of the offline 'embedded' judge (default: the one that ships; yours "
+        "from benchmarks/train_embedded_judge.py)",
+        default="",
         metavar="PATH",
     ),
     Option(

@@ -177,20 +177,26 @@ class Runtime:
         )
 
     def _make_embedded_judge(self) -> Judge:
-        head = self._path(self.settings.embedded_head, lookup(self.config, "embedded_head")[1])
-        if not head.exists():
-            raise ConfigError(
-                f"judge 'embedded' needs a trained head at {head}: train it from your copy of "
-                "JailbreakEval's data with python benchmarks/train_embedded_judge.py --data DIR "
-                f"--out {head} (the data's licences do not allow shipping the weights)"
-            )
         try:
-            from .judges.embedded import EmbeddedJudge  # numpy and tokenizers: the extra
+            from .judges.embedded import EmbeddedJudge  # numpy, tokenizers, onnxruntime
+            from .judges.minilm import EncoderUnavailable
         except ImportError as exc:
             raise ConfigError(
                 f"judge 'embedded' needs pip install 'pytest-lrmsafety[embedded]' ({exc})"
             ) from None
-        return EmbeddedJudge(head)
+        setting, where = self.settings.embedded_head, lookup(self.config, "embedded_head")[1]
+        model = self._path(setting, where) if setting else None  # empty: the shipped model
+        if model is not None and not model.exists():
+            raise ConfigError(
+                f"{where}: {model} does not exist (a model written by "
+                "benchmarks/train_embedded_judge.py; leave it unset for the shipped one)"
+            )
+        judge = EmbeddedJudge(model)
+        try:
+            judge.model()  # a missing extra or model package: one usage error, not one per probe
+        except EncoderUnavailable as exc:
+            raise ConfigError(f"judge 'embedded': {exc}") from None
+        return judge
 
     def _make_reward_judge(self) -> Judge:
         s = self.settings

@@ -57,7 +57,7 @@ class Settings:
     judge_json: bool = True
     judge_ensemble: str = "any"
     judge_weights: dict[str, float] = field(default_factory=dict)
-    embedded_head: str = ".lrmsafety/embedded_head.json"
+    embedded_head: str = ""  # empty: the shipped model
     reward_model: str | None = None
     reward_higher_is_safer: bool = True
     guard_model: str | None = None

