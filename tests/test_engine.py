@@ -14,7 +14,6 @@ from pytest_lrmsafety.engine.cache import Cache
 from pytest_lrmsafety.engine.cassette import Recorder, ReplayClient
 from pytest_lrmsafety.engine.engine import Engine
 from pytest_lrmsafety.engine.keys import client_identity, request_key
-from pytest_lrmsafety.engine.loop import LoopPool
 from pytest_lrmsafety.judges.rules import RefusalJudge
 from pytest_lrmsafety.models.base import GenerationError, SamplingParams
 from pytest_lrmsafety.models.openai_compat import OpenAICompatClient
@@ -64,27 +63,6 @@ def test_planned_generation_keeps_requests_in_flight(chat_server: ChatServer) ->
     assert chat_server.max_in_flight == 8
     assert (engine.stats.generated, engine.stats.from_cache) == (32, 0)
     assert len(chat_server.requests) == 32
-    engine.close()
-
-
-@pytest.mark.parametrize("stream", [False, True], ids=["whole", "streamed"])
-def test_event_loop_keeps_requests_in_flight_and_hurries_a_waiting_test(
-    chat_server: ChatServer, stream: bool
-) -> None:
-    chat_server.default = Reply(thinking="t", answer="a", delay_s=0.2)
-    sdk = OpenAICompatClient(
-        name="reasoning", model="reasoning", base_url=chat_server.url, api_key="x", stream=stream
-    )
-    engine = Engine(sdk, Cache(None, "off"), concurrency=4, event_loop=True)
-    assert isinstance(engine.pool, LoopPool)  # one asyncio loop, not a thread per request
-    batch = probes(16)
-    engine.plan([(p, PARAMS) for p in batch])
-    # The last planned probe, asked for first, is hurried to the front of the queue.
-    assert engine.completion(batch[-1], PARAMS).answer == "a"
-    assert len(chat_server.requests) <= 8  # at most its own round and the one before it
-    assert [engine.completion(p, PARAMS).answer for p in batch] == ["a"] * 16
-    assert engine.pool.max_in_flight == chat_server.max_in_flight == 4
-    assert (engine.stats.generated, len(chat_server.requests)) == (16, 16)
     engine.close()
 
 

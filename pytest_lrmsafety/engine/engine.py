@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import random
 import sqlite3
 import threading
@@ -23,7 +22,6 @@ from .cache import Cache
 from .cassette import Recorder
 from .converse import converse
 from .keys import client_identity, request_key, verdict_key
-from .loop import LoopPool
 from .pool import Job, Pool, RateLimit
 
 DEADLINE_PASSED = "deadline passed"  # how a probe cut off by --lrm-deadline reads
@@ -76,8 +74,6 @@ class Engine:
         judge_names: Every judge name known, for messages.
         on_wait: Called every few seconds while a test waits for its completion.
         attacker: Runs attacker-model probes (``pair``), if an attacker model is set.
-        event_loop: Run a client that can await its requests (``agenerate``) on one event
-            loop in a daemon thread (:class:`~.loop.LoopPool`) instead of a pool of threads.
     """
 
     def __init__(
@@ -93,7 +89,6 @@ class Engine:
         judge_names: Callable[[], Sequence[str]] | None = None,
         on_wait: Callable[[EngineStats], None] | None = None,
         attacker: PairSearch | None = None,
-        event_loop: bool = False,
     ) -> None:
         self.client = client
         self.attacker = attacker
@@ -102,15 +97,10 @@ class Engine:
         self.retries = retries
         self.recorder = recorder
         self.stats = EngineStats()
-        # Threads by default: on the issue-14 benchmark (benchmarks/RESULTS.md) the event loop
-        # (engine/loop.py) was no faster than threads once responses skip the SDK's models
-        # (AsyncOpenAI costs more CPU per request than the sync client).
-        self._agenerate_fn = getattr(client, "agenerate", None)
-        self.pool: Pool | LoopPool = (
-            LoopPool(concurrency)
-            if event_loop and callable(self._agenerate_fn)
-            else Pool(concurrency)
-        )
+        # Threads, not an asyncio loop: on the issue-14 benchmark (benchmarks/RESULTS.md) a
+        # loop on AsyncOpenAI was no faster once responses skip the SDK's models (AsyncOpenAI
+        # costs more CPU per request than the sync client, and two cores are CPU-bound).
+        self.pool = Pool(concurrency)
         self._rate = RateLimit(requests_per_minute)
         self._jobs: dict[str, Job] = {}
         self._keys: dict[tuple[tuple[str, str, str, int], SamplingParams], str] = {}
@@ -203,12 +193,7 @@ class Engine:
         *,
         urgent: bool,
     ) -> Job:
-        on_loop = isinstance(self.pool, LoopPool) and not probe.turns and not probe.needs
-        job = Job(
-            lambda: self._generate(key, probe, params),
-            label=probe.name,
-            arun=(lambda: self._agenerate(key, probe, params)) if on_loop else None,
-        )
+        job = Job(lambda: self._generate(key, probe, params), label=probe.name)
         with self._lock:
             self._jobs[key] = job
         if known is not None:
@@ -304,34 +289,6 @@ class Engine:
                 if getattr(exc, "retryable", False) and attempt < self.retries:
                     self.stats.retries += 1
                     time.sleep(backoff(attempt))
-                    continue
-                self.stats.errors += 1
-                raise
-            except Exception as exc:  # a client bug must not end the run; it is this probe's error
-                self.stats.errors += 1
-                raise GenerationError(f"{type(exc).__name__}: {exc}") from None
-            self._cache_write(
-                self.cache.put_completion, key, self._request(probe, params), completion
-            )
-            self.stats.generated += 1
-            self._record(key, probe, params, completion)
-            return completion
-        raise AssertionError("unreachable")  # pragma: no cover
-
-    async def _agenerate(self, key: str, probe: Probe, params: SamplingParams) -> Completion:
-        """:meth:`_generate` for a one-turn probe on the engine's event loop."""
-        agenerate = self._agenerate_fn
-        assert agenerate is not None
-        for attempt in range(self.retries + 1):
-            delay = self._rate.reserve()
-            if delay > 0:
-                await asyncio.sleep(delay)
-            try:
-                completion: Completion = await agenerate(probe.messages, params)
-            except GenerationError as exc:
-                if getattr(exc, "retryable", False) and attempt < self.retries:
-                    self.stats.retries += 1
-                    await asyncio.sleep(backoff(attempt))
                     continue
                 self.stats.errors += 1
                 raise

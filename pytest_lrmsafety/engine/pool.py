@@ -10,7 +10,7 @@ import itertools
 import queue
 import threading
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from concurrent.futures import Future
 from typing import Any
 
@@ -23,18 +23,14 @@ class Job:
     Args:
         run: The work.
         label: What the progress line calls it (``weapons-001[direct]``).
-        arun: The same work as a coroutine, for the event loop of
-            :class:`~.loop.LoopPool` (``run`` is used where it is ``None``).
     """
 
     def __init__(
         self,
         run: Callable[[], Any],
         label: str = "",
-        arun: Callable[[], Awaitable[Any]] | None = None,
     ) -> None:
         self.run = run
-        self.arun = arun
         self.label = label
         self.future: Future[Any] = Future()
         self.started = False

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from openai import AsyncOpenAI, OpenAI
+    from openai import OpenAI
 
 from .base import (
     Completion,
@@ -83,7 +83,6 @@ class OpenAICompatClient:
         self._max_retries = max_retries
         self._sdk_client: OpenAI | None = None
         self._sdk_lock = threading.Lock()
-        self._async_clients: dict[tuple[int, bool], AsyncOpenAI] = {}  # by event loop
         #: What names the deployment in cache keys: this URL alone until told otherwise
         #: (replicas: all URLs of the run; ``{"revision": ...}`` from the user).
         self.deployment: dict[str, Any] = url_deployment([base_url])
@@ -221,20 +220,6 @@ class OpenAICompatClient:
             raise self._failure(exc) from None
         return self._completion(messages, parts, time.perf_counter() - started)
 
-    async def agenerate(self, messages: Sequence[Message], params: SamplingParams) -> Completion:
-        """:meth:`generate` on the running event loop (the engine's loop thread), through
-        ``AsyncOpenAI``: the same request, retries, errors and normalisation."""
-        args = self._request_args(messages, params)
-        started = time.perf_counter()
-        try:
-            if self.stream:
-                parts = await self._agenerate_streamed(args)
-            else:
-                parts = await self._agenerate_whole(args)
-        except Exception as exc:
-            raise self._failure(exc) from None
-        return self._completion(messages, parts, time.perf_counter() - started)
-
     def _failure(self, exc: Exception) -> GenerationError:
         """What a failed request is to the engine (messages never contain the key)."""
         openai = self._openai
@@ -290,10 +275,6 @@ class OpenAICompatClient:
     def _generate_whole(self, args: dict[str, Any]) -> _Parts:
         return _whole_parts(self._sdk_for(args).chat.completions.with_raw_response.create(**args))
 
-    async def _agenerate_whole(self, args: dict[str, Any]) -> _Parts:
-        sdk = self._async_sdk_for(args)
-        return _whole_parts(await sdk.chat.completions.with_raw_response.create(**args))
-
     def _generate_streamed(self, args: dict[str, Any]) -> _Parts:
         state = _Stream(self.model, self.shown_url)
         stream = self._sdk_for(args).chat.completions.create(
@@ -305,36 +286,6 @@ class OpenAICompatClient:
         except self._openai.APIError as exc:  # the SDK retries connecting, not a cut stream
             raise state.cut(exc) from None
         return state.parts()
-
-    async def _agenerate_streamed(self, args: dict[str, Any]) -> _Parts:
-        state = _Stream(self.model, self.shown_url)
-        stream = await self._async_sdk_for(args).chat.completions.create(
-            **args, stream=True, stream_options={"include_usage": True}
-        )
-        try:
-            async for chunk in stream:
-                state.take(chunk)
-        except self._openai.APIError as exc:
-            raise state.cut(exc) from None
-        return state.parts()
-
-    def _async_sdk_for(self, args: dict[str, Any]) -> AsyncOpenAI:
-        """An ``AsyncOpenAI`` client for the running loop (its connections belong to it)."""
-        import asyncio
-
-        prefix = bool(args.pop("_prefix", False))
-        key = (id(asyncio.get_running_loop()), prefix)
-        client = self._async_clients.get(key)
-        if client is None:
-            import openai
-
-            client = self._async_clients[key] = openai.AsyncOpenAI(
-                base_url=self.prefix_base_url if prefix else self.base_url,
-                api_key=self._api_key,
-                timeout=self._sdk_timeout(),
-                max_retries=self._max_retries,
-            )
-        return client
 
 
 _Parts = tuple[str | None, str | None, str | None, dict[str, int], dict[str, Any]]
