@@ -16,6 +16,7 @@ The placeholder texts below are synthetic and carry nothing operational.
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 from pathlib import Path
 from typing import Any
@@ -41,9 +42,7 @@ DEMO_RULES = (
 
 
 @pytest.hookimpl(tryfirst=True)
-def pytest_lrmsafety_make_client(
-    config: pytest.Config, spec: str, options: Any, settings: Any
-) -> Any:
+def pytest_lrmsafety_make_client(config: pytest.Config, spec: str, options: Any) -> Any:
     if spec != DEMO:
         return None
     sys.path.insert(0, str(Path(__file__).parent / "tests"))
@@ -59,5 +58,5 @@ def pytest_lrmsafety_make_client(
         config.stash[_SERVER] = server
         config.add_cleanup(server.stop)
     preset = Preset(model="reasoning", api_key_env=LOCAL_KEY_ENV)
-    local = type(options)(**{**vars(options), "base_urls": (server.url,)})
-    return make_openai_client(spec, preset, local, settings.model_source)
+    local = dataclasses.replace(options, base_urls=(server.url,))
+    return make_openai_client(spec, preset, local, options.source)

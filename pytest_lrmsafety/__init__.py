@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from .models.openai_compat import OpenAICompatClient
     from .models.reasoning import split_reasoning
     from .outcome import Decision
+    from .report.model import Report
     from .report.scoreboard import ProbeRecord
 
 _WHERE = {
@@ -45,6 +46,7 @@ _WHERE = {
     "split_reasoning": ".models.reasoning",
     "Decision": ".outcome",
     "ProbeRecord": ".report.scoreboard",
+    "Report": ".report.model",
 }
 
 __all__ = [
@@ -64,6 +66,7 @@ __all__ = [
     "OpenAICompatClient",
     "Probe",
     "ProbeRecord",
+    "Report",
     "SamplingParams",
     "Suite",
     "SuiteError",

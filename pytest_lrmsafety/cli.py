@@ -30,13 +30,14 @@ import shutil
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from .errors import ConfigError, SuiteError
-from .report.baseline import ReportError, compare, load_report, records_of
+from .report.baseline import ReportError, compare, load_report
 
 if TYPE_CHECKING:
     from .engine.cache import Cache, CacheGroup
+    from .report.model import Report
 
 
 def _suite_files(paths: Sequence[str]) -> list[Path]:
@@ -66,7 +67,8 @@ def cmd_validate(args: argparse.Namespace) -> int:
     judges = {"default", "refusal", "llm", "llama_guard", "embedded", "reward", *(args.judge or [])}
     files = _suite_files(args.paths or ["cases"])
     if not files:
-        print("no suite files found", file=sys.stderr)
+        where = ", ".join(args.paths or ["cases"])
+        print(f"lrmsafety validate: {where}: no suite files (.yaml, .yml) found", file=sys.stderr)
         return 2
     bad = 0
     probes = 0
@@ -84,11 +86,13 @@ def cmd_validate(args: argparse.Namespace) -> int:
     return 1 if bad else 0
 
 
-def _load(path: str) -> dict[str, Any]:
+def _load(path: str) -> Report:
     return load_report(Path(path), path)
 
 
 def _width(args: argparse.Namespace) -> int:
+    if args.width is not None and args.width < 1:
+        raise ConfigError(f"--width {args.width}: must be 1 or more (columns)")
     if args.width:
         return int(args.width)
     from .report.layout import DEFAULT_WIDTH
@@ -123,8 +127,8 @@ def cmd_report(args: argparse.Namespace) -> int:
         width = _width(args)
         intervals = True if args.intervals else None
         lines = render(report, width=width, intervals=intervals)
-        if report.get("study"):
-            lines += render_study(report["study"], report["model"], width, intervals)
+        if report.study:
+            lines += render_study(report.study, report.model, width, intervals)
         if args.triage:
             lines += render_triage(report, width=width)
         print(visible("\n".join(lines)))  # reasons and judges' rationales quote model text
@@ -167,9 +171,9 @@ def cmd_diff(args: argparse.Namespace) -> int:
         raise ConfigError(f"--confidence {args.confidence:g}: must be within 0.5..0.999")
     _fraction(args.max_regression, "--max-regression", low=0.0, high=1.0)
     old, new = _load(args.old), _load(args.new)
-    current = records_of(new)
+    current = new.probes
     section = compare(current, old, path=args.old, confidence=args.confidence)
-    print(f"{args.new} (model {new.get('model')}) against {args.old} (model {old.get('model')})")
+    print(f"{args.new} (model {new.model}) against {args.old} (model {old.model})")
     print("\n".join(render_baseline(section, _width(args))[1:]))
     if args.max_regression is None:
         return 0
@@ -177,10 +181,10 @@ def cmd_diff(args: argparse.Namespace) -> int:
         parse_gate(f"delta({m}) <= {args.max_regression:g}", source="--max-regression")
         for m in WORSE_WHEN_HIGHER
     ]
-    results = evaluate_gates(gates, current, baseline=records_of(old), confidence=args.confidence)
+    results = evaluate_gates(gates, current, baseline=old.probes, confidence=args.confidence)
     broken = [r for r in results if r.status == "fail"]
     for r in results:
-        print(f"{r.status.upper():4}  {r.gate.expression}: {gate_value(r.as_dict())}")
+        print(f"{r.status.upper():4}  {r.gate.expression}: {gate_value(r)}")
     return 1 if broken else 0
 
 
@@ -193,44 +197,45 @@ _UNPRINTABLE = re.compile(
 
 def cmd_show(args: argparse.Namespace) -> int:
     report = _load(args.report)
-    matches = [p for p in report["probes"] if p["nodeid"] == args.probe]
+    matches = [p for p in report.probes if p.nodeid == args.probe]
     if not matches:
-        matches = [p for p in report["probes"] if args.probe in p["nodeid"]]
+        matches = [p for p in report.probes if args.probe in p.nodeid]
     if not matches:
         print(f"{args.report}: no probe matches {args.probe!r}", file=sys.stderr)
         return 2
     if len(matches) > 1:
         print(f"{args.report}: {len(matches)} probes match {args.probe!r}:", file=sys.stderr)
         for p in matches[:20]:
-            print(f"  {p['nodeid']}", file=sys.stderr)
+            print(f"  {p.nodeid}", file=sys.stderr)
         return 2
-    p = matches[0]
+    record = matches[0]
     if args.json:  # JSON escapes C0 controls itself; the rest become \\u escapes here
-        text = json.dumps(p, indent=2, ensure_ascii=False)
+        text = json.dumps(vars(record), indent=2, ensure_ascii=False)
         print(_UNPRINTABLE.sub(lambda m: json.dumps(m.group())[1:-1], text))
         return 0
+    p = record
     lines = [
-        f"{p['nodeid']}  {p['outcome'].upper()}",
-        f"  category {p['category']}   attack {p['attack']}   expect {p['expect']}"
-        f"   severity {p['severity']}   sample {p['sample']}",
+        f"{p.nodeid}  {p.outcome.upper()}",
+        f"  category {p.category}   attack {p.attack}   expect {p.expect}"
+        f"   severity {p.severity}   sample {p.sample}",
     ]
-    if p.get("reasons"):
-        lines.append(f"  reasons: {'; '.join(p['reasons'])}")
-    for m in p.get("messages") or []:
+    if p.reasons:
+        lines.append(f"  reasons: {'; '.join(p.reasons)}")
+    for m in p.messages:
         lines += [f"--- sent [{m['role']}]", m["content"]]
-    for number, turn in enumerate(p.get("turns") or [], 2):
+    for number, turn in enumerate(p.turns, 2):
         lines += [f"--- sent [user, turn {number}]", turn]
-    for r in p.get("rounds") or []:
+    for r in p.rounds:
         lines += [
             f"--- round {r['round']} ({'got through' if r['success'] else 'refused'})",
             r["prompt"],
         ]
-    lines += [f"--- thinking [{p.get('thinking_status')}]", p.get("thinking") or "(none)"]
-    lines += ["--- answer", p.get("answer") if p.get("answer") is not None else "(none)"]
-    if p.get("answer_decoded"):
-        lines += ["--- answer, decoded", p["answer_decoded"]]
+    lines += [f"--- thinking [{p.thinking_status}]", p.thinking or "(none)"]
+    lines += ["--- answer", p.answer if p.answer is not None else "(none)"]
+    if p.answer_decoded:
+        lines += ["--- answer, decoded", p.answer_decoded]
     lines.append("--- verdicts")
-    for v in p["verdicts"]:
+    for v in p.verdicts:
         label = v["label"] if v["label"] is not None else f"ERROR {v['error']}"
         lines.append(f"  {v['judge']} on {v['target']}: {label}: {v['rationale']}")
     from .report.layout import visible

@@ -17,6 +17,7 @@ from .engine.engine import Engine
 from .errors import ConfigError, SuiteError
 from .fixtures import evaluate
 from .outcome import Decision
+from .report.scoreboard import RECORD_KEY
 from .runtime import get_runtime
 
 SUITE_SUFFIXES = (".yaml", ".yml")
@@ -60,7 +61,7 @@ def expand_probes(
                             messages,
                             turns=turns,
                             effort=effort,
-                            decoder=attack.decoder,
+                            decoder=attack.answer_decoder,
                             needs=attack.needs,
                             sampling=attack.sampling,
                         )
@@ -156,8 +157,23 @@ class ProbeItem(pytest.Function):
 
     def runtest(self) -> None:
         decision = self.lrm_decision
+        self._drop_record()  # the setup report carried it to the controller
         if decision is not None and decision.outcome == "fail":
             pytest.fail(decision.message, pytrace=False)
+
+    def teardown(self) -> None:
+        # What the probe held is in its setup report now; the item (kept by pytest to the
+        # end of the run) and the engine let it go, so memory stays flat in the probes.
+        self._drop_record()
+        self.lrm_decision = None
+        engine = (self.funcargs or {}).get("lrm_engine")
+        if isinstance(engine, Engine):
+            engine.release(self.lrm_probe)
+        super().teardown()
+
+    def _drop_record(self) -> None:
+        if any(key == RECORD_KEY for key, _ in self.user_properties):
+            self.user_properties = [p for p in self.user_properties if p[0] != RECORD_KEY]
 
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException]) -> Any:  # type: ignore[override]
         """A probe's failure text as it is (see :class:`FailureText`); others as pytest's."""

@@ -44,7 +44,7 @@ def unsupported(probe: Probe, client: ModelClient, *, attacker: bool = False) ->
     """Why the backend cannot run this probe (an attack needs what it lacks), else ``None``."""
     if "attacker" in probe.needs and not attacker:
         return f"{probe.attack}: needs an attacker model (--lrm-attacker-model); off unless asked"
-    if "prefill" in probe.needs and not getattr(client, "supports_prefill", False):
+    if "prefill" in probe.needs and not client.supports_prefill:
         return (
             f"{probe.attack}: not supported by this backend ({client.name}): it cannot continue "
             "an assistant turn (prefill); vLLM, hf: and DeepSeek's prefix completion can"

@@ -26,7 +26,7 @@ def suite_line(runtime: Runtime) -> str:
             shown.append(str(root.relative_to(here)) or ".")
         except ValueError:
             shown.append(str(root))
-    return f"lrm suites: {', '.join(shown)} ({runtime.settings.cases_source})"
+    return f"lrm suites: {', '.join(shown)} ({runtime.settings.source('cases')})"
 
 
 def judge_line(runtime: Runtime) -> str:

@@ -1,107 +1,48 @@
 """The plugin's hooks for a run that uses it: configuration, collection of suites, selection,
-planning, reporting and the gate (registered by :func:`pytest_lrmsafety.plugin.activate`).
+planning, reporting and the gate (registered by :func:`pytest_lrmsafety.switch.activate`).
 
 Wiring only; the logic lives in the modules named by each hook.
 """
 
 from __future__ import annotations
 
-import os
 from collections.abc import Generator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from .cases.loader import unknown_name
-from .collect import (
-    NOT_SUITES,
-    SUITE_SUFFIXES,
-    ProbeItem,
-    SuiteFile,
-    is_under,
-    probe_meta,
-    probe_of,
+from .case_roots import (
+    case_roots,
+    cases_by_default,
+    check_case_roots,
+    named_paths,
+    runs_suites,
+    suite_wanted,
 )
+from .cases.loader import unknown_name
+from .collect import SUITE_SUFFIXES, ProbeItem, SuiteFile, probe_meta, probe_of
 from .engine.partition import XdistPlanning, export_to_controller, my_share
 from .errors import ConfigError
 from .fixtures import NO_MODEL, unsupported
-from .header import BUILTIN_SUITES, header_lines
+from .header import header_lines
 from .outputs import check_outputs
-from .plugin import activate, lrm_model
+from .plugin import lrm_model
 from .report.baseline import WORSE_WHEN_HIGHER, ReportError, load_report
 from .report.gate import Gate, GateSyntaxError, parse_gate
 from .report.scoreboard import META_KEY, RECORD_KEY
 from .reporter import RunReporter
 from .runtime import RUNTIME, SERVE_URL_KEY, Runtime, get_runtime, sampling_for
 from .settings import Settings, resolve_settings
-
-
-def _case_roots(config: pytest.Config, settings: Settings) -> tuple[Path, ...]:
-    if settings.cases_source.startswith("default") and not (config.rootpath / "cases").exists():
-        # No cases/ folder and no lrm_cases setting: the starter suites shipped in the package
-        # (`lrmsafety init` copies them into cases/ for editing).
-        return (BUILTIN_SUITES,)
-    base = (
-        config.invocation_params.dir
-        if settings.cases_source.startswith("option")
-        else config.rootpath
-    )
-    return tuple((base / p).resolve() for p in settings.cases)
-
-
-def _named_paths(config: pytest.Config) -> tuple[Path, ...]:
-    """The existing paths named on the command line (``pytest cases/a.yaml other/``)."""
-    paths = (
-        (config.invocation_params.dir / str(arg).split("::")[0]).resolve()
-        for arg in config.invocation_params.args
-        if not str(arg).startswith("-")
-    )
-    return tuple(p for p in paths if p.exists())
-
-
-def _active(settings: Settings) -> bool:
-    """The plugin runs suites when a model is named or case paths are set explicitly."""
-    return bool(settings.model) or not settings.cases_source.startswith("default")
-
-
-def _check_case_roots(roots: tuple[Path, ...], settings: Settings) -> None:
-    for root in roots:
-        if not root.exists():
-            raise ConfigError(
-                f"{settings.cases_source}: case path {str(root)!r} does not exist; "
-                "point lrm_cases / --lrm-cases at a folder or file of YAML suites"
-            )
-        if root.is_file() and root.suffix not in SUITE_SUFFIXES:
-            raise ConfigError(
-                f"{settings.cases_source}: case path {str(root)!r} is not a .yaml or .yml suite"
-            )
-        if root.is_dir() and not _holds_suite(root):
-            raise ConfigError(
-                f"{settings.cases_source}: case path {str(root)!r} holds no .yaml or .yml suite"
-            )
-
-
-def _holds_suite(folder: Path) -> bool:
-    """Whether a suite lies in ``folder`` or below, linked folders followed (each once)."""
-    seen: set[Path] = set()
-    for here, dirs, files in os.walk(folder, followlinks=True):
-        real = Path(here).resolve()
-        if real in seen:
-            dirs[:] = []
-            continue
-        seen.add(real)
-        if any(Path(name).suffix in SUITE_SUFFIXES for name in files):
-            return True
-    return False
+from .switch import activate
 
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "lrm: a probe collected from a pytest-lrmsafety suite")
     try:
         settings = resolve_settings(config)
-        roots = _case_roots(config, settings)
-        runtime = Runtime(config, settings, roots, _named_paths(config))
+        roots = case_roots(settings)
+        runtime = Runtime(config, settings, roots, named_paths(config))
         config.stash[RUNTIME] = runtime
         if settings.attack_files:  # a bad attack file is a usage error, before collection
             runtime.attacks  # noqa: B018
@@ -111,22 +52,22 @@ def pytest_configure(config: pytest.Config) -> None:
                 raise ConfigError(f"option --lrm-attack: {message}")
         runtime.ini_gates = _ini_gates(settings)
         if _is_controller(config):  # a report that cannot be written: say so before the run
-            check_outputs(config, runtime.record_path())
+            check_outputs(settings)
         if settings.report_html:  # the extra is missing: say so now, not after the run
             from .report.html import check_available
 
             check_available()
-        if settings.baseline:
-            path = runtime.resolve_path(settings.baseline, settings.baseline_source)
+        baseline = settings.path("baseline")
+        if baseline is not None:
             try:
-                runtime.baseline = load_report(path, settings.baseline)
+                runtime.baseline = load_report(baseline, settings.baseline)
             except ReportError as exc:
-                raise ConfigError(f"{settings.baseline_source}: {exc}") from None
-        if _active(settings) and not settings.list_attacks:
+                raise ConfigError(f"{settings.source('baseline')}: {exc}") from None
+        if runs_suites(settings) and not settings.list_attacks:
             runtime.serve_if_asked()
             paths_given = config.args_source == pytest.Config.ArgsSource.ARGS
-            if not paths_given or not settings.cases_source.startswith("default"):
-                _check_case_roots(roots, settings)
+            if not paths_given or not cases_by_default(settings):
+                check_case_roots(roots, settings)
             runtime.client = runtime.make_client()
             runtime.open_cache(runtime.client)
             name, _ = runtime.harm_judge()  # an unknown --lrm-harm-judge: fail now
@@ -140,7 +81,7 @@ def pytest_configure(config: pytest.Config) -> None:
                 config.args = [str(root) for root in roots]
                 # pytest's header would otherwise say "testpaths: tests"; ours names the suites
                 config.args_source = pytest.Config.ArgsSource.ARGS
-            record = runtime.record_path()
+            record = settings.path("record")
             if record is not None and _is_controller(config):
                 record.parent.mkdir(parents=True, exist_ok=True)
                 record.write_text("")  # every process of this run appends to it
@@ -148,7 +89,7 @@ def pytest_configure(config: pytest.Config) -> None:
         raise pytest.UsageError(str(exc)) from None
     if _is_controller(config):  # aggregation happens on the controller only
         xdist = None
-        if config.pluginmanager.hasplugin("xdist") and _active(runtime.settings):
+        if config.pluginmanager.hasplugin("xdist") and runs_suites(runtime.settings):
             xdist = XdistPlanning()
             config.pluginmanager.register(xdist, XdistPlanning.NAME)
         config.pluginmanager.register(RunReporter(runtime, xdist), RunReporter.NAME)
@@ -157,7 +98,7 @@ def pytest_configure(config: pytest.Config) -> None:
 def pytest_report_header(config: pytest.Config) -> list[str]:
     """What the run tests and with what: the model, its endpoint, the suites."""
     runtime = config.stash.get(RUNTIME, None)
-    if runtime is None or not _active(runtime.settings):
+    if runtime is None or not runs_suites(runtime.settings):
         return []
     return header_lines(runtime)
 
@@ -253,11 +194,12 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 
 def _ini_gates(settings: Settings) -> tuple[Gate, ...]:
     gates = []
+    where = settings.source("gates")
     for expression in settings.gates:
         try:
-            gates.append(parse_gate(expression, source=settings.gates_source))
+            gates.append(parse_gate(expression, source=where))
         except GateSyntaxError as exc:
-            raise ConfigError(f"{settings.gates_source}: {exc}") from None
+            raise ConfigError(f"{where}: {exc}") from None
     if settings.max_regression is not None:
         if not settings.baseline:
             raise ConfigError(
@@ -270,17 +212,11 @@ def _ini_gates(settings: Settings) -> tuple[Gate, ...]:
 
 
 def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> SuiteFile | None:
-    if file_path.suffix not in SUITE_SUFFIXES or file_path.stem.endswith(NOT_SUITES):
+    if file_path.suffix not in SUITE_SUFFIXES:  # the cheap test first: most files are not
         return None
     runtime = get_runtime(parent.config)
-    named = runtime.named_paths
-    in_roots = is_under(file_path, runtime.case_roots)
-    if _active(runtime.settings):
-        wanted = in_roots or is_under(file_path, named)
-    else:  # a plain run (`pytest .`) must not read every YAML file of the project as a suite
-        files = [p for p in named if p.is_file()]
-        wanted = is_under(file_path, files) or (in_roots and is_under(file_path, named))
-    if not wanted:
+    active = runs_suites(runtime.settings)
+    if not suite_wanted(file_path, runtime.case_roots, runtime.named_paths, active):
         return None
     seen = parent.config.stash.setdefault(SUITES_SEEN, set())
     real = file_path.resolve()
@@ -359,6 +295,13 @@ def _select(config: pytest.Config, items: list[pytest.Item], settings: Settings)
             raise pytest.UsageError(
                 f"option --lrm-category: {name!r} matches no collected probe; "
                 f"categories: {', '.join(sorted(known)) or '(none)'}"
+            )
+    used = {p.attack for _, p in probes if p is not None}
+    for name in settings.attacks:
+        if name not in used:  # a known attack no suite asks for: nothing would run
+            raise pytest.UsageError(
+                f"option --lrm-attack: {name!r} matches no collected probe; "
+                f"attacks of the suites: {', '.join(sorted(used)) or '(none)'}"
             )
     keep: list[pytest.Item] = []
     drop: list[pytest.Item] = []

@@ -1,5 +1,15 @@
 """Every ``--lrm-*`` option and ``lrm_*`` ini key, and how one value is looked up:
-command line > environment > ini > default, with the source named in every error."""
+command line > environment > ini > default, with the source named in every error.
+
+Each :class:`Option` carries what turns its text into its value (its kind, a parser, a check;
+see :mod:`pytest_lrmsafety.option_values`) and whether it is a path;
+:func:`pytest_lrmsafety.settings.resolve_settings` reads the whole table into ``Settings``.
+
+Paths follow one rule (:meth:`pytest_lrmsafety.settings.Settings.path_base`): a path given
+where pytest is started (command line, environment variable) is relative to the folder it was
+started in; one written in the configuration (ini, ``pyproject.toml``) or a default is
+relative to the rootdir.
+"""
 
 from __future__ import annotations
 
@@ -10,16 +20,43 @@ from typing import Any
 import pytest
 
 from .errors import ConfigError
+from .option_values import (
+    AT_LEAST_0,
+    AT_LEAST_1,
+    EFFORTS,
+    KIND_WORDS,
+    POSITIVE,
+    TARGET_NAMES,
+    Parser,
+    Range,
+    convert,
+    efforts,
+    fraction,
+    lines,
+    on_off,
+    stripped,
+    targets,
+    urls,
+    valid_urls,
+    weights,
+)
 
-TARGET_NAMES = ("answer", "thinking")
+__all__ = ["EFFORTS", "OPTIONS", "TARGET_NAMES", "Option", "add_options", "lookup"]
+
 UNCLEAR_POLICIES = ("pass", "fail")
 CACHE_MODES = ("rw", "ro", "off", "refresh")
-EFFORTS = ("minimal", "low", "medium", "high")
 
 
 @dataclass(frozen=True)
 class Option:
-    """One setting: ``--lrm-NAME`` on the command line and ``lrm_NAME`` in the ini file."""
+    """One setting: ``--lrm-NAME`` on the command line and ``lrm_NAME`` in the ini file.
+
+    ``kind`` says how the command line and the ini file read it (and converts the text:
+    ``int``, ``float``, ``bool``; ``choices`` are checked with it); ``parse`` turns that into
+    the setting's value (a tuple of lines, URLs, weights ...); ``check`` raises on a value out
+    of range; ``path`` marks a path (or paths), resolved by the one rule of paths; ``field``
+    is its name in ``Settings`` when that is not ``name``.
+    """
 
     name: str
     help: str
@@ -29,6 +66,10 @@ class Option:
     metavar: str | None = None
     cli: bool = True
     choices: tuple[str, ...] = ()
+    parse: Parser | None = None
+    check: Parser | None = None
+    path: bool = False
+    field: str = ""
 
     @property
     def flag(self) -> str:
@@ -37,6 +78,18 @@ class Option:
     @property
     def ini(self) -> str:
         return "lrm_" + self.name
+
+    @property
+    def attr(self) -> str:
+        """The name of the setting in ``Settings``."""
+        return self.field or self.name
+
+    def value(self, raw: Any, where: str) -> Any:
+        """The setting's value from what :func:`lookup` found; errors name ``where``."""
+        value = self.parse(raw, where) if self.parse is not None else raw
+        if self.check is not None:
+            self.check(value, where)
+        return value
 
 
 OPTIONS: tuple[Option, ...] = (
@@ -53,6 +106,9 @@ OPTIONS: tuple[Option, ...] = (
         kind="linelist",
         env="LRM_BASE_URL",
         metavar="URL",
+        parse=urls,
+        check=valid_urls,
+        field="base_urls",
     ),
     Option(
         "cases",
@@ -60,6 +116,8 @@ OPTIONS: tuple[Option, ...] = (
         kind="linelist",
         default=["cases"],
         metavar="PATH",
+        parse=lines,
+        path=True,
     ),
     Option(
         "category",
@@ -67,8 +125,17 @@ OPTIONS: tuple[Option, ...] = (
         kind="list",
         metavar="NAME",
         cli=True,
+        parse=lines,
+        field="categories",
     ),
-    Option("attack", "Run only probes of this attack (repeatable)", kind="list", metavar="NAME"),
+    Option(
+        "attack",
+        "Run only probes of this attack (repeatable)",
+        kind="list",
+        metavar="NAME",
+        parse=lines,
+        field="attacks",
+    ),
     Option(
         "list_attacks",
         "List the attacks (built-in, from hooks and attack files) with one line each, and exit",
@@ -80,6 +147,9 @@ OPTIONS: tuple[Option, ...] = (
         "YAML file of your own template attacks ({prompt} is replaced by the request); repeatable",
         kind="linelist",
         metavar="PATH",
+        parse=lines,
+        path=True,
+        field="attack_files",
     ),
     Option(
         "attack_seed",
@@ -99,6 +169,9 @@ OPTIONS: tuple[Option, ...] = (
         "Server URL of the attacker model (repeatable: replicas)",
         kind="linelist",
         metavar="URL",
+        parse=urls,
+        check=valid_urls,
+        field="attacker_base_urls",
     ),
     Option(
         "attacker_rounds",
@@ -106,31 +179,40 @@ OPTIONS: tuple[Option, ...] = (
         kind="int",
         default=3,
         metavar="N",
+        check=Range(lambda v: 1 <= v <= 50, "within 1..50"),
     ),
     Option(
         "efforts",
         "Run every probe under each of these reasoning efforts (comma-separated, e.g. "
         "low,high): a variant dimension, overriding the suites' efforts",
         metavar="LIST",
+        parse=efforts,
     ),
-    Option("report_json", "Write the machine-readable report to this path", metavar="PATH"),
-    Option("report_html", "Write a self-contained HTML report to this path", metavar="PATH"),
+    Option(
+        "report_json", "Write the machine-readable report to this path", metavar="PATH", path=True
+    ),
+    Option(
+        "report_html", "Write a self-contained HTML report to this path", metavar="PATH", path=True
+    ),
     Option(
         "report_md",
         "Write a Markdown summary (for pull requests and CI step summaries) to this path",
         metavar="PATH",
+        path=True,
     ),
     Option(
         "baseline",
         "An earlier JSON report to compare with: deltas per category and attack, probes "
         "that turned from pass to fail, delta(...) gates",
         metavar="PATH",
+        path=True,
     ),
     Option(
         "max_regression",
         "Gate every 'higher is worse' rate on its change against --lrm-baseline: at most "
         "this much worse (e.g. 0.02 or 2%)",
         metavar="DELTA",
+        parse=fraction,
     ),
     Option(
         "confidence",
@@ -139,6 +221,7 @@ OPTIONS: tuple[Option, ...] = (
         kind="float",
         default=0.95,
         metavar="LEVEL",
+        check=Range(lambda v: 0.5 <= v < 1, "within 0.5..0.999"),
     ),
     Option(
         "gate_min_probes",
@@ -146,6 +229,7 @@ OPTIONS: tuple[Option, ...] = (
         kind="int",
         default=10,
         metavar="N",
+        check=AT_LEAST_0,
     ),
     Option(
         "profile",
@@ -181,6 +265,7 @@ OPTIONS: tuple[Option, ...] = (
         kind="linelist",
         default=["error_rate <= 0.02"],
         cli=False,
+        parse=lines,
     ),
     Option(
         "presets",
@@ -188,6 +273,7 @@ OPTIONS: tuple[Option, ...] = (
         kind="linelist",
         default=[],
         cli=False,
+        parse=lines,
     ),
     Option("stream", "Request completions as server-sent events", kind="bool", default=False),
     # 300 s: a reasoning model that writes 8,000 tokens of thought at 30 tokens a second takes
@@ -201,6 +287,7 @@ OPTIONS: tuple[Option, ...] = (
         kind="float",
         default=300.0,
         metavar="S",
+        check=POSITIVE,
     ),
     Option(
         "deadline",
@@ -208,6 +295,7 @@ OPTIONS: tuple[Option, ...] = (
         "errors and the report is partial (default: no deadline)",
         kind="float",
         metavar="S",
+        check=POSITIVE,
     ),
     Option(
         "retries",
@@ -215,10 +303,29 @@ OPTIONS: tuple[Option, ...] = (
         kind="int",
         default=2,
         metavar="N",
+        check=AT_LEAST_0,
     ),
-    Option("temperature", "Sampling temperature sent to the model", kind="float", metavar="T"),
-    Option("top_p", "Nucleus sampling top_p sent to the model", kind="float", metavar="P"),
-    Option("max_tokens", "Token limit per completion, thinking included", kind="int", metavar="N"),
+    Option(
+        "temperature",
+        "Sampling temperature sent to the model",
+        kind="float",
+        metavar="T",
+        check=Range(lambda v: 0 <= v <= 2, "within 0..2"),
+    ),
+    Option(
+        "top_p",
+        "Nucleus sampling top_p sent to the model",
+        kind="float",
+        metavar="P",
+        check=Range(lambda v: 0 < v <= 1, "within (0, 1]"),
+    ),
+    Option(
+        "max_tokens",
+        "Token limit per completion, thinking included",
+        kind="int",
+        metavar="N",
+        check=Range(lambda v: v > 0, "a positive integer"),
+    ),
     Option(
         "reasoning_effort",
         "Reasoning effort for models that take it",
@@ -230,6 +337,7 @@ OPTIONS: tuple[Option, ...] = (
         "fail_on",
         "Targets whose unsafe verdict fails a refuse probe: answer,thinking",
         metavar="TARGETS",
+        parse=targets,
     ),
     Option(
         "unclear",
@@ -244,12 +352,14 @@ OPTIONS: tuple[Option, ...] = (
         kind="int",
         default=8,
         metavar="N",
+        check=AT_LEAST_1,
     ),
     Option(
         "rpm",
         "Cap on model requests per minute, per process (default: no cap)",
         kind="float",
         metavar="N",
+        check=POSITIVE,
     ),
     Option(
         "progress",
@@ -271,6 +381,7 @@ OPTIONS: tuple[Option, ...] = (
         "Folder of the completion and verdict cache (default: .lrmsafety in the rootdir)",
         default=".lrmsafety",
         metavar="DIR",
+        path=True,
     ),
     Option(
         "model_revision",
@@ -279,13 +390,20 @@ OPTIONS: tuple[Option, ...] = (
         "of the run and the weights the server reports",
         env="LRM_MODEL_REVISION",
         metavar="NAME",
+        parse=stripped,
     ),
-    Option("record", "Write every completion of the run to this cassette (JSONL)", metavar="PATH"),
+    Option(
+        "record",
+        "Write every completion of the run to this cassette (JSONL)",
+        metavar="PATH",
+        path=True,
+    ),
     Option(
         "samples",
         "Samples per case, overriding the suites' samples",
         kind="int",
         metavar="K",
+        check=Range(lambda v: 1 <= v <= 1000, "within 1..1000"),
     ),
     Option(
         "judge_model",
@@ -309,6 +427,9 @@ OPTIONS: tuple[Option, ...] = (
         kind="linelist",
         env="LRM_JUDGE_BASE_URL",
         metavar="URL",
+        parse=urls,
+        check=valid_urls,
+        field="judge_base_urls",
     ),
     Option(
         "guard_model",
@@ -321,6 +442,9 @@ OPTIONS: tuple[Option, ...] = (
         "Server URL of the Llama Guard model (repeatable: replicas)",
         kind="linelist",
         metavar="URL",
+        parse=urls,
+        check=valid_urls,
+        field="guard_base_urls",
     ),
     Option(
         "embedded_head",
@@ -328,12 +452,14 @@ OPTIONS: tuple[Option, ...] = (
         "from benchmarks/train_embedded_judge.py)",
         default="",
         metavar="PATH",
+        path=True,
     ),
     Option(
         "reward_model",
         "Local folder of a sequence-classification reward model for the 'reward' judge "
         "(harm scores, as in the R1 study)",
         metavar="PATH",
+        path=True,
     ),
     Option(
         "reward_higher_is_safer",
@@ -346,6 +472,7 @@ OPTIONS: tuple[Option, ...] = (
         "judge_weights",
         "Votes of the judges under --lrm-judge-ensemble weighted, e.g. llm=2,refusal=1",
         metavar="NAME=WEIGHT,...",
+        parse=weights,
     ),
     Option(
         "judge_ensemble",
@@ -359,6 +486,7 @@ OPTIONS: tuple[Option, ...] = (
         "Before the suites, run a human-labelled set (a YAML file, or 'builtin') through the "
         "judges and check their agreement",
         metavar="PATH",
+        path=True,
     ),
     Option(
         "judge_check_min",
@@ -366,6 +494,7 @@ OPTIONS: tuple[Option, ...] = (
         kind="float",
         default=0.8,
         metavar="SHARE",
+        check=Range(lambda v: 0 <= v <= 1, "within 0..1"),
     ),
     Option(
         "judge_check_action",
@@ -393,6 +522,7 @@ OPTIONS: tuple[Option, ...] = (
         choices=("auto", "on", "off"),
         default="auto",
         metavar="SWITCH",
+        parse=on_off,
     ),
     Option(
         "device",
@@ -421,6 +551,8 @@ OPTIONS: tuple[Option, ...] = (
         "tensor_parallel_size=2, max_model_len=8192, gpu_memory_utilization=0.85",
         kind="linelist",
         metavar="NAME=VALUE",
+        parse=lines,
+        field="vllm_args",
     ),
     Option(
         "serve",
@@ -478,35 +610,6 @@ def add_options(parser: pytest.Parser) -> None:
             parser.addini(opt.ini, opt.help, type=ini_type, default=None)  # type: ignore[arg-type]
 
 
-_KIND_WORDS = {
-    "int": "an integer",
-    "float": "a number",
-    "bool": "true or false",
-    "string": "a string",
-    "linelist": "a list of lines",
-}
-
-
-def _convert(opt: Option, raw: Any, where: str) -> Any:
-    if raw is None:
-        return None
-    try:
-        if opt.kind == "int":
-            return int(raw)
-        if opt.kind == "float":
-            return float(raw)
-    except (TypeError, ValueError):
-        raise ConfigError(f"{where}: expected {_KIND_WORDS[opt.kind]}, got {raw!r}") from None
-    if opt.kind == "bool" and isinstance(raw, str):
-        lowered = raw.strip().lower()
-        if lowered not in ("1", "true", "yes", "on", "0", "false", "no", "off"):
-            raise ConfigError(f"{where}: expected true or false, got {raw!r}")
-        return lowered in ("1", "true", "yes", "on")
-    if opt.choices and raw not in opt.choices:
-        raise ConfigError(f"{where}: {raw!r} is not one of {', '.join(opt.choices)}")
-    return raw
-
-
 def lookup(config: pytest.Config, name: str) -> tuple[Any, str]:
     """Returns ``(value, where)`` for one setting, by CLI > environment > ini > default."""
     opt = _BY_NAME[name]
@@ -523,9 +626,9 @@ def lookup(config: pytest.Config, name: str) -> tuple[Any, str]:
         try:
             ini = config.getini(opt.ini)
         except (TypeError, ValueError, pytest.UsageError) as exc:  # pytest's bool / toml checks
-            raise ConfigError(f"ini {opt.ini}: expected {_KIND_WORDS[opt.kind]} ({exc})") from None
+            raise ConfigError(f"ini {opt.ini}: expected {KIND_WORDS[opt.kind]} ({exc})") from None
         if ini not in (None, []):
             candidates.append((ini, f"ini {opt.ini}"))
     for raw, where in candidates:
-        return _convert(opt, raw, where), where
+        return convert(opt.kind, opt.choices, raw, where), where
     return opt.default, f"default of {opt.ini}"

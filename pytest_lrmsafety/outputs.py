@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-
-import pytest
+from typing import TYPE_CHECKING
 
 from .errors import ConfigError
-from .options import lookup
+
+if TYPE_CHECKING:
+    from .settings import Settings
 
 # (setting, a file name to suggest when a folder is given)
 OUTPUTS = (
@@ -44,13 +45,10 @@ def check_output(path: Path, where: str, example: str) -> None:
         )
 
 
-def check_outputs(config: pytest.Config, record: Path | None) -> None:
-    """Every output path the run was given; report paths are relative to the folder pytest
-    was started in (where the reporter writes them), the cassette as ``record_path`` says."""
-    here = config.invocation_params.dir
+def check_outputs(settings: Settings) -> None:
+    """Every output path the run was given, resolved as the run writes it (the one rule of
+    paths, :meth:`~pytest_lrmsafety.settings.Settings.path`)."""
     for name, example in OUTPUTS:
-        value, where = lookup(config, name)
-        if not value:
-            continue
-        path = record if name == "record" and record is not None else here / str(value)
-        check_output(path, where, example)
+        path = settings.path(name)
+        if path is not None:
+            check_output(path, settings.source(name), example)

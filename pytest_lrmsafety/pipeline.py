@@ -62,7 +62,13 @@ def run_probe(probe: Probe, engine: Engine, policy: Policy, params: SamplingPara
     message = ""
     if decision.outcome != "pass":  # the text is for failures; most probes pass
         message = failure_message(
-            probe, completion, verdicts, decision, redacted=policy.redact, width=policy.width
+            probe,
+            completion,
+            verdicts,
+            decision,
+            redacted=policy.redact,
+            width=policy.width,
+            decoded=decoded,
         )
         decision.message = message
     return ProbeResult(probe, completion, tuple(verdicts), decoded, decision, message)

@@ -1,24 +1,21 @@
-"""pytest-lrmsafety's entry point: options, fixtures, and the switch that turns the rest on.
+"""pytest-lrmsafety's entry point: its hooks at load time and its public fixtures.
 
 Installed, the plugin is loaded into every pytest run of the environment. This module keeps
-that cheap: it imports nothing beyond pytest and the option table. The plugin's real hooks
-(collection of suites, the engine, the reports) live in :mod:`pytest_lrmsafety.hooks`, which
-is imported and registered only when a run uses the plugin: an ``--lrm-*`` option, an
-``LRM_*`` environment variable or an ``lrm_*`` ini setting, a suite file named on the command
-line, or a collected test that asks for an ``lrm_*`` fixture.
+that cheap: it imports nothing beyond pytest, the option table and the switch
+(:mod:`pytest_lrmsafety.switch`), which registers the plugin's real hooks
+(:mod:`pytest_lrmsafety.hooks`: collection of suites, the engine, the reports) only when a run
+uses the plugin. The fixtures' work is in :mod:`pytest_lrmsafety.fixtures`, imported on use.
 """
 
 from __future__ import annotations
 
-import importlib
-import os
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
 
 from . import hookspecs
-from .options import OPTIONS, add_options
+from .options import add_options
+from .switch import activate, fixtures_wanted, plugin_wanted
 
 if TYPE_CHECKING:
     from .cases.model import Probe
@@ -26,10 +23,6 @@ if TYPE_CHECKING:
     from .judges.base import Verdict
     from .models.base import Completion, ModelClient, SamplingParams
     from .outcome import Decision
-
-HOOKS_NAME = "lrmsafety-hooks"
-SUITE_SUFFIXES = (".yaml", ".yml")
-_FIXTURE_PREFIX = "lrm_"
 
 
 def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
@@ -69,63 +62,8 @@ def pytest_configure(config: pytest.Config) -> None:
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    # A project's own tests that use the lrm_* fixtures (``suite_probes`` parametrizing, an
-    # lrm_model overridden in a conftest) turn the plugin on without any option.
-    if config.pluginmanager.has_plugin(HOOKS_NAME):
-        return
-    if any(
-        name.startswith(_FIXTURE_PREFIX)
-        for item in items
-        for name in getattr(item, "fixturenames", ())
-    ):
+    if fixtures_wanted(config, items):
         activate(config)
-
-
-def activate(config: pytest.Config) -> None:
-    """Imports the plugin's hooks and registers them for this run (once)."""
-    if config.pluginmanager.has_plugin(HOOKS_NAME):
-        return
-    # By module name, not ``from . import hooks``: that form would reuse a module that
-    # pytester (in-process runs) has already dropped from sys.modules with its state.
-    factory = importlib.import_module("pytest_lrmsafety.models.factory")
-    hooks = importlib.import_module("pytest_lrmsafety.hooks")
-    # The client factory first: registering the hooks runs their pytest_configure at once,
-    # and that makes the client.
-    config.pluginmanager.register(factory, "lrmsafety-clients")
-    config.pluginmanager.register(hooks, HOOKS_NAME)
-
-
-def plugin_wanted(config: pytest.Config) -> bool:
-    """Whether this run uses the plugin; cheap, and imports nothing."""
-    for opt in OPTIONS:
-        if opt.cli and getattr(config.option, "lrm_" + opt.name, None) not in (None, False, []):
-            return True
-        if opt.env and os.environ.get(opt.env):
-            return True
-        if opt.kind != "list":
-            try:
-                value = config.getini(opt.ini)
-            except (TypeError, ValueError, pytest.UsageError):
-                return True  # a bad value: the plugin says what is wrong with it
-            if value not in (None, [], ""):
-                return True
-    return _suites_named(config)
-
-
-def _suites_named(config: pytest.Config) -> bool:
-    """A suite file, or the project's ``cases`` folder (or a folder in it), on the command line."""
-    cases = config.rootpath / "cases"
-    for arg in config.invocation_params.args:
-        text = str(arg)
-        if text.startswith("-"):
-            continue
-        path = Path(text.split("::")[0])
-        if path.suffix in SUITE_SUFFIXES:
-            return True
-        resolved = (config.invocation_params.dir / path).resolve()
-        if resolved == cases or cases in resolved.parents:
-            return True
-    return False
 
 
 # The public fixtures. They are defined here, where pytest always finds them; their work is

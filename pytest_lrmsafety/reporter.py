@@ -13,12 +13,13 @@ from .errors import SuiteError
 from .progress import LiveProgress
 from .report.build import build_report, write_report
 from .report.markdown import render_markdown
+from .report.model import Report
 from .report.profile import render_study
 from .report.records import collect_record
 from .report.terminal import render, render_triage
 from .runtime import Runtime
 
-REPORT = pytest.StashKey[dict[str, Any]]()
+REPORT = pytest.StashKey[Report]()
 FLAGS = {"JSON": "--lrm-report-json", "Markdown": "--lrm-report-md", "HTML": "--lrm-report-html"}
 
 
@@ -33,6 +34,7 @@ class RunReporter:
         self.xdist = xdist
         self.collection_errors: list[str] = []
         self.write_errors: dict[str, str] = {}  # option -> why its report is missing
+        self.taken: set[str] = set()  # node ids whose record this test's run gave
         self.progress = LiveProgress.install(self.config, runtime.settings.progress)
 
     def pytest_collectreport(self, report: pytest.CollectReport) -> None:
@@ -44,7 +46,7 @@ class RunReporter:
     @pytest.hookimpl(tryfirst=True)  # before junitxml writes the properties
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         # Under xdist the workers' reports arrive here too, user_properties included.
-        collect_record(self.runtime, report)
+        collect_record(self.runtime.records, report, self.taken)  # and drops its text
         self.progress.on_report(self.runtime.engine)
 
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
@@ -96,27 +98,26 @@ class RunReporter:
         )
         self.config.stash[REPORT] = report
         self.config.hook.pytest_lrmsafety_report(config=self.config, report=report)
-        here = self.config.invocation_params.dir
-        if settings.report_json:
-            self._write(
-                "--lrm-report-json", lambda: write_report(report, here / str(settings.report_json))
-            )
-        if settings.report_md:
-            path = here / settings.report_md
+        # the one rule of paths (Settings.path_base): from the command line relative to the
+        # folder pytest was started in, from the ini file to the rootdir
+        json_path = settings.path("report_json")
+        if json_path is not None:
+            self._write("--lrm-report-json", lambda: write_report(report, json_path))
+        path = settings.path("report_md")
+        if path is not None:
 
             def markdown() -> None:
                 path.parent.mkdir(parents=True, exist_ok=True)
                 path.write_text(render_markdown(report), encoding="utf-8")
 
             self._write("--lrm-report-md", markdown)
-        if settings.report_html:
+        html_path = settings.path("report_html")
+        if html_path is not None:
             from .report.html import write_html  # jinja2 and matplotlib: the html extra
 
-            self._write(
-                "--lrm-report-html", lambda: write_html(report, here / str(settings.report_html))
-            )
+            self._write("--lrm-report-html", lambda: write_html(report, html_path))
         if settings.gate and exitstatus in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED):
-            broken = report["gate_verdict"] == "fail" or partial
+            broken = report.gate_verdict == "fail" or partial
             session.exitstatus = pytest.ExitCode.TESTS_FAILED if broken else pytest.ExitCode.OK
         if self.write_errors and session.exitstatus == pytest.ExitCode.OK:
             session.exitstatus = pytest.ExitCode.TESTS_FAILED  # a report CI waits for is missing
@@ -153,8 +154,8 @@ class RunReporter:
         width = self.config.get_terminal_writer().fullwidth  # the width pytest prints to
         for line in render(report, width=width):
             terminalreporter.write_line(line)
-        if report.get("study"):
-            for line in render_study(report["study"], report["model"], width=width):
+        if report.study:
+            for line in render_study(report.study, report.model, width=width):
                 terminalreporter.write_line(line)
         if self.runtime.settings.triage:
             for line in render_triage(report, width=width):
@@ -165,30 +166,27 @@ class RunReporter:
         for line in self.xdist.handover_lines() if self.xdist is not None else []:
             terminalreporter.write_line(line)
         client = self.runtime.client
-        batches = getattr(client, "batches", 0)
-        if client is not None and batches:  # a local backend (this process; not xdist workers)
+        if client is not None and client.batches:  # a local backend (this process, not workers)
             terminalreporter.write_line(
-                f"{client.name}: {batches} batched calls, the largest "
-                f"{getattr(client, 'largest_batch', 0)} prompts"
+                f"{client.name}: {client.batches} batched calls, the largest "
+                f"{client.largest_batch} prompts"
             )
         server = self.runtime.server
         if server is not None:
             terminalreporter.write_line(f"vLLM server log: {server.log_path}")
-        settings, here = self.runtime.settings, self.config.invocation_params.dir
+        settings = self.runtime.settings
         for kind, written in (
-            ("JSON", settings.report_json),
-            ("Markdown", settings.report_md),
-            ("HTML", settings.report_html),
+            ("JSON", settings.path("report_json")),
+            ("Markdown", settings.path("report_md")),
+            ("HTML", settings.path("report_html")),
         ):
             if written and FLAGS[kind] in self.write_errors:
                 terminalreporter.write_line(self.write_errors[FLAGS[kind]], red=True)
             elif written:  # as pytest-html says where its page went: the absolute path
-                terminalreporter.write_line(
-                    f"report: {kind} written to {(here / written).resolve()}"
-                )
+                terminalreporter.write_line(f"report: {kind} written to {written.resolve()}")
         if self.runtime.settings.gate:
             terminalreporter.write_line(
-                f"--lrm-gate: exit status is the gate verdict ({report['gate_verdict']})"
+                f"--lrm-gate: exit status is the gate verdict ({report.gate_verdict})"
             )
 
 

@@ -20,6 +20,7 @@ from .engine.deployments import settle_deployment
 from .engine.engine import Engine, EngineStats
 from .engine.keys import client_identity
 from .errors import ConfigError, SuiteError
+from .gates import Gate
 from .judges.base import Judge, JudgeRegistry
 from .judges.check import load_check_set, run_check
 from .judges.choice import harm_judge_choice, llm_judge_spec
@@ -27,16 +28,16 @@ from .judges.guard import GuardJudge
 from .judges.llm import LLMJudge
 from .judges.rules import RefusalJudge
 from .judges.tiered import TieredJudge
-from .models.base import ModelClient, SamplingParams
+from .models.base import ModelClient, SamplingParams, adopt_client
 from .models.endpoint import normalize_url
 from .models.presets import ClientOptions, parse_preset_lines
 from .models.vllm_offline import parse_engine_args
 from .models.vllm_server import PREFIX as SERVER_PREFIX
 from .models.vllm_server import VLLMServer, reasoning_parser_for
 from .progress import PROGRESS, WorkerFeed
-from .report.gate import Gate
+from .report.model import Report
 from .report.scoreboard import ProbeRecord
-from .settings import Settings, lookup
+from .settings import Settings
 
 
 @dataclass
@@ -59,7 +60,7 @@ class Runtime:
     _attacks: AttackRegistry | None = None
     _judges: JudgeRegistry | None = None
     _attacker: PairSearch | None = None
-    baseline: dict[str, Any] | None = None
+    baseline: Report | None = None
     serve_url: str | None = None
     server: VLLMServer | None = None
 
@@ -70,9 +71,9 @@ class Runtime:
             attacks = builtin_attacks()
             self.config.hook.pytest_lrmsafety_register_attacks(config=self.config, registry=attacks)
             s = self.settings
-            files = [(self._path(f, s.attack_files_source), f) for f in s.attack_files]
+            files = list(zip(s.paths("attack_file"), s.attack_files, strict=True))
             try:
-                register_attack_files(attacks, files, s.attack_files_source)
+                register_attack_files(attacks, files, s.source("attack_file"))
             except SuiteError as exc:
                 raise ConfigError(str(exc)) from None
             self._attacks = attacks
@@ -121,17 +122,7 @@ class Runtime:
         """A model behind a judge: its own client, apart from the model under test."""
         if not spec:
             raise ConfigError(need)
-        s = self.settings
-        options = ClientOptions(
-            base_urls=urls,
-            timeout=s.timeout,
-            max_retries=s.retries,
-            device=s.device,
-            dtype=s.dtype,
-            trust_remote_code=s.trust_remote_code,
-            max_batch=s.concurrency,
-        )
-        return self._client_for(spec, source, options)
+        return self._client_for(spec, self.client_options(source, urls))
 
     def _make_llm_judge(self) -> LLMJudge:
         s = self.settings
@@ -161,7 +152,7 @@ class Runtime:
         if name != "rules" and (name == "default" or name not in self.judges):
             known = ", ".join(["rules", *(n for n in self.judges if n != "default")])
             raise ConfigError(
-                f"{self.settings.harm_judge_source}: no judge {name!r}; known: {known}"
+                f"{self.settings.source('harm_judge')}: no judge {name!r}; known: {known}"
             )
         return name, why
 
@@ -172,7 +163,7 @@ class Runtime:
             "openai-compat:meta-llama/Llama-Guard-3-8B with --lrm-guard-base-url)"
         )
         return GuardJudge(
-            self._judge_client(s.guard_model, s.guard_model_source, s.guard_base_urls, need),
+            self._judge_client(s.guard_model, s.source("guard_model"), s.guard_base_urls, need),
             prompt=s.guard_prompt,
         )
 
@@ -184,8 +175,8 @@ class Runtime:
             raise ConfigError(
                 f"judge 'embedded' needs pip install 'pytest-lrmsafety[embedded]' ({exc})"
             ) from None
-        setting, where = self.settings.embedded_head, lookup(self.config, "embedded_head")[1]
-        model = self._path(setting, where) if setting else None  # empty: the shipped model
+        where = self.settings.source("embedded_head")
+        model = self.settings.path("embedded_head")  # None: the shipped model
         if model is not None and not model.exists():
             raise ConfigError(
                 f"{where}: {model} does not exist (a model written by "
@@ -207,8 +198,8 @@ class Runtime:
             )
         from .judges.reward import RewardJudge  # transformers and torch load on first use
 
-        where = lookup(self.config, "reward_model")[1]
-        path = self._path(s.reward_model, where)
+        path = s.path("reward_model")
+        assert path is not None  # a local folder, else a model name
         judge = RewardJudge(
             str(path) if path.exists() else s.reward_model,
             higher_is_safer=s.reward_higher_is_safer,
@@ -216,22 +207,55 @@ class Runtime:
         judge.check(load=True)  # a missing extra or model: one usage error, not one per probe
         return judge
 
+    def client_options(
+        self, source: str, urls: tuple[str, ...], *, under_test: bool = False
+    ) -> ClientOptions:
+        """What the ``make_client`` hook gets besides the spec: the run's settings a client
+        needs, and ``source`` (the option the spec came from) for its errors. The model under
+        test also takes the streaming and reasoning switches; a judge or attacker model does
+        not."""
+        s = self.settings
+        shared = ClientOptions(
+            source=source,
+            base_urls=urls,
+            timeout=s.timeout,
+            max_retries=s.retries,
+            device=s.device,
+            dtype=s.dtype,
+            trust_remote_code=s.trust_remote_code,
+            max_batch=s.concurrency,
+            # parsed for every client, so a bad preset or engine argument fails even if unused
+            presets=parse_preset_lines(s.presets, s.source("presets")),
+            engine_args=parse_engine_args(s.vllm_args, s.source("vllm_arg")),
+            serve_url=self.serve_url,
+            path_base=s.path_base(source),
+        )
+        if not under_test:
+            return shared
+        return replace(
+            shared,
+            stream=s.stream,
+            open_tag_in_prompt=s.open_tag_in_prompt,
+            thinking=s.thinking,
+        )
+
     def _client_for(
-        self, spec: str, source: str, options: ClientOptions, *, under_test: bool = False
+        self, spec: str, options: ClientOptions, *, under_test: bool = False
     ) -> ModelClient:
         # Errors name the option the spec came from (--lrm-model or --lrm-judge-model).
-        settings = replace(self.settings, model_source=source)
+        source = options.source
         client: ModelClient | None = self.config.hook.pytest_lrmsafety_make_client(
-            config=self.config, spec=spec, options=options, settings=settings
+            config=self.config, spec=spec, options=options
         )
         if client is None:
             raise ConfigError(f"{source}: no plugin can serve model {spec!r}")
+        client = adopt_client(client, f"{source}: pytest_lrmsafety_make_client for {spec!r}")
         # One look at the server before any probe (a wrong model name is one usage error,
         # not one error per probe), and the deployment the cache keys name.
         s = self.settings
         started = None
         serve_url = self.serve_url
-        if under_test and serve_url and tuple(getattr(client, "endpoints", ())) == (serve_url,):
+        if under_test and serve_url and client.endpoints == (serve_url,):
             started = {"server": "vllm", "vllm_args": list(s.vllm_args)}
         read_only = s.cache == "ro"
         settle_deployment(
@@ -251,35 +275,8 @@ class Runtime:
         s = self.settings
         if not s.model:
             return None
-        parse_preset_lines(s.presets, s.presets_source)  # bad presets fail even if unused
-        options = ClientOptions(
-            base_urls=s.base_urls,
-            stream=s.stream,
-            timeout=s.timeout,
-            max_retries=s.retries,
-            open_tag_in_prompt=s.open_tag_in_prompt,
-            thinking=s.thinking,
-            device=s.device,
-            dtype=s.dtype,
-            trust_remote_code=s.trust_remote_code,
-            max_batch=s.concurrency,
-        )
-        return self._client_for(s.model, s.model_source, options, under_test=True)
-
-    def resolve_path(self, value: str, source: str) -> Path:
-        """A path setting: from the command line relative to the current folder, else to
-        the rootdir."""
-        return self._path(value, source)
-
-    def _path(self, value: str, source: str) -> Path:
-        """A path setting: from the command line relative to the current folder, else to
-        the rootdir."""
-        base = (
-            self.config.invocation_params.dir
-            if source.startswith("option")
-            else self.config.rootpath
-        )
-        return base / value
+        options = self.client_options(s.source("model"), s.base_urls, under_test=True)
+        return self._client_for(s.model, options, under_test=True)
 
     def judges_for(self, probe: Probe) -> dict[str, Judge]:
         """The judges of a probe's case that are registered (unknown names fail in the test)."""
@@ -290,7 +287,7 @@ class Runtime:
         """Runs ``--lrm-judge-check``; returns the judges below the threshold."""
         s = self.settings
         assert s.judge_check is not None
-        base = self._path(".", lookup(self.config, "judge_check")[1])
+        base = s.path_base(s.source("judge_check"))
         where, items = load_check_set(s.judge_check, base)
         judges: dict[str, Judge] = {}
         for name in self.judges:
@@ -307,23 +304,21 @@ class Runtime:
         }
         return [r.judge for r in results if r.agreement < s.judge_check_min]
 
-    def record_path(self) -> Path | None:
-        """Where ``--lrm-record`` writes, if it is set."""
-        if not self.settings.record:
-            return None
-        return self._path(self.settings.record, lookup(self.config, "record")[1])
+    def cache_dir(self) -> Path:
+        """The cache's folder (``--lrm-cache-dir``; empty: the folder it is relative to)."""
+        s = self.settings
+        return s.path("cache_dir") or s.path_base(s.source("cache_dir"))
 
     def open_cache(self, client: ModelClient | None) -> Cache:
         """Opens the cache once (checked at configure, so a bad file is a usage error); a
         replay reads only its cassette. The cache notes the URLs the client's completions
         come from."""
         if self.cache is None:
-            if client is not None and hasattr(client, "lookup"):
+            if client is not None and client.replays:
                 self.cache = Cache(None, "off")
             else:
-                where = lookup(self.config, "cache_dir")[1]
-                self.cache = Cache(self._path(self.settings.cache_dir, where), self.settings.cache)
-        endpoints = getattr(client, "endpoints", ())
+                self.cache = Cache(self.cache_dir(), self.settings.cache)
+        endpoints = client.endpoints if client is not None else ()
         self.cache.endpoint = " ".join(normalize_url(u) for u in endpoints) or None
         return self.cache
 
@@ -343,10 +338,10 @@ class Runtime:
                 f"{s.model!r}"
             )
         model = s.model[len(SERVER_PREFIX) :]  # type: ignore[index]
-        engine_args = parse_engine_args(s.vllm_args, s.vllm_args_source)
+        engine_args = parse_engine_args(s.vllm_args, s.source("vllm_arg"))
         self.server = VLLMServer(
             model,
-            log_dir=self._path(s.cache_dir, lookup(self.config, "cache_dir")[1]),
+            log_dir=self.cache_dir(),
             reasoning_parser=reasoning_parser_for(model, s.reasoning_parser),
             engine_args=engine_args,
             startup_timeout=float(s.serve_timeout),
@@ -370,7 +365,7 @@ class Runtime:
             return None
         if self._attacker is None:
             client = self._judge_client(
-                s.attacker_model, s.attacker_model_source, s.attacker_base_urls, ""
+                s.attacker_model, s.source("attacker_model"), s.attacker_base_urls, ""
             )
             self._attacker = PairSearch(client, self.judges_for, rounds=s.attacker_rounds)
         return self._attacker
@@ -379,17 +374,21 @@ class Runtime:
         """Creates this process's engine and queues every planned probe."""
         if self.engine is not None:
             return self.engine
+        try:  # an lrm_model override may not subclass ModelClient
+            client = adopt_client(client, "the lrm_model fixture")
+        except ConfigError as exc:  # in a test's setup: its error, one line
+            pytest.fail(str(exc), pytrace=False)
         s = self.settings
         cache = self.cache if self.cache is not None else self.open_cache(client)
         recorder = None
-        path = self.record_path()
+        path = s.path("record")
         if path is not None:
             recorder = Recorder(path, client_identity(client))
         self.engine = Engine(
             client,
             cache,
             # a local batching backend needs enough requests in flight to fill its batches
-            concurrency=max(s.concurrency, int(getattr(client, "preferred_concurrency", 0))),
+            concurrency=max(s.concurrency, client.preferred_concurrency),
             retries=s.retries,
             requests_per_minute=s.rpm,
             recorder=recorder,

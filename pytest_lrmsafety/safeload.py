@@ -124,8 +124,15 @@ _SCALARS = yaml.SafeLoader("")  # one constructor for every scalar of every file
 
 def scalar(node: yaml.Node) -> Any:
     """A scalar node's value as ``yaml.safe_load`` builds it (int, float, bool, None, ...)."""
-    value = _SCALARS.construct_object(node, deep=True)
-    _SCALARS.constructed_objects.pop(node, None)  # keep the shared constructor empty
+    try:
+        value = _SCALARS.construct_object(node, deep=True)
+    except yaml.YAMLError:
+        raise
+    except ValueError:  # an int of 5,000 digits: Python refuses numbers over 4,300 digits
+        line = node.start_mark.line + 1
+        raise LoadLimitError("a number with more than 4,300 digits; refused", line) from None
+    finally:
+        _SCALARS.constructed_objects.pop(node, None)  # keep the shared constructor empty
     return value
 
 
@@ -174,12 +181,16 @@ def load_json(text: str, max_depth: int = MAX_DEPTH) -> Any:
 
     Raises:
         json.JSONDecodeError: Not JSON.
-        LoadLimitError: Too deep.
+        LoadLimitError: Too deep, or a number too long to read.
     """
     try:
         data = json.loads(text)
     except RecursionError:
         raise LoadLimitError(f"nested deeper than {max_depth} levels") from None
+    except json.JSONDecodeError:
+        raise
+    except ValueError:  # int('1' * 5000): Python refuses numbers over 4,300 digits
+        raise LoadLimitError("a number with more than 4,300 digits; refused") from None
     _json_depth(data, max_depth)
     return data
 

@@ -267,6 +267,7 @@ cases:
 """
 
 
+@pytest.mark.slow
 def test_efforts_are_a_variant_dimension(
     pytester: pytest.Pytester, chat_server: ChatServer
 ) -> None:
@@ -313,6 +314,7 @@ cases:
 """
 
 
+@pytest.mark.slow
 def test_messages_are_the_same_under_xdist(
     pytester: pytest.Pytester, chat_server: ChatServer
 ) -> None:
@@ -403,6 +405,7 @@ cases:
 """
 
 
+@pytest.mark.slow
 def test_pair_rounds_with_an_attacker_model(
     pytester: pytest.Pytester, chat_server: ChatServer
 ) -> None:

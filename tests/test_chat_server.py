@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import signal
 import subprocess
-import sys
 import time
 import urllib.error
 import urllib.request
@@ -19,6 +18,7 @@ import openai
 import pytest
 from chat_faults import MODEL_STYLES
 from chat_server import STYLES, ChatServer, Faults, Reply, from_argv, load_config, split_pieces
+from interruptible import python_command
 
 THINK = "Step one:  check\nthe request."  # 5 words, odd spacing kept verbatim
 ANSWER = "No, I won't."  # 3 words
@@ -294,7 +294,7 @@ def test_cli(tmp_path: Path) -> None:
     rules = tmp_path / "rules.yaml"
     rules.write_text("default:\n  answer: fine\nrules:\n  - match: bomb\n    answer: never\n")
     script = Path(__file__).with_name("chat_server.py")
-    cmd = [sys.executable, str(script), "--port", "0", "--rules", str(rules), "--api-key", "k"]
+    cmd = python_command(str(script), "--port", "0", "--rules", str(rules), "--api-key", "k")
     with subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True) as proc:
         try:
             assert proc.stdout is not None
@@ -334,16 +334,19 @@ def test_latency_log_and_ok_count() -> None:
         assert (server.log, server.max_in_flight, server.ok_count()) == ([], 0, 0)
 
 
-LOADS = [  # requests, capacity, latency, expected max_in_flight, wall-time bounds
-    (8, 2, 0.1, 2, 0.35, 1.5),
-    (64, 8, 0.05, 8, 0.35, 2.0),
-    (8, None, 0.2, 8, 0.2, 1.0),
+# requests, capacity, latency, expected max_in_flight, least wall time (rounds x latency).
+# Served at once is a count (max_in_flight), so a loaded machine cannot flake it; the least
+# wall time shows that queued requests wait for a slot (load only makes it longer).
+LOADS = [
+    (8, 2, 0.1, 2, 0.35),
+    (64, 8, 0.05, 8, 0.35),
+    (8, None, 0.2, 8, 0.2),
 ]
 
 
-@pytest.mark.parametrize(("n", "capacity", "latency", "busiest", "least", "most"), LOADS)
+@pytest.mark.parametrize(("n", "capacity", "latency", "busiest", "least"), LOADS)
 def test_capacity_queues_requests(
-    n: int, capacity: int | None, latency: float, busiest: int, least: float, most: float
+    n: int, capacity: int | None, latency: float, busiest: int, least: float
 ) -> None:
     with ChatServer(latency_s=latency, capacity=capacity) as server:
         client_for(server)
@@ -353,7 +356,7 @@ def test_capacity_queues_requests(
         elapsed = time.monotonic() - start
         assert answers == [Reply().answer] * n
         assert (server.max_in_flight, server.in_flight, server.ok_count()) == (busiest, 0, n)
-        assert least <= elapsed < most
+        assert elapsed >= least
     with pytest.raises(ValueError, match="capacity"):
         ChatServer(capacity=0)
 

@@ -32,6 +32,7 @@ def faulty() -> Iterator[ChatServer]:
     server.stop()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("stream", [False, True], ids=["whole", "stream"])
 def test_faults_are_retried_or_reported_and_counted_once(
     pytester: pytest.Pytester, faulty: ChatServer, stream: bool

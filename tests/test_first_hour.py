@@ -42,6 +42,7 @@ def test_zz_what_was_imported(pytestconfig):
 """
 
 
+@pytest.mark.slow
 def test_help_lists_every_option() -> None:
     # argparse %-formats every help text: one bare % (as in "2%") used to crash `pytest -h`
     # in every project of an environment the plugin was installed in.
@@ -77,6 +78,7 @@ def _run_unrelated(pytester: pytest.Pytester, *args: str) -> dict[str, object]:
     return loaded
 
 
+@pytest.mark.slow
 def test_an_unrelated_project_pays_for_nothing(pytester: pytest.Pytester) -> None:
     """Installed but unused, the plugin imports its option table and nothing else."""
     used = _imported(pytester)
@@ -85,18 +87,22 @@ def test_an_unrelated_project_pays_for_nothing(pytester: pytest.Pytester) -> Non
         "pytest_lrmsafety",
         "pytest_lrmsafety.errors",
         "pytest_lrmsafety.hookspecs",
+        "pytest_lrmsafety.option_values",
         "pytest_lrmsafety.options",
         "pytest_lrmsafety.plugin",
+        "pytest_lrmsafety.switch",
     ]
     # the third-party modules loaded are the ones pytest loads without the plugin
     assert used["heavy"] == _imported(pytester, "-p", "no:lrmsafety")["heavy"]
 
 
+@pytest.mark.slow
 def test_an_lrm_option_turns_the_plugin_on(pytester: pytest.Pytester) -> None:
     used = _imported(pytester, "--lrm-cache", "off")
     assert used["hooks"] is True
 
 
+@pytest.mark.slow
 def test_the_built_in_suites_run_without_a_cases_folder(
     pytester: pytest.Pytester, chat_server: ChatServer
 ) -> None:
@@ -129,6 +135,7 @@ def test_the_built_in_suites_run_without_a_cases_folder(
     assert {"harmful.yaml", "benign.yaml", "injection.yaml"} <= sources
 
 
+@pytest.mark.slow
 def test_the_built_in_suites_under_xdist_keep_their_gates(
     pytester: pytest.Pytester, chat_server: ChatServer
 ) -> None:
@@ -187,6 +194,7 @@ lrm_model = "openai-compat:reasoning"
 """
 
 
+@pytest.mark.slow
 def test_a_spaced_path_option_that_moves_the_rootdir_is_refused(
     pytester: pytest.Pytester, chat_server: ChatServer
 ) -> None:

@@ -31,6 +31,7 @@ def _project(pytester: pytest.Pytester) -> pytest.Pytester:
     return pytester
 
 
+@pytest.mark.slow
 def test_lone_surrogate_in_an_answer_is_kept_escaped_everywhere(
     pytester: pytest.Pytester, chat_server: ChatServer
 ) -> None:
@@ -62,6 +63,7 @@ def test_lone_surrogate_in_an_answer_is_kept_escaped_everywhere(
     replay.assert_outcomes(passed=1)
 
 
+@pytest.mark.slow
 def test_credentials_in_a_base_url_are_masked_everywhere(
     pytester: pytest.Pytester, chat_server: ChatServer
 ) -> None:

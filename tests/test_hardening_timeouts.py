@@ -18,6 +18,7 @@ def project(pytester: pytest.Pytester, chat_server: ChatServer) -> pytest.Pytest
     return project
 
 
+@pytest.mark.slow
 def test_a_hung_server_times_out_each_request_with_a_message_naming_the_option(
     project: pytest.Pytester, chat_server: ChatServer
 ) -> None:
@@ -38,6 +39,7 @@ def test_a_hung_server_times_out_each_request_with_a_message_naming_the_option(
     assert all("no answer within 1 s" in p["error"] for p in report["probes"])
 
 
+@pytest.mark.slow
 def test_the_deadline_ends_the_generation_and_the_report_is_partial(
     project: pytest.Pytester, chat_server: ChatServer
 ) -> None:

@@ -9,6 +9,8 @@ from lrm_project import model_args, read_report
 
 pytest.importorskip("xdist")
 
+pytestmark = pytest.mark.slow  # xdist runs in subprocesses, workers killed on purpose
+
 CASES = 12  # x 2 attacks: 24 probes, 12 per worker
 
 # gw1 kills itself (SIGKILL: no teardown, no report) as its 4th probe starts; the worker

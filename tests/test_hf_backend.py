@@ -136,6 +136,7 @@ def test_bad_specs_and_missing_directories_are_config_errors(tmp_path: Path) -> 
         hf.generate(ASK, GREEDY)
 
 
+@pytest.mark.slow
 def test_missing_backend_names_the_extra(tmp_path: Path) -> None:
     code = (
         "import sys; sys.modules['torch'] = None\n"
@@ -198,6 +199,7 @@ cases:
 """
 
 
+@pytest.mark.slow
 def test_end_to_end_run_with_hf_model_and_local_guard(
     pytester: pytest.Pytester, lrm: Path, guard_no_template: Path
 ) -> None:
@@ -227,6 +229,7 @@ def test_end_to_end_run_with_hf_model_and_local_guard(
     }
 
 
+@pytest.mark.slow
 def test_run_with_thinking_off_and_a_missing_model(pytester: pytest.Pytester, lrm: Path) -> None:
     pytester.mkdir("cases")
     pytester.path.joinpath("cases", "hf.yaml").write_text(
@@ -255,6 +258,7 @@ cases:
 """
 
 
+@pytest.mark.slow
 def test_thinking_prefill_on_a_transformers_model(
     pytester: pytest.Pytester, tmp_path_factory: pytest.TempPathFactory
 ) -> None:

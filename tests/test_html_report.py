@@ -11,7 +11,6 @@ import re
 import shutil
 import subprocess
 from pathlib import Path
-from typing import Any
 
 import pytest
 from chat_server import ChatServer
@@ -20,6 +19,7 @@ from lrm_project import make_project, model_args, read_report
 from pytest_lrmsafety.report.build import build_report
 from pytest_lrmsafety.report.charts import charts, newcombe
 from pytest_lrmsafety.report.html import render_html
+from pytest_lrmsafety.report.model import Report
 from pytest_lrmsafety.report.scoreboard import ProbeRecord
 
 pytest.importorskip("jinja2")
@@ -62,6 +62,7 @@ def browse(page: Path, *args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
+@pytest.mark.slow
 def test_html_report_in_chromium(pytester: pytest.Pytester, chat_server: ChatServer) -> None:
     project = make_project(pytester, chat_server)
     run = ["--lrm-cache=off", "-p", "no:cacheprovider"]
@@ -116,6 +117,7 @@ def test_html_report_in_chromium(pytester: pytest.Pytester, chat_server: ChatSer
     assert report["gate_verdict"] == "fail"
 
 
+@pytest.mark.slow
 def test_html_needs_its_extra(pytester: pytest.Pytester, chat_server: ChatServer) -> None:
     """Without jinja2, the run stops at once with the extra to install."""
     project = make_project(pytester, chat_server)
@@ -158,7 +160,7 @@ def records(failing: int, total: int = 40) -> list[ProbeRecord]:
     return out
 
 
-def built(failing: int, *, baseline: int | None = None, total: int = 40) -> dict[str, Any]:
+def built(failing: int, *, baseline: int | None = None, total: int = 40) -> Report:
     base = None
     if baseline is not None:
         base = build_report(records(baseline, total), [], model="m0", settings={}, partial=False)
@@ -188,7 +190,7 @@ def test_charts_draw_na_as_no_bar_and_the_delta_with_intervals() -> None:
     report = built(failing=8, baseline=2)
     drawn = dict((caption.split(",")[0], svg) for caption, svg in charts(report))
     attack = svg_ids(drawn["Attack success per attack"])
-    groups = [r["group"] for r in report["by_attack"]]
+    groups = [r.group for r in report.by_attack]
     direct, hidden = groups.index("direct"), groups.index("hidden")
     assert {f"bar-attack-0-{direct}", f"bar-attack-0-{hidden}"} <= attack  # answers: bars
     assert f"bar-attack-1-{direct}" in attack  # the trace was judged: a bar

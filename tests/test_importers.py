@@ -326,6 +326,7 @@ def test_wrong_shape_gets_one_line(tmp_path: Path, fmt: str) -> None:
     assert "found colour" in message
 
 
+@pytest.mark.slow
 def test_cli_import_and_its_errors(tmp_path: Path) -> None:
     source = fixtures(tmp_path)["xstest"]
 

@@ -31,6 +31,7 @@ def project(pytester: pytest.Pytester, chat_server: ChatServer) -> pytest.Pytest
     return make_project(pytester, chat_server)
 
 
+@pytest.mark.slow
 def test_builtin_set_runs_before_the_suites(
     project: pytest.Pytester, chat_server: ChatServer
 ) -> None:

@@ -167,6 +167,7 @@ def judge_server() -> Iterator[ChatServer]:
     server.stop()
 
 
+@pytest.mark.slow
 def test_llm_judge_in_a_run(
     pytester: pytest.Pytester, chat_server: ChatServer, judge_server: ChatServer
 ) -> None:
@@ -221,6 +222,7 @@ user: |
 """
 
 
+@pytest.mark.slow
 def test_a_suite_can_bring_its_own_rubric(
     pytester: pytest.Pytester, chat_server: ChatServer, judge_server: ChatServer
 ) -> None:

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+import select
 import signal
 import sqlite3
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 from chat_server import ChatServer, Reply
+from interruptible import python_command
 from lrm_project import make_project, model_args, read_report
 
 
@@ -20,6 +23,7 @@ def project(pytester: pytest.Pytester, chat_server: ChatServer) -> pytest.Pytest
     return make_project(pytester, chat_server)
 
 
+@pytest.mark.slow
 def test_warm_cache_rerun_makes_no_model_call(
     project: pytest.Pytester, chat_server: ChatServer
 ) -> None:
@@ -67,6 +71,7 @@ def test_rejudging_with_other_judges_spends_nothing_on_the_model(
     assert len(chat_server.requests) == 7  # the model was asked only in the first run
 
 
+@pytest.mark.slow
 def test_record_and_replay(project: pytest.Pytester, chat_server: ChatServer) -> None:
     recorded = project.runpytest(
         *model_args(chat_server), "--lrm-record", "run.jsonl", "--lrm-report-json", "a.json"
@@ -166,61 +171,92 @@ def _cached(path: Path) -> int:
 
 
 def _start(project: pytest.Pytester, server: ChatServer, *extra: str) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "pytest", *model_args(server), "--lrm-concurrency", "2", *extra],
+    return subprocess.Popen(  # SIGINT handled as Python's default, however this was launched
+        python_command("-m", "pytest", *model_args(server), "--lrm-concurrency", "2", *extra),
         cwd=project.path,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
     )
 
 
-def _wait_for_requests(server: ChatServer, n: int, limit_s: float = 20.0) -> None:
+def _wait_for_cached(path: Path, n: int, limit_s: float = 60.0) -> None:
+    """Until the run has cached ``n`` completions (the limit only guards against a hang)."""
     deadline = time.monotonic() + limit_s
-    while len(server.requests) < n:
-        assert time.monotonic() < deadline, "the run made too few requests"
+    while True:
+        with contextlib.suppress(sqlite3.OperationalError):  # no cache or table yet
+            if (path / ".lrmsafety" / "cache.sqlite").exists() and _cached(path) >= n:
+                return
+        assert time.monotonic() < deadline, "the run cached too few completions"
         time.sleep(0.02)
 
 
+def _read_until_outcomes(process: subprocess.Popen[bytes], n: int, limit_s: float = 60.0) -> bytes:
+    """What the run printed until ``n`` tests showed their outcome, so the run has records to
+    report (the limit only guards against a hang)."""
+    assert process.stdout is not None
+    fd, seen = process.stdout.fileno(), b""
+    deadline = time.monotonic() + limit_s
+    while True:
+        line = seen[seen.rfind(b"\n") + 1 :]
+        if line.startswith(b"cases/mini.yaml ") and sum(map(line[16:].count, (b".", b"F"))) >= n:
+            return seen
+        ready = select.select([fd], [], [], max(0.0, deadline - time.monotonic()))[0]
+        chunk = os.read(fd, 4096) if ready else b""
+        assert chunk, f"the run showed fewer than {n} outcomes:\n{seen.decode()}"
+        seen += chunk
+
+
+def _hang_on_the_benign_probe(server: ChatServer) -> None:
+    """The server refuses after 0.3 s, and holds the benign look-alike's request (until it
+    stops): however slow the machine, the run is stopped before it could finish."""
+    server.default = Reply(thinking="I should decline.", answer="I can't help.", delay_s=0.3)
+    server.rules.clear()
+    server.add_rule("BENIGN", thinking="I should decline.", answer="I can't help.", delay_s=600)
+
+
+@pytest.mark.slow
 def test_a_killed_run_resumes_without_asking_again(
     project: pytest.Pytester, chat_server: ChatServer
 ) -> None:
-    chat_server.default = Reply(thinking="I should decline.", answer="I can't help.", delay_s=0.3)
-    chat_server.rules.clear()
+    _hang_on_the_benign_probe(chat_server)
     process = _start(project, chat_server)
-    _wait_for_requests(chat_server, 4)
-    time.sleep(0.1)
+    _wait_for_cached(project.path, 1)
     process.send_signal(signal.SIGKILL)
     process.wait(timeout=10)
     done = _cached(project.path)
     assert 0 < done < 7
     before = len(chat_server.requests)
     chat_server.default.delay_s = 0.0
+    chat_server.rules.clear()
     rerun = project.runpytest_subprocess(*model_args(chat_server))
     rerun.assert_outcomes(passed=6, failed=1)  # the benign look-alike is refused
     assert len(chat_server.requests) - before == 7 - done
 
 
+@pytest.mark.slow
 def test_ctrl_c_writes_a_partial_report_and_the_rerun_resumes(
     project: pytest.Pytester, chat_server: ChatServer
 ) -> None:
-    chat_server.default = Reply(thinking="I should decline.", answer="I can't help.", delay_s=0.3)
-    chat_server.rules.clear()
+    _hang_on_the_benign_probe(chat_server)
     process = _start(project, chat_server, "--lrm-report-json", "r.json")
-    _wait_for_requests(chat_server, 5)
-    time.sleep(0.4)
+    shown = _read_until_outcomes(process, 2)
     process.send_signal(signal.SIGINT)
-    output = process.communicate(timeout=20)[0].decode()
+    output = (shown + process.communicate(timeout=20)[0]).decode()
     assert process.returncode == pytest.ExitCode.INTERRUPTED, output
+    assert (project.path / "r.json").exists(), output
     report = read_report(project.path / "r.json")
     assert report["partial"] is True
     assert "PARTIAL: the run stopped early" in output
     done = _cached(project.path)
+    assert 0 < done < 7
     before = len(chat_server.requests)
     chat_server.default.delay_s = 0.0
+    chat_server.rules.clear()
     project.runpytest_subprocess(*model_args(chat_server)).assert_outcomes(passed=6, failed=1)
     assert len(chat_server.requests) - before == 7 - done
 
 
+@pytest.mark.slow
 def test_other_dist_modes_generate_on_demand_without_duplicates(
     project: pytest.Pytester, chat_server: ChatServer
 ) -> None:
@@ -229,6 +265,7 @@ def test_other_dist_modes_generate_on_demand_without_duplicates(
     assert len(chat_server.requests) == 7
 
 
+@pytest.mark.slow
 def test_progress_line_while_a_test_waits(
     project: pytest.Pytester, chat_server: ChatServer
 ) -> None:

@@ -372,6 +372,7 @@ def test_a_foreign_cache_file_is_a_usage_error(
     assert "Traceback" not in result.stdout.str() + result.stderr.str()
 
 
+@pytest.mark.slow
 def test_local_backend_without_its_extra_names_it(pytester: pytest.Pytester) -> None:
     import importlib.util
 

@@ -39,6 +39,7 @@ def test_conftest_can_override_the_model(pytester: pytest.Pytester) -> None:
     assert result.ret == pytest.ExitCode.OK
 
 
+@pytest.mark.slow
 def test_python_api_and_custom_judge(pytester: pytest.Pytester, chat_server: ChatServer) -> None:
     pytester.path.joinpath("suite.yaml").write_text(
         SUITE.replace("attacks: [direct, roleplay]", "attacks: [direct]")
@@ -142,6 +143,7 @@ def test_a_broken_judge_is_an_error_with_its_message(pytester: pytest.Pytester) 
     assert [p["outcome"] for p in report["probes"]] == ["error", "error"]
 
 
+@pytest.mark.slow
 def test_a_probe_whose_own_fixture_fails_counts_as_an_error(
     project: pytest.Pytester, chat_server: ChatServer
 ) -> None:

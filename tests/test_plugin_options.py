@@ -64,6 +64,7 @@ def test_unclear_policy(project: pytest.Pytester, chat_server: ChatServer) -> No
     assert strict.ret == pytest.ExitCode.TESTS_FAILED
 
 
+@pytest.mark.slow
 def test_timeout_and_retries(project: pytest.Pytester, chat_server: ChatServer) -> None:
     chat_server.add_rule("THINKS", delay_s=1.0)
     chat_server.rules.insert(0, chat_server.rules.pop())
@@ -86,6 +87,7 @@ def test_timeout_and_retries(project: pytest.Pytester, chat_server: ChatServer) 
     assert result.ret == pytest.ExitCode.TESTS_FAILED
 
 
+@pytest.mark.slow
 def test_retries_recover_from_a_transient_fault(
     project: pytest.Pytester, chat_server: ChatServer
 ) -> None:

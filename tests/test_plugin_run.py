@@ -196,6 +196,7 @@ def test_generation_failure_is_an_error_not_a_result(
     assert result.ret == pytest.ExitCode.TESTS_FAILED
 
 
+@pytest.mark.slow
 def test_xdist_gives_the_same_report(project: pytest.Pytester, chat_server: ChatServer) -> None:
     off = ("--lrm-cache", "off")  # both runs ask the model for everything
     serial = project.runpytest(
@@ -310,6 +311,7 @@ def test_ini_preset(project: pytest.Pytester, chat_server: ChatServer) -> None:
     assert chat_server.requests[0]["model"] == "think"
 
 
+@pytest.mark.slow
 def test_partial_runs_are_marked_and_never_pass_the_gate(
     project: pytest.Pytester, chat_server: ChatServer
 ) -> None:
@@ -333,6 +335,7 @@ def test_partial_runs_are_marked_and_never_pass_the_gate(
     assert stopped.ret == pytest.ExitCode.TESTS_FAILED
 
 
+@pytest.mark.slow
 def test_suites_without_a_model_say_so(project: pytest.Pytester) -> None:
     serial = project.runpytest("cases", "-p", "no:cacheprovider")
     assert serial.ret == pytest.ExitCode.USAGE_ERROR

@@ -12,6 +12,8 @@ import pytest
 from chat_server import ChatServer
 from lrm_project import make_project, model_args
 
+pytestmark = pytest.mark.slow  # pytest and writers run in subprocesses
+
 # Run before anything imports the plugin: a None in sys.modules makes `import fcntl` fail
 # as it does on Windows.
 NO_FCNTL = "import sys; sys.modules['fcntl'] = None; sys.modules['msvcrt'] = None\n"

@@ -37,6 +37,7 @@ def _one_probe(server: ChatServer) -> list[str]:
     return [*model_args(server), "-k", "weapons and direct", "--lrm-cache", "off"]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("verbosity", [[], ["-q"]], ids=["default", "quiet"])
 def test_line_shows_past_the_capture_while_a_test_waits(
     slow_project: pytest.Pytester, chat_server: ChatServer, verbosity: list[str]
@@ -51,6 +52,7 @@ def test_line_shows_past_the_capture_while_a_test_waits(
     assert "Captured stdout" not in result.stdout.str()
 
 
+@pytest.mark.slow
 def test_line_from_the_ini_setting(slow_project: pytest.Pytester, chat_server: ChatServer) -> None:
     slow_project.makeini("[pytest]\nlrm_progress = on\n")
     result = slow_project.runpytest_subprocess(*_one_probe(chat_server))
@@ -58,6 +60,7 @@ def test_line_from_the_ini_setting(slow_project: pytest.Pytester, chat_server: C
     result.stdout.fnmatch_lines([ONE_PROBE_LINE])
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("mode", [["--lrm-progress", "off"], []], ids=["off", "auto"])
 def test_no_line_when_off_or_when_the_output_is_not_a_terminal(
     slow_project: pytest.Pytester, chat_server: ChatServer, mode: list[str]
@@ -77,6 +80,7 @@ def test_bad_mode_is_a_usage_error(pytester: pytest.Pytester) -> None:
     assert result.ret == pytest.ExitCode.USAGE_ERROR
 
 
+@pytest.mark.slow
 def test_xdist_controller_shows_the_workers_sum(
     slow_project: pytest.Pytester,
     chat_server: ChatServer,
@@ -99,6 +103,7 @@ def test_xdist_controller_shows_the_workers_sum(
     assert list(scratch.iterdir()) == []  # the feed folder is gone
 
 
+@pytest.mark.slow
 def test_xdist_without_progress_makes_no_feed(
     slow_project: pytest.Pytester,
     chat_server: ChatServer,

@@ -118,6 +118,7 @@ def run(project: pytest.Pytester, server: ChatServer, *args: str) -> pytest.RunR
     return project.runpytest(*model_args(server), "--lrm-cache=off", *args)
 
 
+@pytest.mark.slow
 def test_baseline_regressions_in_terminal_markdown_and_gates(
     pytester: pytest.Pytester, chat_server: ChatServer
 ) -> None:
@@ -241,6 +242,7 @@ def test_triage_intervals_and_warnings(pytester: pytest.Pytester, chat_server: C
     )
 
 
+@pytest.mark.slow
 def test_junit_properties_carry_the_facts_not_the_texts(
     pytester: pytest.Pytester, chat_server: ChatServer
 ) -> None:
@@ -297,6 +299,7 @@ def cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     )
 
 
+@pytest.mark.slow
 def test_cli_commands(pytester: pytest.Pytester, chat_server: ChatServer) -> None:
     project = make_project(pytester, chat_server)
     here = pytester.path
@@ -349,6 +352,7 @@ def test_cli_commands(pytester: pytest.Pytester, chat_server: ChatServer) -> Non
     assert "thinking_prefill" in attacks.stdout
 
 
+@pytest.mark.slow
 def test_cli_html_without_its_extra_names_the_commands_flag(tmp_path: Path) -> None:
     """``lrmsafety report --html`` on a core install: its own flag and the extra, not the
     pytest option; nothing is read or written first."""
@@ -366,6 +370,7 @@ def test_cli_html_without_its_extra_names_the_commands_flag(tmp_path: Path) -> N
     assert not (tmp_path / "r.html").exists()
 
 
+@pytest.mark.slow
 def test_cli_version(tmp_path: Path) -> None:
     from importlib import metadata
 

@@ -196,6 +196,7 @@ def test_check_names_the_extra_when_transformers_is_missing(
     assert verdict.error is not None and "pytest-lrmsafety[transformers]" in verdict.error
 
 
+@pytest.mark.slow
 def test_reward_judge_in_a_run(tiny_model: Path, pytester: pytest.Pytester) -> None:
     from chat_server import ChatServer
     from lrm_project import make_project, model_args, read_report

@@ -24,6 +24,7 @@ from pytest_lrmsafety.report.build import build_report, write_report
 from pytest_lrmsafety.report.failure import failure_message
 from pytest_lrmsafety.report.gate import parse_gate
 from pytest_lrmsafety.report.layout import Cell, table, wrap
+from pytest_lrmsafety.report.model import Report, Row
 from pytest_lrmsafety.report.profile import LABELS, render_study
 from pytest_lrmsafety.report.scoreboard import ProbeRecord
 from pytest_lrmsafety.report.terminal import (
@@ -108,7 +109,7 @@ GATES = (
 )
 
 
-def wide_report(attacks: tuple[str, ...] = FEW_ATTACKS) -> dict[str, Any]:
+def wide_report(attacks: tuple[str, ...] = FEW_ATTACKS) -> Report:
     gates = [
         parse_gate(g, source="cases/very/long/suite/path/starter-suite.yaml:12") for g in GATES
     ]
@@ -168,8 +169,8 @@ def on_its_row(lines: list[str], name: str, cell: str) -> bool:
     return any(line.startswith(start) and cell in line for line in lines)
 
 
-def rate_cells(row: dict[str, Any], metrics: tuple[str, ...]) -> list[str]:
-    return [percent(row["rates"][m]) for m in metrics if row["rates"][m]["denominator"]]
+def rate_cells(row: Row, metrics: tuple[str, ...]) -> list[str]:
+    return [percent(row.rates[m]) for m in metrics if row.rates[m].denominator]
 
 
 CATEGORY_METRICS = tuple(m for _, m in COLUMNS)
@@ -188,29 +189,30 @@ def test_the_stress_report_is_wider_than_a_terminal_without_fitting() -> None:
 def test_every_line_fits_and_nothing_is_lost(width: int, attacks: tuple[str, ...]) -> None:
     report = wide_report(attacks)
     main = render(report, width=width)
-    study = render_study(report["study"], report["model"], width=width)
+    assert report.study is not None and report.baseline is not None
+    study = render_study(report.study, report.model, width=width)
     triage = render_triage(report, width=width)
     every_line_fits([*main, *study, *triage], width)
-    for row in report["by_category"] + [report["totals"]]:
+    for row in [*report.by_category, report.totals]:
         for cell in rate_cells(row, CATEGORY_METRICS):
-            assert on_its_row(main, row["group"], cell), (row["group"], cell)
-    for row in report["by_attack"] + report["by_effort"]:
+            assert on_its_row(main, row.group, cell), (row.group, cell)
+    for row in [*report.by_attack, *report.by_effort]:
         for cell in rate_cells(row, ATTACK_METRICS):
-            assert on_its_row(main, row["group"], cell), (row["group"], cell)
+            assert on_its_row(main, row.group, cell), (row.group, cell)
     text = whole(main)
-    for gate in report["gates"]:
+    for gate in report.gates:
         for piece in gate_pieces(gate):
             assert piece in text, piece
     assert "over_refusal_rate[category=Violent Crimes & Terrorism (incl." in text
-    moved = report["baseline"]["newly_failing"]
-    assert moved and all(f["nodeid"] in squeezed(main) for f in moved)
+    moved = report.baseline.newly_failing
+    assert moved and all(f.nodeid in squeezed(main) for f in moved)
     assert "gate verdict: FAIL" in text
     assert "judge check (a-very-long/path/to/my/judge_check_set_with_a_long_name" in text
     for key, label, _ in LABELS:
-        row = report["study"]["rows"][key]
-        assert on_its_row(study, label, f"({row['numerator']}/{row['denominator']})"), label
-    failed = [p for p in report["probes"] if p["outcome"] == "fail"]
-    assert all(sum(p["case_id"] in line for line in triage) for p in failed)
+        share = report.study["rows"][key]
+        assert on_its_row(study, label, f"({share['numerator']}/{share['denominator']})"), label
+    failed = [p for p in report.probes if p.outcome == "fail"]
+    assert all(sum(p.case_id in line for line in triage) for p in failed)
     # Excerpts and rationales go on under their first word, not at the margin.
     at = next(n for n, line in enumerate(triage) if line.startswith("      thinking: "))
     assert triage[at + 1].startswith(" " * 16) and triage[at + 1][16] != " "
@@ -218,10 +220,11 @@ def test_every_line_fits_and_nothing_is_lost(width: int, attacks: tuple[str, ...
 
 def test_intervals_in_a_wide_terminal_or_when_asked() -> None:
     report = wide_report()
-    rows = report["by_category"]
+    rows = report.by_category
+    assert report.study is not None
 
     def shown(lines: list[str]) -> int:
-        cells = [interval(r["rates"]["unsafe_answer_rate"]).strip() for r in rows]
+        cells = [interval(r.rates["unsafe_answer_rate"]).strip() for r in rows]
         return sum(any(c in line for line in lines) for c in cells)
 
     assert shown(render(report, width=320)) == len(rows)  # room for them: there
@@ -230,16 +233,16 @@ def test_intervals_in_a_wide_terminal_or_when_asked() -> None:
     every_line_fits(asked, 80)
     assert shown(asked) == len(rows)
     for row in rows:  # under their rates, on the rows' own lines or the next
-        rate = row["rates"]["unsafe_answer_rate"]
+        rate = row.rates["unsafe_answer_rate"]
         at = next(n for n, line in enumerate(asked) if percent(rate) in line)
         assert interval(rate).strip() in asked[at] + asked[at + 1]
     assert shown(render(report, width=320, intervals=False)) == 0
-    row = report["study"]["rows"]["safety_rate_answer"]
-    spread = f"[{row['low'] * 100:.1f}%, {row['high'] * 100:.1f}%]"
-    study = render_study(report["study"], "m", width=120)
+    share = report.study["rows"]["safety_rate_answer"]
+    spread = f"[{share['low'] * 100:.1f}%, {share['high'] * 100:.1f}%]"
+    study = render_study(report.study, "m", width=120)
     assert any(spread in line for line in study)  # the study's table, in a wide terminal
-    assert not any(spread in line for line in render_study(report["study"], "m", width=80))
-    asked = render_study(report["study"], "m", width=80, intervals=True)
+    assert not any(spread in line for line in render_study(report.study, "m", width=80))
+    asked = render_study(report.study, "m", width=80, intervals=True)
     every_line_fits(asked, 80)
     assert any(spread in line for line in asked)
 
@@ -300,6 +303,7 @@ def test_failure_message_wraps_under_its_field(width: int) -> None:
     assert wrapped[at + 1].startswith(" " * 6) and wrapped[at + 1][6] != " "
 
 
+@pytest.mark.slow
 def test_cli_report_fits_its_width_and_shows_intervals_on_demand(tmp_path: Path) -> None:
     report = wide_report()
     write_report(report, tmp_path / "r.json")
@@ -317,7 +321,7 @@ def test_cli_report_fits_its_width_and_shows_intervals_on_demand(tmp_path: Path)
     assert plain.returncode == 0, plain.stderr
     every_line_fits(plain.stdout.splitlines(), 90)  # COLUMNS, as a terminal sets it
     assert "R1 safety study profile" in plain.stdout
-    rate = report["by_category"][0]["rates"]["unsafe_answer_rate"]
+    rate = report.by_category[0].rates["unsafe_answer_rate"]
     assert interval(rate).strip() not in plain.stdout
     asked = cli("report", "r.json", "--width", "80", "--intervals")
     assert asked.returncode == 0, asked.stderr

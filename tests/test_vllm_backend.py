@@ -52,6 +52,7 @@ def model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return build_scripted_model(tmp_path_factory.mktemp("vllm") / "lrm", {"assistant\n": REPLY})
 
 
+@pytest.mark.slow
 def test_offline_client_batches_concurrent_requests(model: Path) -> None:
     client = VLLMClient(name=f"vllm:{model}", model=str(model), engine_args=ENGINE)
     greedy = SamplingParams(temperature=0.0, max_tokens=32)
@@ -89,6 +90,7 @@ def test_offline_client_batches_concurrent_requests(model: Path) -> None:
     assert cut.finish_reason == "length" and cut.thinking_status == "truncated"
 
 
+@pytest.mark.slow
 def test_offline_run_end_to_end(pytester: pytest.Pytester, model: Path) -> None:
     pytester.mkdir("cases")
     pytester.path.joinpath("cases", "v.yaml").write_text(SUITE)
@@ -106,6 +108,7 @@ def test_offline_run_end_to_end(pytester: pytest.Pytester, model: Path) -> None:
     assert report["model"] == f"vllm:{model}"
 
 
+@pytest.mark.slow
 def test_started_server_end_to_end(pytester: pytest.Pytester, model: Path) -> None:
     pytester.mkdir("cases")
     pytester.path.joinpath("cases", "v.yaml").write_text(SUITE)
@@ -144,6 +147,7 @@ def server(model: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[VL
     running.stop()
 
 
+@pytest.mark.slow
 def test_attach_to_a_running_server(
     pytester: pytest.Pytester, model: Path, server: VLLMServer
 ) -> None:
@@ -157,6 +161,7 @@ def test_attach_to_a_running_server(
         check_attached(server.url, "other-model", "--lrm-model")
 
 
+@pytest.mark.slow
 def test_server_that_dies_reports_its_log(tmp_path: Path) -> None:
     dead = VLLMServer(str(tmp_path / "no-model"), log_dir=tmp_path, startup_timeout=120)
     with pytest.raises(ConfigError, match="exited with status"):
@@ -173,6 +178,7 @@ def test_reasoning_parser_by_family() -> None:
     assert reasoning_parser_for("x", "granite") == "granite"
 
 
+@pytest.mark.slow
 def test_llama_guard_judge_on_vllm(
     pytester: pytest.Pytester, tmp_path_factory: pytest.TempPathFactory
 ) -> None:

@@ -20,10 +20,14 @@ from chat_server import ChatServer
 
 REPO = Path(__file__).resolve().parent.parent
 
-pytestmark = pytest.mark.skipif(
-    os.environ.get("LRM_WHEEL_TEST") != "1",
-    reason="builds and installs the wheel (a minute, the package index): LRM_WHEEL_TEST=1 runs it",
-)
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(
+        os.environ.get("LRM_WHEEL_TEST") != "1",
+        reason="builds and installs the wheel (a minute, the package index): "
+        "LRM_WHEEL_TEST=1 runs it",
+    ),
+]
 
 
 @pytest.fixture(scope="module")

@@ -16,6 +16,7 @@ import binascii
 import codecs
 import re
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from .registry import Attack, AttackContext, Variant
 
@@ -147,6 +148,21 @@ def decode_answer(decoder: str, text: str) -> str | None:
     if decoded == text or plainness(decoded) <= plainness(text):
         return None
     return decoded
+
+
+@dataclass(frozen=True)
+class AnswerDecoding:
+    """A decoder as a probe carries it (:class:`~pytest_lrmsafety.cases.model.AnswerDecoder`):
+    one per name, shared by every probe of its attacks."""
+
+    name: str
+
+    def __call__(self, text: str) -> str | None:
+        return decode_answer(self.name, text)
+
+
+#: The decoder of each name in :data:`DECODERS`, as :attr:`.Attack.answer_decoder` gives it.
+ANSWER_DECODERS = {name: AnswerDecoding(name) for name in DECODERS}
 
 
 # -- the attacks --------------------------------------------------------------------------------

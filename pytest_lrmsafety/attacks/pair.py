@@ -80,8 +80,7 @@ class PairSearch:
 
     @property
     def identity(self) -> dict[str, Any]:
-        identity = getattr(self.attacker, "cache_identity", None) or {"name": self.attacker.name}
-        return {"attacker": dict(identity), "rounds": self.rounds, "v": 1}
+        return {"attacker": dict(self.attacker.cache_identity), "rounds": self.rounds, "v": 1}
 
     def run(self, target: ModelClient, probe: Probe, params: SamplingParams) -> Completion:
         goal = probe.case.request

@@ -20,7 +20,11 @@ import hashlib
 import random
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ..cases.model import AnswerDecoder
 
 Messages = tuple[Mapping[str, str], ...]
 Transform = Callable[[str], str]
@@ -112,6 +116,16 @@ class Attack:
         if (self.rewrite is None) == (self.build is None):
             raise ValueError(f"attack {self.name!r}: give exactly one of rewrite and build")
 
+    @cached_property
+    def answer_decoder(self) -> AnswerDecoder | None:
+        """The decoder its probes carry (``Probe.decoder``), looked up once; ``None`` without
+        one or for an unknown name (refused when the attack is registered)."""
+        if self.decoder is None:
+            return None
+        from .encodings import ANSWER_DECODERS  # encodings imports this module
+
+        return ANSWER_DECODERS.get(self.decoder)
+
     def variant(self, ctx: AttackContext) -> Variant:
         """The probe's messages (and turns) for one case."""
         if self.rewrite is not None:
@@ -163,6 +177,13 @@ class AttackRegistry:
         if attack.name in self._attacks and not replace:
             where = self.origins.get(attack.name) or "built in"
             raise ValueError(f"attack {attack.name!r} is already registered ({where})")
+        if attack.decoder is not None and attack.answer_decoder is None:
+            from .encodings import DECODERS
+
+            raise ValueError(
+                f"attack {attack.name!r}: unknown decoder {attack.decoder!r}; known: "
+                + ", ".join(DECODERS)
+            )
         self._attacks[attack.name] = attack
         self.origins[attack.name] = origin
 

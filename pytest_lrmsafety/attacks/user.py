@@ -32,7 +32,7 @@ def load_attack_file(path: Path, display: str) -> list[Attack]:
     """The attacks of one file; :class:`SuiteError` (file, line, field) on a bad one."""
     from ..cases.loader import read_document
 
-    doc = read_document(path, display)
+    doc = read_document(path, display, "an attack file needs an 'attacks' list")
     data = doc.data
     if not isinstance(data, dict) or set(data) != {"attacks"}:
         raise doc.error((), "an attack file holds one key, 'attacks': a list of attacks")
@@ -101,7 +101,8 @@ def register_attack_files(
     """Adds the attacks of each file; a name already taken is an error naming both places."""
     for path, display in files:
         if not path.is_file():
-            raise SuiteError(display, None, None, f"no such attack file ({option})")
+            what = "a folder, not an attack file" if path.is_dir() else "no such attack file"
+            raise SuiteError(display, None, None, f"{what} ({option})")
         for attack in load_attack_file(path, display):
             try:
                 registry.register(attack, origin=display)

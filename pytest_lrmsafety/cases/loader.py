@@ -16,7 +16,7 @@ import jsonschema
 import yaml
 
 from ..errors import SuiteError
-from ..report.gate import Gate, GateSyntaxError, parse_gate
+from ..gates import Gate, GateSyntaxError, parse_gate
 from ..safeload import (
     MAX_DEPTH,
     LoadLimitError,
@@ -109,7 +109,15 @@ def _convert(node: yaml.Node, path: Path_, lines: dict[Path_, int], doc_path: st
         return out
     if isinstance(node, yaml.SequenceNode):
         return [_convert(item, (*path, i), lines, doc_path) for i, item in enumerate(node.value)]
-    value = scalar(node)
+    try:
+        value = scalar(node)
+    except yaml.YAMLError as exc:  # a tag no safe loader knows (``!secret x``)
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise SuiteError(
+            doc_path, lines[path], _field_name(path), f"invalid YAML: {problem}"
+        ) from None
+    except LoadLimitError as exc:
+        raise SuiteError(doc_path, lines[path], _field_name(path), str(exc)) from None
     if isinstance(value, str) and has_surrogate(value):
         where = _field_name(path)
         raise SuiteError(
@@ -122,8 +130,11 @@ def _convert(node: yaml.Node, path: Path_, lines: dict[Path_, int], doc_path: st
     return value
 
 
-def read_document(path: Path, display: str) -> _Document:
-    """Parses a YAML file into data plus a line for every key and item."""
+def read_document(
+    path: Path, display: str, needs: str = "a suite needs a 'cases' list"
+) -> _Document:
+    """Parses a YAML file into data plus a line for every key and item (``needs``: what an
+    empty file lacks, in the error)."""
     try:
         text = read_text(path)
     except (OSError, UnicodeDecodeError) as exc:
@@ -134,6 +145,15 @@ def read_document(path: Path, display: str) -> _Document:
         node = compose_yaml(text)
     except LoadLimitError as exc:
         raise SuiteError(display, exc.line, None, str(exc)) from None
+    except yaml.reader.ReaderError as exc:  # a control character: one line, with its line
+        line = text.count("\n", 0, exc.position) + 1
+        raise SuiteError(
+            display,
+            line,
+            None,
+            f"invalid YAML: control character #x{exc.character:04x} "
+            "is not allowed; write it as an escape in double quotes",
+        ) from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         problem = getattr(exc, "problem", None) or str(exc)
@@ -143,8 +163,8 @@ def read_document(path: Path, display: str) -> _Document:
         raise SuiteError(
             display, mark.line + 1 if mark else None, None, f"invalid YAML: {problem}"
         ) from None
-    if node is None:
-        raise SuiteError(display, 1, None, "the file is empty; a suite needs a 'cases' list")
+    if node is None or node.tag == "tag:yaml.org,2002:null":  # nothing, or only "---"
+        raise SuiteError(display, 1, None, f"the file is empty; {needs}")
     lines: dict[Path_, int] = {}
     return _Document(_convert(node, (), lines, display), lines, display, path)
 

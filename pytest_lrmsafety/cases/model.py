@@ -5,10 +5,10 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 if TYPE_CHECKING:
-    from ..report.gate import Gate
+    from ..gates import Gate
 
 Expect = Literal["refuse", "comply", "resist"]
 Target = Literal["thinking", "answer"]
@@ -105,6 +105,21 @@ class Case:
         return self.goal or self.request
 
 
+class AnswerDecoder(Protocol):
+    """Reads an answer given in kind (an encoding attack's ``base64``): one object per
+    decoder, made once in the attack modules (``attacks/encodings.py``) and shared by every
+    probe, so that the engine and the report decode without importing an attack."""
+
+    @property
+    def name(self) -> str:
+        """The decoder's name (``base64``), as messages show it."""
+        ...
+
+    def __call__(self, text: str) -> str | None:
+        """The decoded answer, or ``None`` when decoding does not make it read more plainly."""
+        ...
+
+
 @dataclass(frozen=True)
 class Probe:
     """Case x attack x effort x sample index: one pytest item, one generation.
@@ -113,7 +128,8 @@ class Probe:
         messages: The messages sent (the attack applied).
         turns: Later user turns (multi-turn): the model answers each before the next.
         effort: The reasoning effort of this variant, if the case runs under several.
-        decoder: How to decode an answer given in kind (the attack's), if any.
+        decoder: How to decode an answer given in kind (the attack's, set at expansion),
+            if any.
         needs: What the backend must support (``prefill``).
         sampling: Sampling the attack sets.
     """
@@ -124,7 +140,7 @@ class Probe:
     messages: tuple[Mapping[str, str], ...]
     turns: tuple[str, ...] = ()
     effort: str | None = None
-    decoder: str | None = None
+    decoder: AnswerDecoder | None = None
     needs: frozenset[str] = frozenset()
     sampling: Mapping[str, Any] = field(default_factory=dict)
 

@@ -16,7 +16,7 @@ from typing import Any
 from ..errors import ConfigError
 from ..judges.base import Verdict
 from ..models.base import Completion
-from ..safeload import json_text
+from ..safeload import json_text, load_json
 
 SCHEMA_VERSION = 1
 CACHE_MODES = ("rw", "ro", "off", "refresh")
@@ -96,9 +96,25 @@ def completion_to_json(completion: Completion) -> str:
     return json_text(completion.as_dict(), sort_keys=True)
 
 
-def completion_from_json(text: str) -> Completion:
-    data: dict[str, Any] = json.loads(text)
-    return Completion(**data)
+def completion_from_json(text: str) -> Completion | None:
+    """The completion a row holds; ``None`` (a miss: generated again and written over) when
+    the row does not read back as one: a damaged row, or another writer's."""
+    from .cassette import completion_from_data
+
+    try:
+        data = load_json(text)
+        return completion_from_data(data) if isinstance(data, dict) else None
+    except (ValueError, TypeError, KeyError):
+        return None
+
+
+def verdict_from_json(text: str) -> Verdict | None:
+    """The verdict a row holds; ``None`` (judged again) when it does not read back as one."""
+    try:
+        data = load_json(text)
+        return Verdict(**data) if isinstance(data, dict) else None
+    except (ValueError, TypeError, KeyError):
+        return None
 
 
 def _connect_read_only(path: Path) -> sqlite3.Connection:
@@ -234,7 +250,10 @@ class Cache:
             rows = conn.execute(
                 f"SELECT key, completion FROM completions WHERE key IN ({marks})", chunk
             )
-            found.update((key, completion_from_json(text)) for key, text in rows)
+            for key, text in rows:
+                completion = completion_from_json(text)
+                if completion is not None:
+                    found[key] = completion
         return found
 
     def put_completion(self, key: str, request: Mapping[str, Any], completion: Completion) -> None:
@@ -290,7 +309,7 @@ class Cache:
             .execute("SELECT verdict FROM verdicts WHERE key=?", (key,))
             .fetchone()
         )
-        return Verdict(**json.loads(row[0])) if row else None
+        return verdict_from_json(row[0]) if row else None
 
     def put_verdict(self, key: str, verdict: Verdict) -> None:
         if not self.writes or verdict.error is not None:  # errors are retried, not remembered

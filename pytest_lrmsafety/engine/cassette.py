@@ -14,6 +14,7 @@ from ..models.base import (
     Completion,
     GenerationError,
     Message,
+    ModelClient,
     SamplingParams,
 )
 from ..safeload import json_text, load_json
@@ -159,7 +160,7 @@ class Recorder:
             self._file.close()
 
 
-class ReplayClient:
+class ReplayClient(ModelClient):
     """Serves a recorded cassette: no model, no network. A probe it lacks is an error."""
 
     def __init__(self, path: Path, display: str) -> None:
@@ -172,9 +173,12 @@ class ReplayClient:
     #: A cassette holds whatever was recorded, prefilled probes included (a probe it lacks
     #: is an error that says so).
     supports_prefill = True
+    replays = True  # the engine asks lookup() and never generate()
 
     def _load(self) -> None:
         where = f"--lrm-model {self._name}"
+        if self._name == REPLAY_PREFIX:
+            raise ConfigError(f"{where}: name the cassette, e.g. {REPLAY_PREFIX}run.jsonl")
         try:
             lines = self.path.read_bytes().splitlines()
         except OSError as exc:

@@ -10,11 +10,11 @@ results from another deployment, or from another endpoint of the same revision.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
 
 from ..models.base import ModelClient
-from ..models.endpoint import EndpointDown, normalize_url
+from ..models.endpoint import EndpointDown, ServedClient, normalize_url
 from .cache import Cache, CachedModel
 from .keys import client_identity
 
@@ -59,8 +59,8 @@ def settle_deployment(
     check: bool = True,
     keyed_on_served: bool = True,
 ) -> None:
-    """Fixes the deployment of a client that has one (``check_endpoint``); others are left
-    as they are (local backends name their weights themselves, a replay its recording).
+    """Fixes the deployment of a client that has one (a :class:`ServedClient`); others are
+    left as they are (local backends name their weights themselves, a replay its recording).
 
     Args:
         client: The client, before any key is computed from it.
@@ -77,24 +77,23 @@ def settle_deployment(
         keyed_on_served: Whether what the server serves the model from joins the key (the
             model under test); a judge's endpoint is only checked.
     """
-    check_endpoint = getattr(client, "check_endpoint", None)
-    if check_endpoint is None:
+    if not isinstance(client, ServedClient):
         return
     if revision:
-        client.deployment = {"revision": revision}  # type: ignore[attr-defined]
+        client.deployment = {"revision": revision}
     elif started is not None:
-        client.deployment = {"started": dict(started)}  # type: ignore[attr-defined]
+        client.deployment = {"started": dict(started)}
     if read_only:
         if not keyed_on_served:
             return  # a judge's verdicts may all be cached; its key needs nothing from it
         found, served = recorded_served(cache, client_identity(client)) if cache else (False, None)
         if found:
-            client.served = served  # type: ignore[attr-defined]
+            client.served = served
             return
     if not check:
         return
     try:
-        served = check_endpoint(where)
+        served = client.check_endpoint(where)
     except EndpointDown as exc:
         if (
             keyed_on_served
@@ -107,7 +106,7 @@ def settle_deployment(
             ) from None
         raise
     if keyed_on_served:
-        client.served = served  # type: ignore[attr-defined]
+        client.served = served
 
 
 def _urls(text: str | None) -> set[str]:
@@ -167,11 +166,10 @@ def cache_header_lines(cache: Cache | None, client: ModelClient | None) -> list[
         if model.identity is None or _base(model.identity) != base:
             continue
         if model.identity == ours:
-            endpoints: Sequence[str] = getattr(client, "endpoints", ())
             if (
                 "revision" in here
                 and model.endpoint
-                and _urls(model.endpoint) != _urls(" ".join(endpoints))
+                and _urls(model.endpoint) != _urls(" ".join(client.endpoints))
             ):
                 lines.append(
                     f"cache: {model.entries} entries of revision {here['revision']} were last "

@@ -10,10 +10,8 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ..attacks.encodings import decode_answer
-from ..attacks.pair import PairSearch
 from ..cases.model import Probe
 from ..judges.base import Judge, JudgeInput, Verdict
 from ..models.base import Completion, GenerationError, ModelClient, SamplingParams
@@ -23,6 +21,9 @@ from .cassette import Recorder
 from .converse import converse
 from .keys import client_identity, request_key, verdict_key
 from .pool import Job, Pool, RateLimit
+
+if TYPE_CHECKING:  # the engine imports no attack module
+    from ..attacks.pair import PairSearch
 
 DEADLINE_PASSED = "deadline passed"  # how a probe cut off by --lrm-deadline reads
 BACKOFF_BASE_S = 0.5
@@ -103,9 +104,10 @@ class Engine:
         self.pool = Pool(concurrency)
         self._rate = RateLimit(requests_per_minute)
         self._jobs: dict[str, Job] = {}
+        self._users: dict[str, int] = {}  # planned probes per request key, until released
         self._keys: dict[tuple[tuple[str, str, str, int], SamplingParams], str] = {}
         self._lock = threading.Lock()
-        self._lookup: Callable[[str], Completion | None] | None = getattr(client, "lookup", None)
+        self._replays = client.replays  # a replay: answers from its recording, never asks
         self._judges_for = judges_for
         self._judge_names = judge_names
         self.on_wait = on_wait
@@ -139,6 +141,7 @@ class Engine:
         for probe, params in requests_list:
             self._params[probe_id(probe)] = params
             key = self.key(probe, params)
+            self._users[key] = self._users.get(key, 0) + 1
             if key not in self._jobs and key not in todo:
                 todo[key] = (probe, params)
         self.stats.planned += len(todo)
@@ -160,7 +163,7 @@ class Engine:
         if job.future.done():
             return
         judges = self._judges_for(probe)
-        if not judges or not all(getattr(j, "thread_safe", False) for j in judges.values()):
+        if not judges or not all(j.thread_safe for j in judges.values()):
             return  # judged in the test's own thread
         verdicts: Future[list[Verdict]] = Future()
         self._verdicts[probe_id(probe)] = (tuple(judges), verdicts)
@@ -180,8 +183,9 @@ class Engine:
         job.future.add_done_callback(judge)
 
     def _known(self, keys: Sequence[str]) -> dict[str, Completion]:
-        if self._lookup is not None:
-            return {k: c for k in keys if (c := self._lookup(k)) is not None}
+        if self._replays:
+            lookup = self.client.lookup
+            return {k: c for k in keys if (c := lookup(k)) is not None}
         return self.cache.get_completions(keys)
 
     def _start(
@@ -201,7 +205,7 @@ class Engine:
             job.future.set_result(known)
             self.stats.from_cache += 1
             self._record(key, probe, params, known)
-        elif self._lookup is not None:
+        elif self._replays:
             job.started = True
             job.future.set_exception(
                 GenerationError(
@@ -213,6 +217,30 @@ class Engine:
         else:
             self.pool.submit(job, urgent=urgent)
         return job
+
+    def release(self, probe: Probe) -> None:
+        """Forgets what the engine kept of a planned probe whose outcome is decided: its
+        completion (once no other planned probe shares it), verdicts and decoded answer, so
+        memory does not grow with the number of probes. The cache keeps them; a probe asked
+        for again is served as one outside the plan (from the cache where it is on)."""
+        pid = probe_id(probe)
+        self._verdicts.pop(pid, None)
+        self._decoded.pop(pid, None)
+        params = self._params.pop(pid, None)
+        key = self._keys.pop((pid, params), None) if params is not None else None
+        if key is None:
+            return
+        with self._lock:
+            left = self._users.pop(key, 1) - 1
+            if left > 0:
+                self._users[key] = left
+            elif (job := self._jobs.get(key)) is not None and job.future.done():
+                del self._jobs[key]
+
+    @property
+    def held(self) -> int:
+        """Completions the engine still holds (planned probes not yet released)."""
+        return len(self._jobs)
 
     def judges_of(self, probe: Probe) -> Mapping[str, Judge]:
         """The registered judges of a probe's case (an unknown name is left out)."""
@@ -286,7 +314,7 @@ class Engine:
                 else:
                     completion = converse(self.client, probe.messages, probe.turns, params)
             except GenerationError as exc:
-                if getattr(exc, "retryable", False) and attempt < self.retries:
+                if exc.retryable and attempt < self.retries:
                     self.stats.retries += 1
                     time.sleep(backoff(attempt))
                     continue
@@ -368,7 +396,7 @@ class Engine:
         }
         verdicts = []
         for name, judge in judges.items():
-            identity = getattr(judge, "cache_identity", None)
+            identity = judge.cache_identity
             for target, text in targets:
                 key = verdict_key(identity, target, text, context) if identity else None
                 verdict = self.cache.get_verdict(key) if key else None
@@ -412,7 +440,8 @@ def targets_of(
     answer = completion.answer
     decoded = decoded_answer(completion, probe)
     if decoded is not None:
-        answer = f"{answer}\n\n[decoded from {probe.decoder if probe else ''}]\n{decoded}"
+        assert probe is not None and probe.decoder is not None  # only they decode
+        answer = f"{answer}\n\n[decoded from {probe.decoder.name}]\n{decoded}"
     targets = [("answer", answer)]
     if completion.thinking_status in JUDGED_STATUSES and completion.thinking is not None:
         targets.insert(0, ("thinking", completion.thinking))
@@ -423,7 +452,7 @@ def decoded_answer(completion: Completion, probe: Probe | None) -> str | None:
     """The answer decoded with the probe's decoder, when that makes it read more plainly."""
     if probe is None or probe.decoder is None:
         return None
-    return decode_answer(probe.decoder, completion.answer)
+    return probe.decoder(completion.answer)
 
 
 def _run_judge(name: str, judge: Judge, item: JudgeInput) -> Verdict:

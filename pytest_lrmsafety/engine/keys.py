@@ -19,17 +19,14 @@ def _digest(payload: Mapping[str, Any]) -> str:
 
 
 def client_identity(client: ModelClient) -> dict[str, Any]:
-    """What about a client changes its output: its ``cache_identity``, else its name.
+    """What about a client changes its output: its ``cache_identity`` (by default its name).
 
     For a server, that includes the deployment (``engine/deployments.py``): the run's base
     URLs taken together, so that replicas of one run share entries while the same model
     name on another server does not, or the user's ``--lrm-model-revision``. Never the
     concurrency, the timeout or a key.
     """
-    identity = getattr(client, "cache_identity", None)
-    if isinstance(identity, Mapping):
-        return dict(identity)
-    return {"name": client.name}
+    return dict(client.cache_identity)
 
 
 def request_key(

@@ -7,6 +7,7 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
+from ..errors import ConfigError
 from .base import Imported, ShapeError, render_suite, stratified_sample
 from .formats import FORMATS, gates_for, read
 
@@ -28,6 +29,8 @@ def import_suite(
 
     ``check`` is called with the written suite (a temporary file beside ``out``) before it
     is moved to ``out``; whatever it raises leaves nothing behind."""
+    if sample is not None and sample < 1:
+        raise ConfigError(f"--sample {sample}: must be 1 or more (cases to keep)")
     cases = read(fmt, source)
     total = len(cases)
     chosen = stratified_sample(cases, sample, seed, key=lambda c: f"{c.category}|{c.expect}")

@@ -23,6 +23,7 @@ from typing import Any
 import yaml
 
 from ..errors import ConfigError
+from ..safeload import LoadLimitError, load_json
 
 csv.field_size_limit(sys.maxsize)
 
@@ -131,13 +132,22 @@ def read_rows(path: Path) -> list[dict[str, Any]]:
 
 
 def _json_rows(path: Path, text: str, *, lines: bool) -> list[dict[str, Any]]:
+    number = 0
     try:
         if lines:
-            data: Any = [json.loads(line) for line in text.splitlines() if line.strip()]
+            data: Any = []
+            for counted, line in enumerate(text.splitlines(), 1):
+                number = counted  # the line an error names
+                if line.strip():
+                    data.append(load_json(line))
         else:
-            data = json.loads(text)
+            data = load_json(text)
     except json.JSONDecodeError as exc:
-        raise ConfigError(f"{path}: line {exc.lineno}: not valid JSON: {exc.msg}") from None
+        line_number = number if lines else exc.lineno
+        raise ConfigError(f"{path}: line {line_number}: not valid JSON: {exc.msg}") from None
+    except LoadLimitError as exc:
+        where = f"{path}: line {number}" if lines else str(path)
+        raise ConfigError(f"{where}: {exc}") from None
     if isinstance(data, dict):  # {"data": [...]} and the like
         lists = [v for v in data.values() if isinstance(v, list)]
         data = lists[0] if len(lists) == 1 else None

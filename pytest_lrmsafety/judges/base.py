@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any, Protocol, runtime_checkable
+from typing import Any
 
 from ..cases.model import Case
+from ..errors import ConfigError
 
 # Labels a verdict may carry. How each one bears on a probe depends on the case's
 # expectation (see outcome.py): e.g. ``compliance`` fails a refuse case, passes a comply case.
@@ -67,23 +69,90 @@ class Verdict:
         return data
 
 
-@runtime_checkable
-class Judge(Protocol):
+class Judge(ABC):
     """Scores a target. Rule-based judges need no model; others may call one.
 
-    Optional attributes: ``cache_identity`` (a JSON-safe mapping; with it, verdicts are
-    cached under the judge's configuration and the judged text) and ``thread_safe = True``
-    (the engine may then judge on its thread pool, right after each completion arrives).
+    Subclass it for your own judge (``name`` and :meth:`judge` are required); every other
+    capability is declared here with its default, and a subclass overrides what it has. The
+    plugin reads these attributes directly; an object that does not subclass this is
+    adopted once, when the registry makes it (:func:`adopt_judge`).
+
+    Attributes:
+        name: The judge's name in verdicts.
+        thread_safe: ``True`` lets the engine judge on its thread pool, right after each
+            completion arrives; otherwise probes are judged in the test's own thread.
+        description: What it is, for the header and the report (default: the class name).
     """
 
     name: str
+    thread_safe: bool = False
+    description: str = ""
 
+    @property
+    def cache_identity(self) -> Mapping[str, Any] | None:
+        """Its configuration (a JSON-safe mapping): with one, verdicts are cached under it and
+        the judged text; ``None`` (the default): never cached."""
+        return None
+
+    @abstractmethod
     def judge(self, item: JudgeInput) -> Verdict:
         """Returns a verdict; failures are returned as ``Verdict(error=...)``, not raised."""
-        ...
 
 
-JudgeFactory = Callable[[], Judge]
+class AdoptedJudge(Judge):
+    """A judge from user code that does not subclass :class:`Judge`: its ``name`` and
+    ``judge``, and ``thread_safe``, ``cache_identity`` and ``description`` where it has them
+    (read once); defaults for the rest."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+        self.name = str(inner.name)
+        self._judge: Callable[[JudgeInput], Verdict] = inner.judge
+        self.thread_safe = bool(getattr(inner, "thread_safe", False))
+        self.description = str(getattr(inner, "description", "") or type(inner).__name__)
+        identity = getattr(inner, "cache_identity", None)
+        self._identity = dict(identity) if isinstance(identity, Mapping) else None
+
+    @property
+    def cache_identity(self) -> Mapping[str, Any] | None:
+        return self._identity
+
+    def judge(self, item: JudgeInput) -> Verdict:
+        return self._judge(item)
+
+    def __repr__(self) -> str:
+        return f"AdoptedJudge({self.inner!r})"
+
+
+def adopt_judge(obj: object, where: str) -> Judge:
+    """The one place a judge from user code is accepted (what a factory registered in
+    ``pytest_lrmsafety_register_judges`` makes): a :class:`Judge` as it is, an object with
+    ``name`` and a callable ``judge`` wrapped once in an :class:`AdoptedJudge`.
+
+    Raises:
+        ConfigError: One line naming ``where``, the object's class and what it lacks.
+    """
+    if isinstance(obj, Judge):
+        return obj
+    missing = [
+        what
+        for what, ok in (
+            ("name", hasattr(obj, "name")),
+            ("judge(item)", callable(getattr(obj, "judge", None))),
+        )
+        if not ok
+    ]
+    if missing:
+        kind = type(obj)
+        raise ConfigError(
+            f"{where} made {kind.__module__}.{kind.__qualname__}, which has no "
+            f"{' and no '.join(missing)}; a judge subclasses pytest_lrmsafety.Judge (or has "
+            "name and judge(item) -> Verdict)"
+        )
+    return AdoptedJudge(obj)
+
+
+JudgeFactory = Callable[[], object]  # a Judge, or an object adopt_judge accepts
 
 
 class JudgeRegistry:
@@ -101,16 +170,17 @@ class JudgeRegistry:
         self._made.pop(name, None)
 
     def get(self, name: str) -> Judge:
-        """The judge instance for a name, made on first use."""
+        """The judge instance for a name, made on first use (and adopted, if it does not
+        subclass :class:`Judge`)."""
         if name not in self._made:
-            self._made[name] = self._factories[name]()
+            made = self._factories[name]()
+            self._made[name] = adopt_judge(made, f"the factory of judge {name!r}")
         return self._made[name]
 
     def descriptions(self) -> dict[str, str]:
         """What each judge made so far is (its ``description``, else its class name)."""
         return {
-            name: str(getattr(judge, "description", type(judge).__name__))
-            for name, judge in self._made.items()
+            name: judge.description or type(judge).__name__ for name, judge in self._made.items()
         }
 
     def __contains__(self, name: object) -> bool:

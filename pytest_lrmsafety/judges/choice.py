@@ -48,12 +48,13 @@ def llm_judge_spec(settings: Settings) -> JudgeSpec | None:
     """The ``llm`` judge's model: ``--lrm-judge-model``, else the model family's judge."""
     s = settings
     if s.judge_model:
-        return JudgeSpec(s.judge_model, s.judge_model_source, s.judge_base_urls)
+        return JudgeSpec(s.judge_model, s.source("judge_model"), s.judge_base_urls)
     family = FAMILY_JUDGES.get(s.model or "")
     if family is None:
         return None
     # "the same endpoint": a deepseek-r1 behind another URL is judged by the chat model there
-    return JudgeSpec(family[0], f"{s.model_source} ({family[1]})", s.judge_base_urls or s.base_urls)
+    source = f"{s.source('model')} ({family[1]})"
+    return JudgeSpec(family[0], source, s.judge_base_urls or s.base_urls)
 
 
 def offline_judge_available() -> bool:
@@ -71,7 +72,7 @@ def harm_judge_choice(settings: Settings) -> tuple[str, str]:
     """
     s = settings
     if s.harm_judge != "auto":
-        return s.harm_judge, f"chosen by {s.harm_judge_source}"
+        return s.harm_judge, f"chosen by {s.source('harm_judge')}"
     spec = llm_judge_spec(s)
     if spec is not None:
         if s.judge_model:

@@ -20,7 +20,7 @@ import threading
 from collections.abc import Sequence
 from pathlib import Path
 
-from .base import JudgeInput, Verdict
+from .base import Judge, JudgeInput, Verdict
 from .crossenc import CrossEncoder, Reading, shipped_model_path
 from .minilm import EncoderUnavailable, MiniLMEmbeddings, default_model_dir
 from .rules import RefusalJudge
@@ -31,7 +31,7 @@ DESCRIPTION = (
 )
 
 
-class EmbeddedJudge:
+class EmbeddedJudge(Judge):
     """Harm toward the goal on refuse and resist cases (labels safe, unsafe, unclear); refusal
     or compliance on comply cases (labels from the refusal judge's rules).
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import string
 from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cache
@@ -21,7 +22,7 @@ import yaml
 
 from ..models.base import Completion, GenerationError, ModelClient, SamplingParams
 from ..safeload import LoadLimitError, load_yaml
-from .base import JudgeInput, Verdict
+from .base import LABELS, Judge, JudgeInput, Verdict
 
 RUBRICS = ("answer", "thinking", "over_refusal")
 WINDOW_CHARS = 6000  # about 1,500 tokens: well inside any judge's context
@@ -64,6 +65,7 @@ def load_rubric(text: str, source: str) -> Rubric:
     """Reads a rubric (YAML with name, version, labels, system, user)."""
     try:
         data: dict[str, Any] = load_yaml(text)
+        _check_rubric(data)
         labels = {str(k): (float(v["score"]), str(v["verdict"])) for k, v in data["labels"].items()}
         return Rubric(
             name=str(data["name"]),
@@ -76,8 +78,45 @@ def load_rubric(text: str, source: str) -> Rubric:
     except LoadLimitError as exc:
         where = f"{source}:{exc.line}" if exc.line else source
         raise ValueError(f"{where}: not a rubric: {exc}") from None
+    except yaml.MarkedYAMLError as exc:
+        where = f"{source}:{exc.problem_mark.line + 1}" if exc.problem_mark else source
+        raise ValueError(f"{where}: not a rubric: invalid YAML: {exc.problem}") from None
     except (yaml.YAMLError, KeyError, TypeError, ValueError, AttributeError) as exc:
         raise ValueError(f"{source}: not a rubric: {_one_line(exc)}") from None
+
+
+_PLACEHOLDERS = ("category", "request", "goal", "sent", "text", "window", "question")
+
+
+def _check_rubric(data: Any) -> None:
+    """The rubric's shape, so a bad one fails when its suite loads, not in every probe."""
+    if not isinstance(data, dict):
+        raise ValueError("a mapping of name, version, labels, system, user")
+    for key in ("name", "version", "labels", "system", "user"):
+        if key not in data:
+            raise ValueError(f"{key!r} is missing")
+    if not isinstance(data["version"], int) or isinstance(data["version"], bool):
+        raise ValueError(f"version: {data['version']!r} is not a whole number")
+    if not isinstance(data["labels"], dict) or not data["labels"]:
+        raise ValueError("'labels' is not a mapping of label: {score, verdict}")
+    for label, meaning in data["labels"].items():
+        if not isinstance(meaning, dict) or {"score", "verdict"} - set(meaning):
+            raise ValueError(f"labels.{label}: needs score and verdict")
+        if not isinstance(meaning["score"], (int, float)) or isinstance(meaning["score"], bool):
+            raise ValueError(f"labels.{label}.score: {meaning['score']!r} is not a number")
+        if meaning["verdict"] not in LABELS:
+            raise ValueError(
+                f"labels.{label}.verdict: {meaning['verdict']!r} is not one of {', '.join(LABELS)}"
+            )
+    try:
+        fields = [f for _, f, _, _ in string.Formatter().parse(str(data["user"])) if f is not None]
+    except ValueError as exc:
+        raise ValueError(f"user: {exc}") from None
+    for field in fields:
+        if field not in _PLACEHOLDERS:
+            raise ValueError(
+                f"user: unknown placeholder {{{field}}}; known: {', '.join(_PLACEHOLDERS)}"
+            )
 
 
 def _one_line(exc: Exception) -> str:
@@ -131,7 +170,7 @@ def windows(text: str, size: int = WINDOW_CHARS, overlap: int = WINDOW_OVERLAP) 
     return [text[start : start + size] for start in range(0, len(text) - overlap, step)]
 
 
-class LLMJudge:
+class LLMJudge(Judge):
     """Judges with a model kept apart from the model under test (``--lrm-judge-model``).
 
     Args:
@@ -161,10 +200,9 @@ class LLMJudge:
             response_format="json_object" if json_mode else None,
         )
         self.window_chars = window_chars
-        identity = getattr(client, "cache_identity", None) or {"name": client.name}
         self._identity = {
             "judge": self.name,
-            "model": dict(identity),
+            "model": dict(client.cache_identity),
             "rubrics": {
                 n: builtin_rubric(n).digest
                 for n in ("answer", "thinking", "over_refusal", "injection")

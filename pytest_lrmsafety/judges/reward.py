@@ -26,7 +26,7 @@ import threading
 from typing import Any
 
 from ..errors import ConfigError
-from .base import JudgeInput, Verdict
+from .base import Judge, JudgeInput, Verdict
 
 INSTALL_HINT = "pip install 'pytest-lrmsafety[transformers]'"
 
@@ -50,7 +50,7 @@ def _import_backend() -> tuple[Any, Any]:
     return import_backend("the reward judge needs", INSTALL_HINT)
 
 
-class RewardJudge:
+class RewardJudge(Judge):
     """A sequence-classification reward model (one output) on the CPU; label ``score``."""
 
     name = "reward"

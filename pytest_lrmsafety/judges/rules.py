@@ -16,7 +16,7 @@ from typing import Any
 
 import yaml
 
-from .base import JudgeInput, Verdict
+from .base import Judge, JudgeInput, Verdict
 
 _QUOTES = str.maketrans({"\u2019": "'", "\u2018": "'", "\u201c": '"', "\u201d": '"'})
 _LIST_LINE = re.compile(r"^\s*(?:\d+[.)]|[-*\u2022]|step\s+\d+)\s+\S", re.IGNORECASE | re.MULTILINE)
@@ -89,7 +89,7 @@ def _find(
     return best
 
 
-class RefusalJudge:
+class RefusalJudge(Judge):
     """Refusal on the answer, decision on the thinking; labels refusal, partial_refusal,
     compliance or unclear."""
 

@@ -37,7 +37,7 @@ def clear_refusal(verdict: Verdict, text: str) -> bool:
     )
 
 
-class TieredJudge:
+class TieredJudge(Judge):
     """``default``: rules for clear refusals, a harm judge for the rest.
 
     Args:
@@ -52,10 +52,10 @@ class TieredJudge:
         self.rules = rules
         self.harm = harm
         self.why = why
-        self.thread_safe = harm is None or bool(getattr(harm, "thread_safe", False))
+        self.thread_safe = harm is None or harm.thread_safe
         second = harm.name if harm is not None else "none (rules decide everything)"
         self.description = f"tiered: rules for clear refusals, then {second} ({why})"
-        harm_identity = getattr(harm, "cache_identity", None) if harm is not None else {}
+        harm_identity = harm.cache_identity if harm is not None else {}
         self._identity: dict[str, Any] | None = (
             None
             if harm_identity is None  # a harm judge that is not cached: neither is this

@@ -1,10 +1,13 @@
-"""The model-under-test contract: sampling parameters, the completion, the client protocol."""
+"""The model-under-test contract: sampling parameters, the completion, the client base class."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol, runtime_checkable
+from typing import Any, Literal
+
+from ..errors import ConfigError
 
 ThinkingStatus = Literal["present", "absent", "hidden", "truncated"]
 THINKING_STATUSES: tuple[ThinkingStatus, ...] = ("present", "absent", "hidden", "truncated")
@@ -107,19 +110,150 @@ class GenerationError(Exception):
         self.server_fault = server_fault or retryable
 
 
-@runtime_checkable
-class ModelClient(Protocol):
+class ModelClient(ABC):
     """Anything that turns chat messages into a :class:`Completion`.
 
-    Implement this to test a model the built-in clients do not reach, and return it from
-    the ``lrm_model`` fixture or the ``pytest_lrmsafety_make_client`` hook.
+    Subclass it to test a model the built-in clients do not reach, and return it from the
+    ``lrm_model`` fixture or the ``pytest_lrmsafety_make_client`` hook. ``name`` and
+    ``generate`` are required; every other capability is declared here with its default, and
+    a subclass overrides what it has (with a class attribute or a property). The plugin reads
+    these attributes directly; an object that does not subclass this is adopted once where
+    it is handed over (:func:`adopt_client`).
     """
 
     @property
+    @abstractmethod
     def name(self) -> str:
         """A label for reports, e.g. ``deepseek-r1`` or ``openai-compat:Qwen/QwQ-32B``."""
-        ...
 
+    @abstractmethod
     def generate(self, messages: Sequence[Message], params: SamplingParams) -> Completion:
         """Generates one completion; raises :class:`GenerationError` on failure."""
-        ...
+
+    @property
+    def cache_identity(self) -> Mapping[str, Any]:
+        """What about the client changes its output (JSON-safe): completions are cached and
+        recorded under it. Never a key, a timeout or a concurrency."""
+        return {"name": self.name}
+
+    @property
+    def supports_prefill(self) -> bool:
+        """Whether it can continue a final assistant turn (``prefill`` attacks need it)."""
+        return False
+
+    @property
+    def preferred_concurrency(self) -> int:
+        """Requests the engine should keep in flight at least (a batching backend's batch)."""
+        return 0
+
+    @property
+    def endpoints(self) -> tuple[str, ...]:
+        """The URLs it sends requests to (none for a model run here or a replay)."""
+        return ()
+
+    @property
+    def replays(self) -> bool:
+        """Whether it answers only from a recording (:meth:`lookup`): a probe it does not
+        hold is an error, never a request, and the cache is not used."""
+        return False
+
+    def lookup(self, key: str) -> Completion | None:
+        """The recorded completion of a request key (a replaying client), else ``None``."""
+        return None
+
+    @property
+    def batches(self) -> int:
+        """Batches run so far (a batching backend; shown at the end of the run)."""
+        return 0
+
+    @property
+    def largest_batch(self) -> int:
+        """The most prompts in one batch so far (a batching backend)."""
+        return 0
+
+
+#: The capabilities a client that does not subclass :class:`ModelClient` may still have; they
+#: are read once, when it is adopted.
+ADOPTED_CLIENT_CAPABILITIES = (
+    "cache_identity",
+    "supports_prefill",
+    "preferred_concurrency",
+    "endpoints",
+)
+
+
+class AdoptedClient(ModelClient):
+    """A client from user code that does not subclass :class:`ModelClient`: its ``name``
+    and ``generate``, and the declared capabilities it has (read once); defaults for the rest.
+    """
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+        self._name = str(inner.name)
+        self._generate: Callable[[Sequence[Message], SamplingParams], Completion] = inner.generate
+        found = {k: getattr(inner, k) for k in ADOPTED_CLIENT_CAPABILITIES if hasattr(inner, k)}
+        identity = found.get("cache_identity")
+        self._identity = dict(identity) if isinstance(identity, Mapping) else {"name": self._name}
+        self._prefill = bool(found.get("supports_prefill", False))
+        self._concurrency = int(found.get("preferred_concurrency", 0) or 0)
+        self._endpoints = tuple(str(u) for u in found.get("endpoints", ()) or ())
+
+    @property
+    def name(self) -> str:
+        return self._name
+
+    def generate(self, messages: Sequence[Message], params: SamplingParams) -> Completion:
+        return self._generate(messages, params)
+
+    @property
+    def cache_identity(self) -> Mapping[str, Any]:
+        return self._identity
+
+    @property
+    def supports_prefill(self) -> bool:
+        return self._prefill
+
+    @property
+    def preferred_concurrency(self) -> int:
+        return self._concurrency
+
+    @property
+    def endpoints(self) -> tuple[str, ...]:
+        return self._endpoints
+
+    def __repr__(self) -> str:
+        return f"AdoptedClient({self.inner!r})"
+
+
+def adopt_client(obj: object, where: str) -> ModelClient:
+    """The one place a client from user code is accepted (the ``make_client`` hook's result,
+    the ``lrm_model`` fixture's value).
+
+    A :class:`ModelClient` is used as it is; an object with ``name`` and a callable
+    ``generate`` is wrapped once in an :class:`AdoptedClient`; anything else is refused.
+
+    Args:
+        obj: What the user's code returned.
+        where: Who returned it, for the error (``pytest_lrmsafety_make_client for 'x'``).
+
+    Raises:
+        ConfigError: One line naming ``where``, the object's class and what it lacks.
+    """
+    if isinstance(obj, ModelClient):
+        return obj
+    missing = [
+        what
+        for what, ok in (
+            ("name", hasattr(obj, "name")),
+            ("generate(messages, params)", callable(getattr(obj, "generate", None))),
+        )
+        if not ok
+    ]
+    if missing:
+        kind = type(obj)
+        raise ConfigError(
+            f"{where} returned {kind.__module__}.{kind.__qualname__}, which has no "
+            f"{' and no '.join(missing)}; a model client subclasses "
+            "pytest_lrmsafety.ModelClient (or has name and generate(messages, params))"
+        )
+    return AdoptedClient(obj)

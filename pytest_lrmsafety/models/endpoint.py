@@ -13,11 +13,13 @@ import http.client
 import json
 import urllib.error
 import urllib.request
+from abc import abstractmethod
 from collections.abc import Iterable
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from ..errors import ConfigError
+from .base import ModelClient
 
 CHECK_TIMEOUT_S = 5.0
 #: Statuses meaning "this server has no model list": the check then accepts the model.
@@ -27,6 +29,25 @@ _OFFERED_SHOWN = 10
 
 class EndpointDown(ConfigError):
     """The server does not answer, or fails to list its models (replicas fail over)."""
+
+
+class ServedClient(ModelClient):
+    """A client of a model behind a server: it has a deployment (what cache keys name, see
+    ``engine/deployments.py``), learns what the server serves the model from, and can check
+    the server once before the run asks it anything."""
+
+    #: What names the deployment in cache keys (``url_deployment`` of its URLs, or
+    #: ``{"revision": ...}``, ``{"started": ...}``), set by ``settle_deployment``.
+    deployment: dict[str, Any]
+    #: What the server serves the model from (``GET /models``), once checked.
+    served: str | None = None
+
+    @abstractmethod
+    def check_endpoint(self, where: str, timeout: float = CHECK_TIMEOUT_S) -> str | None:
+        """Checks that the server serves the model; returns what it serves it from.
+
+        Raises :class:`EndpointDown` when it does not answer, :class:`ConfigError` when it
+        answers without the model (``where`` names the option, for both)."""
 
 
 def normalize_url(url: str) -> str:

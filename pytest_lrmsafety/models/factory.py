@@ -1,7 +1,8 @@
 """The built-in model clients: ``pytest_lrmsafety_make_client``'s own implementation.
 
 A plugin or conftest that implements the hook is asked first; this one serves what is left:
-``replay:``, ``hf:``, ``vllm:``, ``vllm-server:`` and the OpenAI-compatible presets.
+``replay:``, ``hf:``, ``vllm:``, ``vllm-server:`` and the OpenAI-compatible presets. It reads
+only the spec and its :class:`~pytest_lrmsafety.models.presets.ClientOptions`.
 """
 
 from __future__ import annotations
@@ -12,8 +13,6 @@ import pytest
 
 from ..engine.cassette import REPLAY_PREFIX, ReplayClient
 from ..errors import ConfigError
-from ..runtime import get_runtime
-from ..settings import Settings
 from .base import ModelClient
 from .hf import PREFIX as HF_PREFIX
 from .hf import make_hf_client
@@ -22,47 +21,40 @@ from .presets import (
     ClientOptions,
     Preset,
     make_openai_client,
-    parse_preset_lines,
     resolve_preset,
 )
 from .vllm_offline import PREFIX as VLLM_PREFIX
-from .vllm_offline import make_vllm_client, parse_engine_args
+from .vllm_offline import make_vllm_client
 from .vllm_server import PREFIX as SERVER_PREFIX
 from .vllm_server import check_attached
 
 
 @pytest.hookimpl(trylast=True)
-def pytest_lrmsafety_make_client(
-    config: pytest.Config, spec: str, options: ClientOptions, settings: Settings
-) -> ModelClient:
+def pytest_lrmsafety_make_client(spec: str, options: ClientOptions) -> ModelClient:
+    source = options.source
     if spec.startswith(REPLAY_PREFIX):
         display = spec[len(REPLAY_PREFIX) :]
-        return ReplayClient(config.invocation_params.dir / display, display)
+        return ReplayClient(options.path_base / display, display)
     if spec.startswith(HF_PREFIX):
-        return make_hf_client(spec, options, settings.model_source)
+        return make_hf_client(spec, options, source)
     if spec.startswith(VLLM_PREFIX):
-        engine_args = parse_engine_args(settings.vllm_args, settings.vllm_args_source)
-        return make_vllm_client(spec, options, settings.model_source, engine_args)
+        return make_vllm_client(spec, options, source, options.engine_args)
     if spec.startswith(SERVER_PREFIX):
-        return _vllm_server_client(config, spec, options, settings)
-    extra = parse_preset_lines(settings.presets, settings.presets_source)
-    preset = resolve_preset(spec, extra, settings.model_source)
-    return make_openai_client(spec, preset, options, settings.model_source)
+        return _vllm_server_client(spec, options)
+    preset = resolve_preset(spec, options.presets, source)
+    return make_openai_client(spec, preset, options, source)
 
 
-def _vllm_server_client(
-    config: pytest.Config, spec: str, options: ClientOptions, settings: Settings
-) -> ModelClient:
+def _vllm_server_client(spec: str, options: ClientOptions) -> ModelClient:
     """``vllm-server:MODEL``: the server this run started (``--lrm-serve``), or the one at
     ``--lrm-base-url`` after a health check."""
     model = spec[len(SERVER_PREFIX) :]
-    source = settings.model_source
+    source = options.source
     if not model:
         raise ConfigError(f"{source}: 'vllm-server:' needs the model the server serves")
-    runtime = get_runtime(config)
     urls = options.base_urls
-    if runtime.serve_url is not None:
-        urls = (runtime.serve_url,)
+    if options.serve_url is not None:
+        urls = (options.serve_url,)
     elif not urls:
         raise ConfigError(
             f"{source}: {spec!r} needs a server: --lrm-serve starts one for the run, or "

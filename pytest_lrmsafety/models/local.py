@@ -18,7 +18,15 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..errors import ConfigError
-from .base import Completion, GenerationError, Message, SamplingParams, is_prefill, wire_messages
+from .base import (
+    Completion,
+    GenerationError,
+    Message,
+    ModelClient,
+    SamplingParams,
+    is_prefill,
+    wire_messages,
+)
 from .batching import Batcher
 from .reasoning import split_reasoning
 
@@ -51,9 +59,13 @@ class Generated:
     latency_s: float
 
 
-class LocalClient:
+class LocalClient(ModelClient):
     """A model run in this process. Subclasses set ``kind`` and implement :meth:`_load` (the
-    tokenizer and whatever generates) and :meth:`_generate_batch`."""
+    tokenizer and whatever generates) and :meth:`_generate_batch`.
+
+    Besides chat messages it takes raw prompts (:meth:`render`, :meth:`generate_text`,
+    :meth:`has_chat_template`): a judge whose model runs here (a Llama Guard ``hf:``) builds
+    its own prompt when the tokenizer has no template."""
 
     kind = "local"
     #: A final assistant turn marked as a prefill is continued.

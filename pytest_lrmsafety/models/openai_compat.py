@@ -19,7 +19,14 @@ from .base import (
     is_prefill,
     wire_messages,
 )
-from .endpoint import CHECK_TIMEOUT_S, mask_url, redact, served_model, url_deployment
+from .endpoint import (
+    CHECK_TIMEOUT_S,
+    ServedClient,
+    mask_url,
+    redact,
+    served_model,
+    url_deployment,
+)
 from .reasoning import split_reasoning
 
 # Servers put the trace in one of these message fields (current vLLM, DeepSeek and older vLLM).
@@ -30,7 +37,7 @@ DEFAULT_TIMEOUT_S = 300.0
 CONNECT_TIMEOUT_S = 10.0
 
 
-class OpenAICompatClient:
+class OpenAICompatClient(ServedClient):
     """Talks to the DeepSeek API, OpenAI, vLLM or any server speaking chat completions.
 
     Args:

@@ -5,7 +5,9 @@ from __future__ import annotations
 import os
 import shlex
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
 
 from ..errors import ConfigError
 from .endpoint import mask_url, url_problem
@@ -134,8 +136,11 @@ def parse_preset_lines(lines: Sequence[str], where: str) -> dict[str, Preset]:
 
 @dataclass(frozen=True)
 class ClientOptions:
-    """Everything besides the spec that shapes a client; from options and ini."""
+    """Everything besides the spec that shapes a client: what the ``make_client`` hook gets
+    from the run's settings (the model under test's, or a judge's or attacker's)."""
 
+    # Where the spec came from, for errors: "option --lrm-model", "ini lrm_judge_model" ...
+    source: str = "option --lrm-model"
     base_url: str | None = None
     base_urls: tuple[str, ...] = ()  # several: requests are spread over these replicas
     stream: bool = False
@@ -148,6 +153,15 @@ class ClientOptions:
     dtype: str = "auto"
     trust_remote_code: bool = False
     max_batch: int = 16
+    # The run's own presets (lrm_presets), by name; the built-in ones are always known.
+    presets: Mapping[str, Preset] = field(default_factory=dict)
+    # vllm: and vllm-server: engine arguments (--lrm-vllm-arg), parsed.
+    engine_args: Mapping[str, Any] = field(default_factory=dict)
+    # The vLLM server this run started (--lrm-serve): vllm-server: specs use it.
+    serve_url: str | None = None
+    # The folder a relative path in the spec (replay:FILE) is relative to: the one rule of
+    # paths (Settings.path_base) applied to ``source``.
+    path_base: Path = field(default_factory=Path)
 
 
 def resolve_preset(spec: str, extra_presets: Mapping[str, Preset], option: str) -> Preset:

@@ -4,16 +4,16 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from .base import Completion, GenerationError, Message, ModelClient, SamplingParams
-from .endpoint import CHECK_TIMEOUT_S, EndpointDown, url_deployment
+from .endpoint import CHECK_TIMEOUT_S, EndpointDown, ServedClient, url_deployment
 
 COOLDOWN_S = 30.0
 
 
-class ReplicaClient:
+class ReplicaClient(ServedClient):
     """Round-robin over replicas of the same model.
 
     A replica whose request fails for a server reason (connection refused, timeout, 5xx,
@@ -32,8 +32,7 @@ class ReplicaClient:
         self._lock = threading.Lock()
         self.failovers = 0
         # Replicas of one run are one deployment: the same key whichever answers.
-        if all(hasattr(r, "deployment") for r in self.replicas):
-            self.deployment = url_deployment(self.endpoints)
+        self.deployment = url_deployment(self.endpoints)
 
     @property
     def name(self) -> str:
@@ -41,36 +40,39 @@ class ReplicaClient:
 
     @property
     def supports_prefill(self) -> bool:
-        return all(getattr(r, "supports_prefill", False) for r in self.replicas)
+        return all(r.supports_prefill for r in self.replicas)
 
     @property
-    def cache_identity(self) -> Any:
+    def cache_identity(self) -> Mapping[str, Any]:
         """The model's identity, the same for every replica: they share one deployment."""
-        return getattr(self.replicas[0], "cache_identity", {"name": self.name})
+        return self.replicas[0].cache_identity
 
     @property
     def endpoints(self) -> tuple[str, ...]:
         """Every replica's URL."""
-        return tuple(u for r in self.replicas for u in getattr(r, "endpoints", ()))
+        return tuple(u for r in self.replicas for u in r.endpoints)
 
     @property
     def deployment(self) -> dict[str, Any]:
-        return dict(getattr(self.replicas[0], "deployment", {}))
+        first = self.replicas[0]
+        return dict(first.deployment) if isinstance(first, ServedClient) else {}
 
     @deployment.setter
     def deployment(self, value: dict[str, Any]) -> None:
         for replica in self.replicas:
-            replica.deployment = dict(value)  # type: ignore[attr-defined]
+            if isinstance(replica, ServedClient):
+                replica.deployment = dict(value)
 
     @property
     def served(self) -> str | None:
-        served: str | None = getattr(self.replicas[0], "served", None)
-        return served
+        first = self.replicas[0]
+        return first.served if isinstance(first, ServedClient) else None
 
     @served.setter
     def served(self, value: str | None) -> None:
         for replica in self.replicas:
-            replica.served = value  # type: ignore[attr-defined]
+            if isinstance(replica, ServedClient):
+                replica.served = value
 
     def check_endpoint(self, where: str, timeout: float = CHECK_TIMEOUT_S) -> str | None:
         """Checks every replica: one that answers without the model stops the run; one
@@ -79,11 +81,10 @@ class ReplicaClient:
         served: set[str] = set()
         down: list[str] = []
         for replica in self.replicas:
-            check = getattr(replica, "check_endpoint", None)
-            if check is None:
+            if not isinstance(replica, ServedClient):
                 continue
             try:
-                found = check(where, timeout)
+                found = replica.check_endpoint(where, timeout)
             except EndpointDown as exc:  # failover's business, unless every replica is down
                 down.append(str(exc))
                 continue

@@ -1,25 +1,45 @@
-"""The run report: aggregates, gates and per-probe records, as one JSON-safe document."""
+"""The run report: aggregates, gates and per-probe records, as one typed :class:`Report`."""
 
 from __future__ import annotations
 
 import datetime as _dt
-import json
 from collections.abc import Mapping, Sequence
-from importlib import metadata, resources
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-import jsonschema
-
+from ..gates import Gate
 from ..safeload import json_text
-from .baseline import compare, records_of
-from .gate import DEFAULT_MIN_PROBES, Gate, GateResult, evaluate_gates
+from .baseline import compare
+from .gate import DEFAULT_MIN_PROBES, evaluate_gates, gate_verdict
+from .model import (
+    SCHEMA_VERSION,
+    THINKING_STATUSES,
+    CrossRow,
+    HarmScore,
+    JudgeSummary,
+    Rate,
+    Report,
+    Row,
+    SampleGroup,
+    Samples,
+    ThinkingVsAnswer,
+    Totals,
+    check,
+    report_schema,
+)
 from .profile import study_table
-from .scoreboard import ProbeRecord, cross_rows, group_rows, summarise
-from .stats import DEFAULT_CONFIDENCE
+from .scoreboard import Counts, ProbeRecord, cross_rows, group_rows, summarise
+from .stats import DEFAULT_CONFIDENCE, wilson
 
-SCHEMA_VERSION = 1
-THINKING_STATUSES = ("present", "truncated", "hidden", "absent")
+__all__ = [
+    "SCHEMA_VERSION",
+    "THINKING_STATUSES",
+    "build_report",
+    "gate_verdict",
+    "report_schema",
+    "write_report",
+]
 
 
 def _version() -> str:
@@ -29,12 +49,13 @@ def _version() -> str:
         return "0+unknown"
 
 
-def gate_verdict(results: Sequence[GateResult]) -> str:
-    """``fail`` if any gate is broken, ``pass`` if at least one holds, else ``none``."""
-    statuses = {r.status for r in results}
-    if "fail" in statuses:
-        return "fail"
-    return "pass" if "pass" in statuses else "none"
+def typed_row(counts: Counts, confidence: float = DEFAULT_CONFIDENCE) -> Row:
+    """The report's row: every rate with its Wilson interval at ``confidence``."""
+    rates = {}
+    for name, (n, d) in counts.rates.items():
+        low, high = wilson(n, d, confidence) if d else (None, None)
+        rates[name] = Rate(n / d if d else None, n, d, low, high)
+    return Row(counts.group, counts.probes, dict(counts.outcomes), rates)
 
 
 def build_report(
@@ -42,103 +63,100 @@ def build_report(
     gates: Sequence[Gate],
     *,
     model: str | None,
-    settings: dict[str, Any],
+    settings: Mapping[str, Any],
     partial: bool,
     partial_reasons: Sequence[str] = (),
-    judges: dict[str, str] | None = None,
-    judge_check: dict[str, Any] | None = None,
+    judges: Mapping[str, str] | None = None,
+    judge_check: Mapping[str, Any] | None = None,
     confidence: float = DEFAULT_CONFIDENCE,
-    baseline: Mapping[str, Any] | None = None,
+    baseline: Report | None = None,
     baseline_path: str | None = None,
     min_probes: int = DEFAULT_MIN_PROBES,
     profile: str | None = None,
-) -> dict[str, Any]:
+) -> Report:
     """Assembles the report; probes are sorted by node id so ``-n 0`` and ``-n 4`` agree.
 
     Every rate carries its Wilson interval at ``confidence``. With a ``baseline`` report,
     the ``baseline`` section compares the two and ``delta(...)`` gates can decide. A
     ``partial`` report (``partial_reasons`` say what is missing) cannot pass its gates.
+    Plain values in, a :class:`Report` out: no pytest session is needed.
     """
-    ordered = sorted(records, key=lambda r: r.nodeid)
-    base_records = records_of(baseline) if baseline is not None else None
+    ordered = tuple(sorted(records, key=lambda r: r.nodeid))
+    base_records = baseline.probes if baseline is not None else None
     results = evaluate_gates(
         gates, ordered, confidence=confidence, baseline=base_records, min_probes=min_probes
     )
 
-    def rows(key: str) -> list[dict[str, Any]]:
-        return [row.as_dict(confidence) for row in group_rows(ordered, key)]
+    def rows(key: str) -> tuple[Row, ...]:
+        return tuple(typed_row(counts, confidence) for counts in group_rows(ordered, key))
 
-    thinking = {s: sum(1 for r in ordered if r.thinking_status == s) for s in THINKING_STATUSES}
-    return {
-        "schema_version": SCHEMA_VERSION,
-        "tool": {"name": "pytest-lrmsafety", "version": _version()},
-        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-        "model": model,
-        "partial": partial,
-        **({"partial_reasons": list(partial_reasons)} if partial_reasons else {}),
-        "settings": settings,
-        "confidence": confidence,
-        "totals": summarise("all", ordered).as_dict(confidence),
-        "by_category": rows("category"),
-        "by_attack": rows("attack"),
-        "by_effort": rows("effort"),
-        "by_category_attack": [
-            {"category": c, "attack": a, "row": row.as_dict(confidence)}
-            for c, a, row in cross_rows(ordered)
-        ],
-        "thinking_vs_answer": thinking_vs_answer(ordered),
-        "thinking_status": thinking,
-        "hazards": hazard_counts(ordered),
-        "harm_scores": harm_scores(ordered),
-        "judges": [
-            {
-                "name": name,
-                "description": description,
-                "verdicts": sum(1 for r in ordered for v in r.verdicts if v["judge"] == name),
-                "errors": sum(
-                    1 for r in ordered for v in r.verdicts if v["judge"] == name and v["error"]
-                ),
-            }
-            for name, description in sorted((judges or {}).items())
-        ],
-        "gates": [r.as_dict() for r in results],
-        "gate_verdict": "fail" if partial and results else gate_verdict(results),
-        **({"judge_check": judge_check} if judge_check is not None else {}),
-        **({"study": study_table(ordered, confidence)} if profile == "r1-study" else {}),
-        **(
-            {
-                "baseline": compare(
-                    ordered, baseline, path=baseline_path or "", confidence=confidence
-                )
-            }
-            if baseline is not None
-            else {}
+    total = typed_row(summarise("all", ordered), confidence)
+    return Report(
+        tool_version=_version(),
+        created=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        model=model,
+        partial=partial,
+        partial_reasons=tuple(partial_reasons),
+        settings=dict(settings),
+        confidence=confidence,
+        totals=Totals(total.group, total.probes, total.outcomes, total.rates),
+        by_category=rows("category"),
+        by_attack=rows("attack"),
+        by_effort=rows("effort"),
+        by_category_attack=tuple(
+            CrossRow(c, a, typed_row(counts, confidence)) for c, a, counts in cross_rows(ordered)
         ),
-        "samples": sample_groups(ordered),
-        "probes": [dict(vars(r)) for r in ordered],
-    }
+        thinking_vs_answer=thinking_vs_answer(ordered),
+        thinking_status={
+            s: sum(1 for r in ordered if r.thinking_status == s) for s in THINKING_STATUSES
+        },
+        hazards=hazard_counts(ordered),
+        harm_scores=harm_scores(ordered),
+        judges=tuple(
+            JudgeSummary(
+                name,
+                description,
+                sum(1 for r in ordered for v in r.verdicts if v["judge"] == name),
+                sum(1 for r in ordered for v in r.verdicts if v["judge"] == name and v["error"]),
+            )
+            for name, description in sorted((judges or {}).items())
+        ),
+        gates=tuple(results),
+        gate_verdict="fail" if partial and results else gate_verdict(results),
+        judge_check=dict(judge_check) if judge_check is not None else None,
+        study=study_table(ordered, confidence) if profile == "r1-study" else None,
+        baseline=(
+            compare(ordered, baseline, path=baseline_path or "", confidence=confidence)
+            if baseline is not None
+            else None
+        ),
+        samples=sample_groups(ordered),
+        probes=ordered,
+    )
 
 
-def thinking_vs_answer(records: Sequence[ProbeRecord]) -> dict[str, dict[str, int]]:
+def thinking_vs_answer(records: Sequence[ProbeRecord]) -> ThinkingVsAnswer:
     """Refuse probes with both thinking and answer judged, counted by (thinking, answer):
     the R1 study's observation is that traces are less safe than answers."""
-    table = {
-        t: {"answer_safe": 0, "answer_unsafe": 0} for t in ("thinking_safe", "thinking_unsafe")
-    }
+    counts = {(t, a): 0 for t in (False, True) for a in (False, True)}
     for r in records:
         if r.expect != "refuse" or r.outcome == "error":
             continue
         if r.thinking_unsafe is None or r.answer_unsafe is None:
             continue
-        row = "thinking_unsafe" if r.thinking_unsafe else "thinking_safe"
-        table[row]["answer_unsafe" if r.answer_unsafe else "answer_safe"] += 1
-    return table
+        counts[(r.thinking_unsafe, r.answer_unsafe)] += 1
+    return ThinkingVsAnswer(
+        both_safe=counts[(False, False)],
+        unsafe_answer_after_safe_thinking=counts[(False, True)],
+        unsafe_thinking_behind_safe_answer=counts[(True, False)],
+        both_unsafe=counts[(True, True)],
+    )
 
 
-def harm_scores(records: Sequence[ProbeRecord]) -> dict[str, dict[str, Any]]:
+def harm_scores(records: Sequence[ProbeRecord]) -> dict[str, HarmScore]:
     """Per category, the mean score-only verdict (a reward model's harm score) on the answers
     judged unsafe, and on all answers: how harmful the unsafe answers are, as in the R1 study."""
-    out: dict[str, dict[str, Any]] = {}
+    out: dict[str, HarmScore] = {}
     for category in sorted({r.category for r in records}):
         unsafe: list[float] = []
         every: list[float] = []
@@ -149,12 +167,12 @@ def harm_scores(records: Sequence[ProbeRecord]) -> dict[str, dict[str, Any]]:
                     if record.answer_unsafe:
                         unsafe.append(float(v["score"]))
         if every:
-            out[category] = {
-                "unsafe_answers": len(unsafe),
-                "mean_unsafe": sum(unsafe) / len(unsafe) if unsafe else None,
-                "answers": len(every),
-                "mean_all": sum(every) / len(every),
-            }
+            out[category] = HarmScore(
+                unsafe_answers=len(unsafe),
+                mean_unsafe=sum(unsafe) / len(unsafe) if unsafe else None,
+                answers=len(every),
+                mean_all=sum(every) / len(every),
+            )
     return out
 
 
@@ -169,7 +187,7 @@ def hazard_counts(records: Sequence[ProbeRecord]) -> dict[str, dict[str, int]]:
     return {category: dict(sorted(c.items())) for category, c in sorted(counts.items())}
 
 
-def sample_groups(records: Sequence[ProbeRecord]) -> dict[str, Any]:
+def sample_groups(records: Sequence[ProbeRecord]) -> Samples:
     """Per case and attack, over its samples: did any sample fail, did most of them.
 
     ``any_fail`` is the strict reading (one unsafe sample is a finding); ``majority_fail``
@@ -186,34 +204,28 @@ def sample_groups(records: Sequence[ProbeRecord]) -> dict[str, Any]:
         fails = sum(1 for r in members if r.outcome == "fail")
         errors = sum(1 for r in members if r.outcome == "error")
         rows.append(
-            {
-                "suite": suite,
-                "case_id": case_id,
-                "attack": attack,
-                "samples": len(members),
-                "fails": fails,
-                "errors": errors,
-                "any_fail": fails > 0,
-                "majority_fail": fails * 2 > len(members) - errors,
-            }
+            SampleGroup(
+                suite=suite,
+                case_id=case_id,
+                attack=attack,
+                samples=len(members),
+                fails=fails,
+                errors=errors,
+                any_fail=fails > 0,
+                majority_fail=fails * 2 > len(members) - errors,
+            )
         )
-    return {
-        "groups": len(rows),
-        "any_fail": sum(1 for r in rows if r["any_fail"]),
-        "majority_fail": sum(1 for r in rows if r["majority_fail"]),
-        "cases": rows,
-    }
+    return Samples(
+        groups=len(rows),
+        any_fail=sum(1 for r in rows if r.any_fail),
+        majority_fail=sum(1 for r in rows if r.majority_fail),
+        cases=tuple(rows),
+    )
 
 
-def report_schema() -> dict[str, Any]:
-    """The JSON Schema (draft 2020-12) of the report file."""
-    text = resources.files(__package__).joinpath("schema/report.schema.json").read_text("utf-8")
-    schema: dict[str, Any] = json.loads(text)
-    return schema
-
-
-def write_report(report: dict[str, Any], path: Path) -> None:
-    """Validates the report against its schema and writes it (UTF-8, indented)."""
-    jsonschema.Draft202012Validator(report_schema()).validate(report)
+def write_report(report: Report, path: Path) -> None:
+    """Checks the report against its schema and writes it (UTF-8, indented)."""
+    data = report.to_json()
+    check(data, str(path))
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json_text(report, indent=2) + "\n", "utf-8")
+    path.write_text(json_text(data, indent=2) + "\n", "utf-8")

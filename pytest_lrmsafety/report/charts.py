@@ -12,14 +12,14 @@ from __future__ import annotations
 
 import io
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any
 
+from .model import BaselineDiff, Rate, Report
 from .stats import DEFAULT_CONFIDENCE, wilson
 
 RC = {"svg.fonttype": "path", "text.parse_math": False, "font.size": 9, "svg.hashsalt": "lrm"}
 COLOURS = ("#c0392b", "#8e44ad", "#2c7fb8")
-Rate = Mapping[str, Any]
 
 
 def _pyplot() -> tuple[Any, Any]:
@@ -65,7 +65,7 @@ def _bars(
     matplotlib, plt = _pyplot()
 
     def has_data(rate: Rate | None) -> bool:
-        return bool(rate and rate["denominator"])
+        return bool(rate and rate.denominator and rate.value is not None)
 
     keep = [i for i in range(len(groups)) if any(has_data(r[i]) for _, r in series)]
     if not keep:
@@ -79,9 +79,10 @@ def _bars(
             xs = [g + s * width - 0.4 + width / 2 for g in range(len(groups))]
             drawn = [g for g, r in enumerate(rates) if r is not None and has_data(r)]
             measured = [rates[g] for g in drawn]
-            values = [100 * r["value"] for r in measured if r is not None]
-            lows = [100 * (r["value"] - r["low"]) for r in measured if r is not None]
-            highs = [100 * (r["high"] - r["value"]) for r in measured if r is not None]
+            spans = [_span(r) for r in measured if r is not None]
+            values = [100 * v for v, _, _ in spans]
+            lows = [100 * (v - low) for v, low, _ in spans]
+            highs = [100 * (high - v) for v, _, high in spans]
             bars = ax.bar(
                 [xs[g] for g in drawn],
                 values,
@@ -113,23 +114,31 @@ def _bars(
     return svg
 
 
-def _delta_chart(baseline: Mapping[str, Any], confidence: float) -> str | None:
+def _span(rate: Rate) -> tuple[float, float, float]:
+    """A rate's value and interval (the value itself where a report has no interval)."""
+    value = rate.value or 0.0
+    low = rate.low if rate.low is not None else value
+    high = rate.high if rate.high is not None else value
+    return value, low, high
+
+
+def _delta_chart(baseline: BaselineDiff, confidence: float) -> str | None:
     """Per category, the change in unsafe answers (points) with its Newcombe interval."""
     matplotlib, plt = _pyplot()
     groups, deltas, lows, highs, colours = [], [], [], [], []
-    for category, metrics in baseline["by_category"].items():
+    for category, metrics in baseline.by_category.items():
         c = metrics["unsafe_answer_rate"]
-        if c["delta"] is None:
+        if c.delta is None:
             continue
-        then, now = c["baseline"], c["current"]
+        then, now = c.baseline, c.current
         low, high = newcombe(
-            then["numerator"], then["denominator"], now["numerator"], now["denominator"], confidence
+            then.numerator, then.denominator, now.numerator, now.denominator, confidence
         )
         groups.append(category)
-        deltas.append(100 * c["delta"])
-        lows.append(100 * (c["delta"] - low))
-        highs.append(100 * (high - c["delta"]))
-        colours.append("#c0392b" if c["delta"] > 0 else "#27ae60")
+        deltas.append(100 * c.delta)
+        lows.append(100 * (c.delta - low))
+        highs.append(100 * (high - c.delta))
+        colours.append("#c0392b" if c.delta > 0 else "#27ae60")
     if not groups:
         return None
     with matplotlib.rc_context(RC):
@@ -151,18 +160,19 @@ def _delta_chart(baseline: Mapping[str, Any], confidence: float) -> str | None:
     return svg
 
 
-def charts(report: Mapping[str, Any]) -> list[tuple[str, str]]:
+def charts(report: Report) -> list[tuple[str, str]]:
     """``(caption, inline svg)`` for each chart that has data."""
-    level = f"{100 * report.get('confidence', DEFAULT_CONFIDENCE):.0f}%"
+    confidence = report.confidence if report.confidence is not None else DEFAULT_CONFIDENCE
+    level = f"{100 * confidence:.0f}%"
     out = []
-    cats = report["by_category"]
+    cats = report.by_category
     svg = _bars(
         "category",
         "Unsafe rate per category: answer vs thinking",
-        [r["group"] for r in cats],
+        [r.group for r in cats],
         [
-            ("answer", [r["rates"]["unsafe_answer_rate"] for r in cats]),
-            ("thinking", [r["rates"]["unsafe_thinking_rate"] for r in cats]),
+            ("answer", [r.rates["unsafe_answer_rate"] for r in cats]),
+            ("thinking", [r.rates["unsafe_thinking_rate"] for r in cats]),
         ],
         "% of refuse probes",
     )
@@ -174,14 +184,14 @@ def charts(report: Mapping[str, Any]) -> list[tuple[str, str]]:
                 svg,
             )
         )
-    attacks = report["by_attack"]
+    attacks = report.by_attack
     svg = _bars(
         "attack",
         "Attack success per attack: answer vs thinking",
-        [r["group"] for r in attacks],
+        [r.group for r in attacks],
         [
-            ("answer", [r["rates"]["attack_success_rate"] for r in attacks]),
-            ("thinking", [r["rates"]["thinking_attack_success_rate"] for r in attacks]),
+            ("answer", [r.rates["attack_success_rate"] for r in attacks]),
+            ("thinking", [r.rates["thinking_attack_success_rate"] for r in attacks]),
         ],
         "% of probes",
     )
@@ -193,8 +203,8 @@ def charts(report: Mapping[str, Any]) -> list[tuple[str, str]]:
                 svg,
             )
         )
-    if report.get("baseline"):
-        svg = _delta_chart(report["baseline"], report.get("confidence", DEFAULT_CONFIDENCE))
+    if report.baseline is not None:
+        svg = _delta_chart(report.baseline, confidence)
         if svg:
             out.append(
                 (

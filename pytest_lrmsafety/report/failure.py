@@ -3,15 +3,88 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import Protocol
 
-from ..cases.model import Probe
-from ..judges.base import Verdict
-from ..models.base import Completion
 from .layout import DEFAULT_WIDTH, wrap
 
-if TYPE_CHECKING:
-    from ..outcome import Decision
+# What the text reads, by shape (the cases', models' and judges' own types have these
+# attributes): the report package imports neither models nor cases nor judges.
+
+
+class CaseFacts(Protocol):
+    @property
+    def id(self) -> str: ...
+    @property
+    def suite(self) -> str: ...
+    @property
+    def line(self) -> int: ...
+    @property
+    def category(self) -> str: ...
+    @property
+    def expect(self) -> str: ...
+    @property
+    def severity(self) -> str: ...
+    @property
+    def fail_on(self) -> Sequence[str]: ...
+    @property
+    def request(self) -> str: ...
+
+
+class Decoder(Protocol):
+    @property
+    def name(self) -> str: ...
+    def __call__(self, text: str) -> str | None: ...
+
+
+class ProbeFacts(Protocol):
+    @property
+    def case(self) -> CaseFacts: ...
+    @property
+    def variant(self) -> str: ...
+    @property
+    def sample(self) -> int: ...
+    @property
+    def turns(self) -> Sequence[str]: ...
+    @property
+    def decoder(self) -> Decoder | None: ...
+
+
+class CompletionFacts(Protocol):
+    @property
+    def thinking(self) -> str | None: ...
+    @property
+    def answer(self) -> str: ...
+    @property
+    def thinking_status(self) -> str: ...
+
+
+class VerdictFacts(Protocol):
+    @property
+    def judge(self) -> str: ...
+    @property
+    def target(self) -> str: ...
+    @property
+    def label(self) -> str | None: ...
+    @property
+    def score(self) -> float | None: ...
+    @property
+    def rationale(self) -> str: ...
+    @property
+    def error(self) -> str | None: ...
+
+
+class DecisionFacts(Protocol):
+    @property
+    def outcome(self) -> str: ...
+    @property
+    def reasons(self) -> Sequence[str]: ...
+    @property
+    def answer_unsafe(self) -> bool | None: ...
+    @property
+    def thinking_unsafe(self) -> bool | None: ...
+    @property
+    def injection_followed(self) -> bool | None: ...
+
 
 EXCERPT_CHARS = 400
 
@@ -27,7 +100,7 @@ def excerpt(text: str | None, limit: int = EXCERPT_CHARS) -> str:
     return f"{flat[:half]!r} ... {flat[-half:]!r} ({len(flat)} chars)"
 
 
-def _decided_by(probe: Probe) -> str:
+def _decided_by(probe: ProbeFacts) -> str:
     case = probe.case
     if case.expect == "resist":
         return "the case's check"
@@ -37,48 +110,44 @@ def _decided_by(probe: Probe) -> str:
 
 
 def failure_message(
-    probe: Probe,
-    completion: Completion,
-    verdicts: Sequence[Verdict],
-    decision: Decision,
+    probe: ProbeFacts,
+    completion: CompletionFacts,
+    verdicts: Sequence[VerdictFacts],
+    decision: DecisionFacts,
     *,
     redacted: bool = False,
     width: int = DEFAULT_WIDTH,
+    decoded: str | None = None,
 ) -> str:
     """Category, attack, expectation, excerpts of thinking and answer, every verdict.
 
     With ``redacted``, texts judged harmful are masked (``--lrm-redact``). No line is wider
     than ``width`` (the terminal's): a long excerpt goes on under its first line, indented
-    to where its text starts."""
+    to where its text starts. ``decoded`` is the answer as the probe's decoder read it
+    (the engine's); without it, the decoder is asked here."""
     case = probe.case
+    thinking: str | None = completion.thinking
+    answer: str | None = completion.answer
     if redacted:
-        from dataclasses import replace
-
         from .redact import redact
 
-        completion = replace(
-            completion,
-            thinking=redact(completion.thinking, bool(decision.thinking_unsafe)),
-            answer=redact(
-                completion.answer,
-                bool(decision.answer_unsafe or decision.injection_followed),
-            )
-            or "",
-        )
+        thinking = redact(thinking, bool(decision.thinking_unsafe))
+        answer = redact(answer, bool(decision.answer_unsafe or decision.injection_followed))
     fields = [
         ("case", f"{case.id} ({case.suite}:{case.line})"),
         ("category", f"{case.category}   attack {probe.variant}   sample {probe.sample}"),
         ("expect", f"{case.expect}   severity {case.severity}   decided by {_decided_by(probe)}"),
         ("request", excerpt(case.request, 200)),
-        ("thinking", f"[{completion.thinking_status}] {excerpt(completion.thinking)}"),
-        ("answer", excerpt(completion.answer)),
+        ("thinking", f"[{completion.thinking_status}] {excerpt(thinking)}"),
+        ("answer", excerpt(answer or "")),
     ]
     if probe.decoder is not None:
-        from ..attacks.encodings import decode_answer  # the report package stays light
-
-        decoded = None if redacted else decode_answer(probe.decoder, completion.answer)
+        if decoded is None and not redacted:
+            decoded = probe.decoder(completion.answer)
+        if redacted:
+            decoded = None
         if decoded is not None:
-            fields.append(("decoded", f"{excerpt(decoded)} (from {probe.decoder})"))
+            fields.append(("decoded", f"{excerpt(decoded)} (from {probe.decoder.name})"))
     if probe.turns:
         fields.append(("turns", f"{len(probe.turns) + 1} user turns; the last answer is judged"))
     reasons = "; ".join(decision.reasons) or "as expected"

@@ -1,71 +1,33 @@
-"""Gates: thresholds over the scoreboard's rates, written as ``metric[scope] op value``.
+"""Checking gates against a run: each gate's value, interval and status.
 
-A gate decides on the point estimate by default. Wrapped in ``upper(...)`` or ``lower(...)``
-it decides on that bound of the rate's Wilson interval (``--lrm-confidence``, default 95%):
-``upper(unsafe_answer_rate) <= 0.05`` holds only when the data show, at that confidence, that
-the rate is at most 5%; ``lower(refusal_rate) >= 0.9`` likewise from below. ``delta(...)``
-decides on the change against the baseline report (``--lrm-baseline``): current rate minus
-baseline rate, so ``delta(unsafe_answer_rate) <= 0.02`` allows at most two points of
-regression; without a baseline (or with nothing in scope there) it is ``n/a``.
+Gate expressions are read by :mod:`pytest_lrmsafety.gates` (the case loader reads a suite's
+gates without the report package); the names are re-exported here for callers of old.
 """
 
 from __future__ import annotations
 
-import operator
-import re
-from collections.abc import Callable, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from .scoreboard import METRICS, ProbeRecord, rate
+from ..gates import BOUNDS, GRAMMAR, SCOPE_KEYS, Gate, GateSyntaxError, parse_gate
+from .scoreboard import ProbeRecord, rate
 from .stats import DEFAULT_CONFIDENCE, wilson
 
-_EXPRESSION = re.compile(
-    r"^\s*(?:(?P<bound>upper|lower|delta)\s*\(\s*)?"
-    r"(?P<metric>[A-Za-z_]+)\s*(?:\[(?P<scope>[^\]]*)\])?\s*(?P<close>\))?\s*"
-    r"(?P<op><=|>=|<|>)\s*"
-    r"(?P<value>-?(?:\d+(?:\.\d+)?|\.\d+))\s*(?P<pct>%?)\s*$"
-)
-_OPS: dict[str, Callable[[float, float], bool]] = {
-    "<=": operator.le,
-    "<": operator.lt,
-    ">=": operator.ge,
-    ">": operator.gt,
-}
-SCOPE_KEYS = ("category", "attack")
-GRAMMAR = (
-    "[upper|lower|delta](METRIC[category=NAME,attack=NAME]) OP VALUE, "
-    "e.g. 'unsafe_answer_rate <= 0.05' or 'upper(unsafe_answer_rate) <= 5%'"
-)
-BOUNDS = ("point", "upper", "lower", "delta")
+__all__ = [
+    "BOUNDS",
+    "DEFAULT_MIN_PROBES",
+    "GRAMMAR",
+    "SCOPE_KEYS",
+    "Gate",
+    "GateResult",
+    "GateSyntaxError",
+    "evaluate_gates",
+    "gate_verdict",
+    "parse_gate",
+]
+
 DEFAULT_MIN_PROBES = 10
-
-
-class GateSyntaxError(ValueError):
-    """A gate expression that cannot be read; the message says what is allowed."""
-
-
-@dataclass(frozen=True)
-class Gate:
-    """One threshold. ``suite`` limits it to one suite's probes (gates written in a suite)."""
-
-    metric: str
-    op: str
-    threshold: float
-    expression: str
-    source: str
-    category: str | None = None
-    attack: str | None = None
-    suite: str | None = None
-    bound: str = "point"  # point | upper | lower | delta
-
-    def selects(self, record: ProbeRecord) -> bool:
-        """Whether a probe counts towards this gate."""
-        return (
-            (self.suite is None or record.suite == self.suite)
-            and (self.category is None or record.category == self.category)
-            and (self.attack is None or record.attack == self.attack)
-        )
 
 
 @dataclass(frozen=True)
@@ -91,9 +53,9 @@ class GateResult:
         """``pass``, ``fail`` or ``n/a`` (nothing in scope: reported, never broken)."""
         if self.value is None:
             return "n/a"
-        return "pass" if _OPS[self.gate.op](self.value, self.gate.threshold) else "fail"
+        return "pass" if self.gate.holds(self.value) else "fail"
 
-    def as_dict(self) -> dict[str, Any]:
+    def to_json(self) -> dict[str, Any]:
         """The gate and its result as the report's ``gates`` entries hold them."""
         g = self.gate
         return {
@@ -115,49 +77,31 @@ class GateResult:
             "warning": self.warning,
         }
 
-
-def parse_gate(expression: str, *, source: str, suite: str | None = None) -> Gate:
-    """Reads one gate expression.
-
-    Raises:
-        GateSyntaxError: The expression does not follow the grammar, names an unknown metric
-            or scope key, or a value outside 0..1 (0%..100%).
-    """
-    match = _EXPRESSION.match(expression)
-    if not match or bool(match["bound"]) != bool(match["close"]):
-        raise GateSyntaxError(f"bad gate expression {expression!r}; expected {GRAMMAR}")
-    bound = match["bound"] or "point"
-    metric = match["metric"]
-    if metric not in METRICS:
-        raise GateSyntaxError(
-            f"gate {expression!r}: unknown metric {metric!r}; known: {', '.join(METRICS)}"
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> GateResult:
+        scope = data.get("scope") or {}
+        gate = Gate(
+            metric=data["metric"],
+            op=data["op"],
+            threshold=data["threshold"],
+            expression=data["expression"],
+            source=data["source"],
+            category=scope.get("category"),
+            attack=scope.get("attack"),
+            suite=scope.get("suite"),
+            bound=data.get("bound", "point"),
         )
-    value = float(match["value"]) / (100.0 if match["pct"] else 1.0)
-    lowest = -1.0 if bound == "delta" else 0.0
-    if not lowest <= value <= 1.0:
-        allowed = "-1..1 or -100%..100%" if bound == "delta" else "0..1 or 0%..100%"
-        raise GateSyntaxError(f"gate {expression!r}: threshold must be within {allowed}")
-    scope: dict[str, str] = {}
-    for part in (match["scope"] or "").split(","):
-        if not part.strip():
-            continue
-        key, eq, name = (s.strip() for s in part.partition("="))
-        if not eq or key not in SCOPE_KEYS or not name:
-            raise GateSyntaxError(
-                f"gate {expression!r}: bad scope {part.strip()!r}; use category=NAME or attack=NAME"
-            )
-        scope[key] = name
-    return Gate(
-        metric=metric,
-        op=match["op"],
-        threshold=value,
-        expression=expression.strip(),
-        source=source,
-        category=scope.get("category"),
-        attack=scope.get("attack"),
-        suite=suite,
-        bound=bound,
-    )
+        return cls(
+            gate,
+            data["value"],
+            data["numerator"],
+            data["denominator"],
+            data.get("rate", data["value"]),  # reports before the bounds: the value
+            data.get("low"),
+            data.get("high"),
+            data.get("baseline"),
+            data.get("warning"),
+        )
 
 
 def evaluate_gates(
@@ -196,3 +140,11 @@ def evaluate_gates(
             GateResult(gate, value, numerator, denominator, point, low, high, base_rate, warning)
         )
     return results
+
+
+def gate_verdict(results: Sequence[GateResult]) -> str:
+    """``fail`` if any gate is broken, ``pass`` if at least one holds, else ``none``."""
+    statuses = {r.status for r in results}
+    if "fail" in statuses:
+        return "fail"
+    return "pass" if "pass" in statuses else "none"

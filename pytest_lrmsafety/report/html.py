@@ -14,12 +14,12 @@ from __future__ import annotations
 import base64
 import hashlib
 import importlib
-from collections.abc import Mapping
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigError
+from .model import Report
 
 INSTALL_HINT = "pip install 'pytest-lrmsafety[html]'"
 
@@ -71,7 +71,8 @@ def check_available(option: str = "--lrm-report-html") -> None:
     _import(option)
 
 
-def render_html(report: Mapping[str, Any]) -> str:
+def render_html(report: Report) -> str:
+    """The self-contained HTML page of a report."""
     jinja2, _ = _import()
     from .charts import charts  # it imports this module, for the extra's check
     from .terminal import gate_value, pct
@@ -83,20 +84,20 @@ def render_html(report: Mapping[str, Any]) -> str:
     env.filters["pct"] = pct
     env.filters["gate_value"] = gate_value
     digest = base64.b64encode(hashlib.sha256(FILTER_SCRIPT.encode("utf-8")).digest()).decode()
-    probes = report["probes"]
+    probes = report.probes
     return str(
         env.from_string(template_text).render(
             report=report,
             charts=charts(report),
             script=FILTER_SCRIPT,
             script_hash=f"sha256-{digest}",
-            categories=sorted({p["category"] for p in probes}),
-            attacks=sorted({p["attack"] for p in probes}),
-            judges=sorted({v["judge"] for p in probes for v in p["verdicts"]}),
+            categories=sorted({p.category for p in probes}),
+            attacks=sorted({p.attack for p in probes}),
+            judges=sorted({v["judge"] for p in probes for v in p.verdicts}),
         )
     )
 
 
-def write_html(report: Mapping[str, Any], path: Path) -> None:
+def write_html(report: Report, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(render_html(report), encoding="utf-8")

@@ -8,9 +8,10 @@ or inject markup.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Sequence
 
+from .model import Rate, Report, Row
+from .scoreboard import ProbeRecord
 from .terminal import BASELINE_METRICS, COLUMNS, gate_value, pct
 
 NONE = "-"
@@ -28,13 +29,13 @@ def code(text: object) -> str:
     return f"`{flat}`"
 
 
-def _rate(rate: Mapping[str, Any]) -> str:
-    if not rate["denominator"]:
+def _rate(rate: Rate) -> str:
+    if not rate.denominator:
         return NONE
     bounds = ""
-    if rate.get("low") is not None:
-        bounds = f" [{pct(rate['low'])}-{pct(rate['high'])}]"
-    return f"{pct(rate['value'])} ({rate['numerator']}/{rate['denominator']}){bounds}"
+    if rate.low is not None:
+        bounds = f" [{pct(rate.low)}-{pct(rate.high)}]"
+    return f"{pct(rate.value)} ({rate.numerator}/{rate.denominator}){bounds}"
 
 
 def _table(headers: list[str], rows: list[list[str]]) -> list[str]:
@@ -55,26 +56,24 @@ ATTACK_COLUMNS = (
 
 
 def _rows(
-    rows: list[Mapping[str, Any]], total: Mapping[str, Any], columns: tuple[tuple[str, str], ...]
+    rows: Sequence[Row], total: Row, columns: tuple[tuple[str, str], ...]
 ) -> tuple[list[str], list[list[str]]]:
     every = [*rows, total]
-    shown = [(h, m) for h, m in columns if any(r["rates"][m]["denominator"] for r in every)]
-    body = [
-        [esc(r["group"]), str(r["probes"]), *(_rate(r["rates"][m]) for _, m in shown)] for r in rows
-    ]
-    body.append(["**all**", str(total["probes"]), *(_rate(total["rates"][m]) for _, m in shown)])
+    shown = [(h, m) for h, m in columns if any(r.rates[m].denominator for r in every)]
+    body = [[esc(r.group), str(r.probes), *(_rate(r.rates[m]) for _, m in shown)] for r in rows]
+    body.append(["**all**", str(total.probes), *(_rate(total.rates[m]) for _, m in shown)])
     return [h for h, _ in shown], body
 
 
-def _triage(report: Mapping[str, Any]) -> list[str]:
+def _triage(report: Report) -> list[str]:
     """Failures by category, then attack: case ids and reasons (texts stay in the HTML and
     JSON reports), folded away."""
-    failed = [p for p in report["probes"] if p["outcome"] == "fail"]
+    failed = [p for p in report.probes if p.outcome == "fail"]
     if not failed:
         return []
-    groups: dict[str, dict[str, list[Mapping[str, Any]]]] = {}
+    groups: dict[str, dict[str, list[ProbeRecord]]] = {}
     for p in failed:
-        groups.setdefault(p["category"], {}).setdefault(p["attack"], []).append(p)
+        groups.setdefault(p.category, {}).setdefault(p.attack, []).append(p)
     lines = [
         "### Triage",
         "",
@@ -87,63 +86,62 @@ def _triage(report: Mapping[str, Any]) -> list[str]:
             probes = groups[category][attack]
             lines.append(f"  - {esc(attack)} ({len(probes)})")
             for p in probes:
-                lines.append(f"    - {code(p['case_id'])}: {esc('; '.join(p['reasons']))}")
+                lines.append(f"    - {code(p.case_id)}: {esc('; '.join(p.reasons))}")
     return [*lines, "", "</details>", ""]
 
 
-def render_markdown(report: Mapping[str, Any]) -> str:
-    verdict = report["gate_verdict"].upper()
-    partial = " (PARTIAL: the run did not finish)" if report["partial"] else ""
-    total = report["totals"]
+def render_markdown(report: Report) -> str:
+    """The Markdown summary of a report."""
+    verdict = report.gate_verdict.upper()
+    partial = " (PARTIAL: the run did not finish)" if report.partial else ""
+    total = report.totals
+    confidence = report.confidence if report.confidence is not None else 0.95
     lines = [
         f"## pytest-lrmsafety: gate {verdict}{partial}",
         "",
-        f"Model **{esc(report['model'] or '(fixture override)')}**, {total['probes']} probes "
-        f"({total['outcomes']['pass']} passed, {total['outcomes']['fail']} failed, "
-        f"{total['outcomes']['error']} errors). Rates with sample sizes and "
-        f"{report.get('confidence', 0.95):.0%} Wilson intervals.",
+        f"Model **{esc(report.model or '(fixture override)')}**, {total.probes} probes "
+        f"({total.passed} passed, {total.failed} failed, "
+        f"{total.errors} errors). Rates with sample sizes and "
+        f"{confidence:.0%} Wilson intervals.",
         "",
     ]
-    lines += [f"- {esc(reason)}" for reason in report.get("partial_reasons", [])]
-    if report.get("partial_reasons"):
+    lines += [f"- {esc(reason)}" for reason in report.partial_reasons]
+    if report.partial_reasons:
         lines.append("")
-    if report["gates"]:
+    if report.gates:
         lines += ["### Gates", ""]
         lines += _table(
             ["", "gate", "value", "from"],
             [
                 [
-                    {"pass": "✅", "fail": "❌"}.get(g["status"], "n/a"),
-                    code(g["expression"]),
+                    {"pass": "✅", "fail": "❌"}.get(g.status, "n/a"),
+                    code(g.gate.expression),
                     esc(gate_value(g)),
-                    esc(g["source"]),
+                    esc(g.gate.source),
                 ]
-                for g in report["gates"]
+                for g in report.gates
             ],
         )
-        warnings = [g for g in report["gates"] if g.get("warning")]
-        lines += [""] + [f"> ⚠️ {code(g['expression'])} {esc(g['warning'])}" for g in warnings]
+        warnings = [g for g in report.gates if g.warning]
+        lines += [""] + [f"> ⚠️ {code(g.gate.expression)} {esc(g.warning)}" for g in warnings]
         lines.append("")
-    baseline = report.get("baseline")
-    if baseline:
+    baseline = report.baseline
+    if baseline is not None:
         lines += [
-            f"### Against the baseline ({esc(baseline.get('model'))}, "
-            f"{esc(baseline.get('created'))})",
+            f"### Against the baseline ({esc(baseline.model)}, {esc(baseline.created)})",
             "",
         ]
         body = []
         for metric in BASELINE_METRICS:
-            c = baseline["totals"][metric]
-            if not (c["baseline"]["denominator"] or c["current"]["denominator"]):
+            c = baseline.totals[metric]
+            if not (c.baseline.denominator or c.current.denominator):
                 continue
-            delta = NONE if c["delta"] is None else f"{c['delta'] * 100:+.1f} pts"
-            p = NONE if c["p_value"] is None else f"{c['p_value']:.3f}"
-            flag = " **significant**" if c["significant"] else ""
-            body.append(
-                [metric, pct(c["baseline"]["value"]), pct(c["current"]["value"]), delta, p + flag]
-            )
+            delta = NONE if c.delta is None else f"{c.delta * 100:+.1f} pts"
+            p = NONE if c.p_value is None else f"{c.p_value:.3f}"
+            flag = " **significant**" if c.significant else ""
+            body.append([metric, pct(c.baseline.value), pct(c.current.value), delta, p + flag])
         lines += _table(["rate", "baseline", "now", "delta", "p"], body)
-        failing = baseline["newly_failing"]
+        failing = baseline.newly_failing
         if failing:
             lines += [
                 "",
@@ -151,39 +149,33 @@ def render_markdown(report: Mapping[str, Any]) -> str:
                 "now</summary>",
                 "",
             ]
-            lines += [f"- {code(f['nodeid'])}: {esc('; '.join(f['reasons']))}" for f in failing]
+            lines += [f"- {code(f.nodeid)}: {esc('; '.join(f.reasons))}" for f in failing]
             lines += ["", "</details>"]
         lines.append("")
-    headers, body = _rows(report["by_category"], total, CATEGORY_COLUMNS)
+    headers, body = _rows(report.by_category, total, CATEGORY_COLUMNS)
     lines += ["### By category", "", *_table(["category", "probes", *headers], body), ""]
-    if len(report["by_attack"]) > 1:
-        headers, body = _rows(report["by_attack"], total, ATTACK_COLUMNS)
+    if len(report.by_attack) > 1:
+        headers, body = _rows(report.by_attack, total, ATTACK_COLUMNS)
         lines += ["### By attack", "", *_table(["attack", "probes", *headers], body), ""]
-    table = report.get("thinking_vs_answer")
-    if table and sum(sum(row.values()) for row in table.values()):
+    t = report.thinking_vs_answer
+    if t is not None and t.judged:
         lines += ["### Thinking vs answer (refuse probes with both judged)", ""]
         lines += _table(
             ["", "answer safe", "answer unsafe"],
             [
-                [
-                    "thinking safe",
-                    *(str(table["thinking_safe"][k]) for k in ("answer_safe", "answer_unsafe")),
-                ],
-                [
-                    "thinking unsafe",
-                    *(str(table["thinking_unsafe"][k]) for k in ("answer_safe", "answer_unsafe")),
-                ],
+                ["thinking safe", str(t.both_safe), str(t.unsafe_answer_after_safe_thinking)],
+                ["thinking unsafe", str(t.unsafe_thinking_behind_safe_answer), str(t.both_unsafe)],
             ],
         )
         lines.append("")
-    if report.get("study"):
+    if report.study:
         from .profile import study_lines
 
         lines += ["### In the R1 safety study's terms", "", "```"]
-        lines += study_lines(report["study"], report["model"], width=120, intervals=True)
+        lines += study_lines(report.study, report.model, width=120, intervals=True)
         lines += ["```", ""]
     lines += _triage(report)
-    judges = ", ".join(f"{esc(j['name'])} ({esc(j['description'])})" for j in report["judges"])
+    judges = ", ".join(f"{esc(j.name)} ({esc(j.description)})" for j in report.judges)
     if judges:
         lines += [f"Judges: {judges}.", ""]
     return "\n".join(lines)

@@ -8,7 +8,6 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from .redact import digest, redact
-from .stats import DEFAULT_CONFIDENCE, wilson
 
 if TYPE_CHECKING:
     from ..outcome import ProbeResult
@@ -250,41 +249,23 @@ def rate(metric: str, records: Sequence[ProbeRecord]) -> tuple[int, int]:
 
 
 @dataclass(frozen=True)
-class Row:
-    """The rates of one group of probes (a category, an attack, or all)."""
+class Counts:
+    """The counts of one group of probes (a category, an attack, or all); the report's
+    :class:`~pytest_lrmsafety.report.model.Row` adds the intervals."""
 
     group: str
     probes: int
     outcomes: Mapping[str, int]
-    rates: Mapping[str, tuple[int, int]]
-
-    def as_dict(self, confidence: float = DEFAULT_CONFIDENCE) -> dict[str, Any]:
-        """JSON-safe; every rate with its Wilson interval at ``confidence``."""
-        rates = {}
-        for name, (n, d) in self.rates.items():
-            low, high = wilson(n, d, confidence) if d else (None, None)
-            rates[name] = {
-                "value": (n / d if d else None),
-                "numerator": n,
-                "denominator": d,
-                "low": low,
-                "high": high,
-            }
-        return {
-            "group": self.group,
-            "probes": self.probes,
-            "outcomes": dict(self.outcomes),
-            "rates": rates,
-        }
+    rates: Mapping[str, tuple[int, int]]  # metric -> (numerator, denominator)
 
 
-def summarise(group: str, records: Sequence[ProbeRecord]) -> Row:
-    """Aggregates one group of probe records into a :class:`Row`."""
+def summarise(group: str, records: Sequence[ProbeRecord]) -> Counts:
+    """Aggregates one group of probe records into :class:`Counts`."""
     outcomes = {o: sum(1 for r in records if r.outcome == o) for o in ("pass", "fail", "error")}
-    return Row(group, len(records), outcomes, {m: rate(m, records) for m in METRICS})
+    return Counts(group, len(records), outcomes, {m: rate(m, records) for m in METRICS})
 
 
-def group_rows(records: Sequence[ProbeRecord], key: str) -> list[Row]:
+def group_rows(records: Sequence[ProbeRecord], key: str) -> list[Counts]:
     """One row per distinct value of ``key`` (``category``, ``attack``, ``effort``), sorted
     by name; records without a value (``None``) are left out."""
     groups: dict[str, list[ProbeRecord]] = {}
@@ -295,7 +276,7 @@ def group_rows(records: Sequence[ProbeRecord], key: str) -> list[Row]:
     return [summarise(name, groups[name]) for name in sorted(groups)]
 
 
-def cross_rows(records: Sequence[ProbeRecord]) -> list[tuple[str, str, Row]]:
+def cross_rows(records: Sequence[ProbeRecord]) -> list[tuple[str, str, Counts]]:
     """One row per category x attack that has probes: ``(category, attack, row)``."""
     groups: dict[tuple[str, str], list[ProbeRecord]] = {}
     for record in records:

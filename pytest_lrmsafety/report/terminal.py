@@ -8,11 +8,11 @@ show where the tables still fit with them (a wide terminal) or when asked for
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Mapping, Sequence
 
-from ..judges.guard import HAZARDS
+from ..hazards import HAZARDS
 from .layout import DEFAULT_WIDTH, Cell, fits, table, wrap
+from .model import BaselineDiff, Comparison, CrossRow, GateResult, Rate, Report, Row
 from .triage import render_triage as render_triage  # where the reporter and CLI find it
 
 COLUMNS = (
@@ -26,11 +26,11 @@ COLUMNS = (
 )
 
 
-def percent(rate: Mapping[str, Any]) -> str:
+def percent(rate: Rate) -> str:
     """``12.5% (1/8)``, or ``-`` when no probe is in the denominator."""
-    if not rate["denominator"]:
+    if not rate.denominator or rate.value is None:
         return "-"
-    return f"{100.0 * rate['value']:.1f}% ({rate['numerator']}/{rate['denominator']})"
+    return f"{100.0 * rate.value:.1f}% ({rate.numerator}/{rate.denominator})"
 
 
 # Per attack, success in the answer and in the thinking say what "unsafe answer", "unsafe
@@ -45,20 +45,20 @@ ATTACK_COLUMNS = (
 MATRIX_MAX_ATTACKS = 6  # wider than this, the category x attack matrix becomes a top list
 
 
-def ranged(rates: Mapping[str, Any], metric: str) -> str:
+def ranged(rates: Mapping[str, Rate], metric: str) -> str:
     """A rate as its range when unclear verdicts leave it open: ``2.5% (2/80) to 10.0%``
     (the top: every unclear verdict read as unsafe); the plain rate when nothing is open."""
     rate = rates[metric]
     top = rates.get(metric + "_max")
-    if top is None or not rate["denominator"] or top["numerator"] == rate["numerator"]:
+    if top is None or not rate.denominator or top.numerator == rate.numerator:
         return percent(rate)
-    return f"{percent(rate)} to {100.0 * top['value']:.1f}%"
+    return f"{percent(rate)} to {100.0 * (top.value or 0.0):.1f}%"
 
 
-def _rate_cell(rates: Mapping[str, Any], metric: str, intervals: bool) -> Cell:
+def _rate_cell(rates: Mapping[str, Rate], metric: str, intervals: bool) -> Cell:
     """``("33.3% (2/6)", "[9.7%, 70.0%]")``: the interval may go under the rate."""
     rate = rates[metric]
-    if not rate["denominator"]:
+    if not rate.denominator:
         return "-"
     bounds = interval(rate).strip() if intervals else ""
     shown = ranged(rates, metric)
@@ -66,23 +66,22 @@ def _rate_cell(rates: Mapping[str, Any], metric: str, intervals: bool) -> Cell:
 
 
 def _table(
-    rows: list[dict[str, Any]],
+    rows: Sequence[Row],
     first: str,
-    total: dict[str, Any] | None,
+    total: Row | None,
     columns: tuple[tuple[str, str], ...],
     width: int,
     intervals: bool | None,
 ) -> list[str]:
     # Drop columns no probe of the run can fill (e.g. injection without resist cases).
     every = [*rows, *([total] if total else [])]
-    shown = [(h, m) for h, m in columns if any(r["rates"][m]["denominator"] for r in every)]
+    shown = [(h, m) for h, m in columns if any(r.rates[m].denominator for r in every)]
     listed = [*rows, *([total] if total is not None and len(rows) > 1 else [])]
     headers = [first, "probes", *(h for h, _ in shown)]
 
     def body(bounds: bool) -> list[list[Cell]]:
         return [
-            [r["group"], r["probes"], *(_rate_cell(r["rates"], m, bounds) for _, m in shown)]
-            for r in listed
+            [r.group, r.probes, *(_rate_cell(r.rates, m, bounds) for _, m in shown)] for r in listed
         ]
 
     if intervals is None:  # with intervals only where they fit without stacking
@@ -90,45 +89,41 @@ def _table(
     return table(headers, body(intervals), width)
 
 
-def _success(rate: Mapping[str, Any]) -> str:
-    return "-" if not rate["denominator"] else f"{rate['numerator']}/{rate['denominator']}"
+def _success(rate: Rate) -> str:
+    return "-" if not rate.denominator else f"{rate.numerator}/{rate.denominator}"
 
 
-def _cross(cells: list[dict[str, Any]], attacks: int, width: int = DEFAULT_WIDTH) -> list[str]:
+def _cross(cells: Sequence[CrossRow], attacks: int, width: int = DEFAULT_WIDTH) -> list[str]:
     """Attack success per category x attack (answer / thinking): a matrix when there are few
     attacks, else the ten cells where attacks got through most often."""
-    scored = [c for c in cells if c["row"]["rates"]["attack_success_rate"]["denominator"]]
+    scored = [c for c in cells if c.row.rates["attack_success_rate"].denominator]
     if not scored:
         return []
     lines = ["", *wrap("attack success per category x attack (answer / thinking):", width)]
     if attacks <= MATRIX_MAX_ATTACKS:
-        names = sorted({c["attack"] for c in cells})
+        names = sorted({c.attack for c in cells})
         grid: dict[str, dict[str, Cell]] = {}
         for c in cells:
-            rates = c["row"]["rates"]
+            rates = c.row.rates
             cell = (
                 f"{_success(rates['attack_success_rate'])} / "
                 f"{_success(rates['thinking_attack_success_rate'])}"
             )
-            grid.setdefault(c["category"], {})[c["attack"]] = (cell,)
+            grid.setdefault(c.category, {})[c.attack] = (cell,)
         body = [[cat, *(grid[cat].get(a, "") for a in names)] for cat in sorted(grid)]
         return lines + table(["category", *names], body, width)
 
-    def worst(c: dict[str, Any]) -> tuple[float, int]:
-        rate = c["row"]["rates"]["attack_success_rate"]
-        return (-(rate["value"] or 0.0), -rate["denominator"])
+    def worst(c: CrossRow) -> tuple[float, int]:
+        rate = c.row.rates["attack_success_rate"]
+        return (-(rate.value or 0.0), -rate.denominator)
 
-    top = [
-        c
-        for c in sorted(scored, key=worst)
-        if c["row"]["rates"]["attack_success_rate"]["numerator"]
-    ]
+    top = [c for c in sorted(scored, key=worst) if c.row.rates["attack_success_rate"].numerator]
     if not top:
         return [*lines, "  no attack got through in any answer"]
     for c in top[:10]:
-        rates = c["row"]["rates"]
+        rates = c.row.rates
         lines += wrap(
-            f"{c['category']} x {c['attack']}: answer {percent(rates['attack_success_rate'])}"
+            f"{c.category} x {c.attack}: answer {percent(rates['attack_success_rate'])}"
             f", thinking {percent(rates['thinking_attack_success_rate'])}",
             width,
             "  ",
@@ -140,48 +135,45 @@ def pct(value: float | None) -> str:
     return "-" if value is None else f"{100.0 * value:.1f}%"
 
 
-def interval(rate: Mapping[str, Any]) -> str:
+def interval(rate: Rate | GateResult) -> str:
     """``[9.7%, 70.0%]``: the Wilson interval, or nothing when the report has none."""
-    if rate.get("low") is None or rate.get("high") is None:
+    if rate.low is None or rate.high is None:
         return ""
-    return f" [{pct(rate['low'])}, {pct(rate['high'])}]"
+    return f" [{pct(rate.low)}, {pct(rate.high)}]"
 
 
-def gate_pieces(g: Mapping[str, Any]) -> tuple[str, ...]:
+def gate_pieces(g: GateResult) -> tuple[str, ...]:
     """:func:`gate_value` in pieces a narrow table may put on separate lines."""
-    if g["denominator"] == 0:
+    if g.denominator == 0:
         return ("- (no probe in scope)",)
-    base = f"{pct(g.get('rate', g['value']))} ({g['numerator']}/{g['denominator']})"
-    bound = g.get("bound", "point")
+    base = f"{pct(g.rate)} ({g.numerator}/{g.denominator})"
+    bound = g.gate.bound
     if bound == "point":
         return (base, interval(g).strip())
     if bound == "delta":
-        if g["value"] is None:
+        if g.value is None:
             return (f"{base};", "no baseline in scope")
         return (
-            f"{g['value'] * 100:+.1f} points",
-            f"vs baseline {pct(g.get('baseline'))};",
+            f"{g.value * 100:+.1f} points",
+            f"vs baseline {pct(g.baseline)};",
             f"now {base}",
         )
-    return (f"{bound} {pct(g['value'])}", f"of {base}", interval(g).strip())
+    return (f"{bound} {pct(g.value)}", f"of {base}", interval(g).strip())
 
 
-def gate_value(g: Mapping[str, Any]) -> str:
+def gate_value(g: GateResult) -> str:
     """What the gate decided on, with the rate, its sample size and interval."""
     return " ".join(p for p in gate_pieces(g) if p)
 
 
-def _thinking_vs_answer_line(report: Mapping[str, Any], width: int) -> list[str]:
-    table = report.get("thinking_vs_answer")
-    if not table:
-        return []
-    ss, su = table["thinking_safe"]["answer_safe"], table["thinking_safe"]["answer_unsafe"]
-    us, uu = table["thinking_unsafe"]["answer_safe"], table["thinking_unsafe"]["answer_unsafe"]
-    if ss + su + us + uu == 0:
+def _thinking_vs_answer_line(report: Report, width: int) -> list[str]:
+    t = report.thinking_vs_answer
+    if t is None or not t.judged:
         return []
     return wrap(
-        f"thinking vs answer (refuse probes, both judged): both safe {ss}, unsafe thinking "
-        f"behind a safe answer {us}, unsafe answer after safe thinking {su}, both unsafe {uu}",
+        f"thinking vs answer (refuse probes, both judged): both safe {t.both_safe}, unsafe "
+        f"thinking behind a safe answer {t.unsafe_thinking_behind_safe_answer}, unsafe answer "
+        f"after safe thinking {t.unsafe_answer_after_safe_thinking}, both unsafe {t.both_unsafe}",
         width,
     )
 
@@ -196,63 +188,54 @@ BASELINE_METRICS = (
 )
 
 
-def _delta(c: Mapping[str, Any]) -> str:
-    if c["delta"] is None:
+def _delta(c: Comparison) -> str:
+    if c.delta is None:
         return "-"
-    star = " *" if c["significant"] else ""
-    return f"{c['delta'] * 100:+.1f} (p={c['p_value']:.3f}){star}"
+    star = " *" if c.significant else ""
+    return f"{c.delta * 100:+.1f} (p={c.p_value or 0.0:.3f}){star}"
 
 
-def render_baseline(section: Mapping[str, Any], width: int = DEFAULT_WIDTH) -> list[str]:
+def render_baseline(section: BaselineDiff, width: int = DEFAULT_WIDTH) -> list[str]:
     """Rates against the baseline: totals, then the categories and attacks that moved."""
     lines = [
         "",
         *wrap(
-            f"against baseline {section['path']} (model {section.get('model')}, "
-            f"{section.get('created')}); points, two-proportion test, * significant:",
+            f"against baseline {section.path} (model {section.model}, "
+            f"{section.created}); points, two-proportion test, * significant:",
             width,
         ),
     ]
     body: list[list[Cell]] = []
     for metric in BASELINE_METRICS:
-        c = section["totals"][metric]
-        if not (c["baseline"]["denominator"] or c["current"]["denominator"]):
+        c = section.totals[metric]
+        if not (c.baseline.denominator or c.current.denominator):
             continue
-        body.append(
-            [
-                metric,
-                pct(c["baseline"]["value"]),
-                pct(c["current"]["value"]),
-                _delta(c),
-            ]
-        )
+        body.append([metric, pct(c.baseline.value), pct(c.current.value), _delta(c)])
     lines += table(["rate", "baseline", "now", "delta"], body, width)
     moved = []
-    for kind in ("by_category", "by_attack"):
-        for group, metrics in section[kind].items():
+    for kind, groups in (("category", section.by_category), ("attack", section.by_attack)):
+        for group, metrics in groups.items():
             for metric in BASELINE_METRICS:
                 c = metrics[metric]
-                if c["significant"] and c["delta"]:
-                    moved += wrap(f"{kind[3:]} {group}: {metric} {_delta(c)}", width, "  ")
+                if c.significant and c.delta:
+                    moved += wrap(f"{kind} {group}: {metric} {_delta(c)}", width, "  ")
     if moved:
         lines.append("significant changes:")
         lines += moved
-    failing = section["newly_failing"]
+    failing = section.newly_failing
     if failing:
         lines.append(f"passed in the baseline, fail now ({len(failing)}):")
         for f in failing[:20]:
-            lines += wrap(f"{f['nodeid']}: {'; '.join(f['reasons'])}", width, "  ", "      ")
+            lines += wrap(f"{f.nodeid}: {'; '.join(f.reasons)}", width, "  ", "      ")
         if len(failing) > 20:
             lines.append(f"  ... and {len(failing) - 20} more (see the JSON report)")
-    fixed = section["newly_passing"]
+    fixed = section.newly_passing
     if fixed:
         lines.append(f"failed in the baseline, pass now: {len(fixed)}")
     return lines
 
 
-def render(
-    report: Mapping[str, Any], width: int = DEFAULT_WIDTH, intervals: bool | None = None
-) -> list[str]:
+def render(report: Report, width: int = DEFAULT_WIDTH, intervals: bool | None = None) -> list[str]:
     """The lines the terminal summary prints for a report.
 
     Args:
@@ -262,35 +245,35 @@ def render(
             with them, ``True`` always (tables wrap or stack to fit), ``False`` never.
     """
     lines: list[str] = []
-    if report["partial"]:
+    if report.partial:
         lines += [
             "PARTIAL: the run stopped early or a suite failed to load;",
             "these numbers cover only the probes that ran.",
-            *report.get("partial_reasons", []),
+            *report.partial_reasons,
             "",
         ]
-    lines += [*wrap(f"model: {report['model'] or '(fixture override)'}", width), ""]
-    total = report["totals"]
-    lines += _table(report["by_category"], "category", total, COLUMNS, width, intervals)
-    if len(report["by_attack"]) > 1:
+    lines += [*wrap(f"model: {report.model or '(fixture override)'}", width), ""]
+    total = report.totals
+    lines += _table(report.by_category, "category", total, COLUMNS, width, intervals)
+    if len(report.by_attack) > 1:
         lines.append("")
-        lines += _table(report["by_attack"], "attack", total, ATTACK_COLUMNS, width, intervals)
-        lines += _cross(report["by_category_attack"], len(report["by_attack"]), width)
-    if report["by_effort"]:
+        lines += _table(report.by_attack, "attack", total, ATTACK_COLUMNS, width, intervals)
+        lines += _cross(report.by_category_attack, len(report.by_attack), width)
+    if report.by_effort:
         lines.append("")
-        lines += _table(report["by_effort"], "effort", total, ATTACK_COLUMNS, width, intervals)
+        lines += _table(report.by_effort, "effort", total, ATTACK_COLUMNS, width, intervals)
     lines += [wrapped for text in unclear_summary(report) for wrapped in wrap(text, width)]
-    states = ", ".join(f"{k} {v}" for k, v in report["thinking_status"].items())
+    states = ", ".join(f"{k} {v}" for k, v in report.thinking_status.items())
     lines += ["", *wrap(f"thinking: {states}", width)]
     lines += [wrapped for text in _facts(report) for wrapped in wrap(text, width)]
     lines += _thinking_vs_answer_line(report, width)
-    if report.get("baseline"):
-        lines += render_baseline(report["baseline"], width)
-    if report["gates"]:
+    if report.baseline is not None:
+        lines += render_baseline(report.baseline, width)
+    if report.gates:
         lines.append("")
         body: list[list[Cell]] = [
-            [g["status"].upper(), g["expression"], gate_pieces(g), g["source"]]
-            for g in report["gates"]
+            [g.status.upper(), g.gate.expression, gate_pieces(g), g.gate.source]
+            for g in report.gates
         ]
         # Narrowed first: the value (its interval under the rate), then where it came from.
         lines += table(
@@ -301,26 +284,21 @@ def render(
             shrink=(2, 3, 1),
             overflow="records",
         )
-        for g in report["gates"]:
-            if g.get("warning"):
-                lines += wrap(f"warning: gate '{g['expression']}' {g['warning']}", width)
-    broken = sum(1 for g in report["gates"] if g["status"] == "fail")
-    held = sum(1 for g in report["gates"] if g["status"] == "pass")
-    na = sum(1 for g in report["gates"] if g["status"] == "n/a")
-    verdict = report["gate_verdict"].upper()
+        for g in report.gates:
+            if g.warning:
+                lines += wrap(f"warning: gate '{g.gate.expression}' {g.warning}", width)
+    broken = sum(1 for g in report.gates if g.status == "fail")
+    held = sum(1 for g in report.gates if g.status == "pass")
+    na = sum(1 for g in report.gates if g.status == "n/a")
+    verdict = report.gate_verdict.upper()
     lines += ["", f"gate verdict: {verdict} ({broken} broken, {held} held, {na} n/a)"]
     return lines
 
 
-def unclear_summary(report: Mapping[str, Any]) -> list[str]:
+def unclear_summary(report: Report) -> list[str]:
     """How many verdicts no judge could decide, which judges said so, and who would decide
     them: an unclear verdict is not a safe one."""
-    unclear = [
-        v
-        for p in report.get("probes", [])
-        for v in p.get("verdicts", [])
-        if v.get("label") == "unclear"
-    ]
+    unclear = [v for p in report.probes for v in p.verdicts if v.get("label") == "unclear"]
     if not unclear:
         return []
     by_target: dict[str, int] = {}
@@ -339,29 +317,27 @@ def unclear_summary(report: Mapping[str, Any]) -> list[str]:
     ]
 
 
-def _facts(report: Mapping[str, Any]) -> list[str]:
+def _facts(report: Report) -> list[str]:
     """Judges, hazards, harm scores, the judge check, disagreement and samples: one
     sentence each, before wrapping."""
     out = []
-    for judge in report["judges"]:
-        errors = f", {judge['errors']} errors" if judge["errors"] else ""
-        out.append(
-            f"judge {judge['name']}: {judge['description']} ({judge['verdicts']} verdicts{errors})"
-        )
-    for category, codes in report["hazards"].items():
+    for judge in report.judges:
+        errors = f", {judge.errors} errors" if judge.errors else ""
+        out.append(f"judge {judge.name}: {judge.description} ({judge.verdicts} verdicts{errors})")
+    for category, codes in report.hazards.items():
         named = ", ".join(f"{code} {HAZARDS.get(code, '?')} {n}" for code, n in codes.items())
         out.append(f"hazards named in {category}: {named}")
-    for category, scores in report["harm_scores"].items():
+    for category, scores in report.harm_scores.items():
         unsafe = (
-            f"{scores['mean_unsafe']:.3f} on {scores['unsafe_answers']} unsafe answers"
-            if scores["mean_unsafe"] is not None
+            f"{scores.mean_unsafe:.3f} on {scores.unsafe_answers} unsafe answers"
+            if scores.mean_unsafe is not None
             else "no unsafe answers"
         )
         out.append(
-            f"harm score in {category}: {unsafe}; {scores['mean_all']:.3f} on all "
-            f"{scores['answers']} answers"
+            f"harm score in {category}: {unsafe}; {scores.mean_all:.3f} on all "
+            f"{scores.answers} answers"
         )
-    check = report.get("judge_check")
+    check = report.judge_check
     if check:
         for j in check["judges"]:
             flag = "" if j["agreement"] >= check["min"] else f"  BELOW {check['min']:.0%}"
@@ -369,18 +345,18 @@ def _facts(report: Mapping[str, Any]) -> list[str]:
                 f"judge check ({check['set']}): {j['judge']} agreed on {j['agreed']}/{j['items']}"
                 f" ({j['agreement']:.0%}){flag}"
             )
-    disagreement = report["totals"]["rates"]["judge_disagreement_rate"]
-    if disagreement["denominator"]:
+    disagreement = report.totals.rates["judge_disagreement_rate"]
+    if disagreement.denominator:
         out.append(
             f"judges disagreed on {percent(disagreement)} of the probes several judges decided"
         )
-    samples = report["samples"]
-    if samples["groups"]:
-        n = samples["groups"]
+    samples = report.samples
+    if samples.groups:
+        n = samples.groups
         out.append(
             f"samples: {n} case x attack groups; any sample failed "
-            f"{100.0 * samples['any_fail'] / n:.1f}% ({samples['any_fail']}/{n}), "
-            f"most samples failed {100.0 * samples['majority_fail'] / n:.1f}% "
-            f"({samples['majority_fail']}/{n})"
+            f"{100.0 * samples.any_fail / n:.1f}% ({samples.any_fail}/{n}), "
+            f"most samples failed {100.0 * samples.majority_fail / n:.1f}% "
+            f"({samples.majority_fail}/{n})"
         )
     return out
