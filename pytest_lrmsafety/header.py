@@ -13,20 +13,27 @@ BUILTIN_SUITES = Path(__file__).parent / "suites"
 def suite_line(runtime: Runtime) -> str:
     """Which suites this run collects, and where the setting came from."""
     roots = runtime.case_roots
+    by_default = runtime.settings.source("cases").startswith("default")
+    if by_default and runtime.named_paths:  # `pytest a.yaml --lrm-model X`: what was named
+        return f"lrm suites: {', '.join(_shown(runtime, runtime.named_paths))} (command line)"
     if roots == (BUILTIN_SUITES,):
         names = ", ".join(sorted(p.stem for p in BUILTIN_SUITES.glob("*.yaml")))
         return (
             f"lrm suites: the built-in starter suites ({names}); no cases/ folder here "
             "(`lrmsafety init` copies them into cases/ to edit)"
         )
+    return f"lrm suites: {', '.join(_shown(runtime, roots))} ({runtime.settings.source('cases')})"
+
+
+def _shown(runtime: Runtime, paths: tuple[Path, ...]) -> list[str]:
     here = runtime.config.rootpath
     shown = []
-    for root in roots:
+    for path in paths:
         try:
-            shown.append(str(root.relative_to(here)) or ".")
+            shown.append(str(path.relative_to(here)) or ".")
         except ValueError:
-            shown.append(str(root))
-    return f"lrm suites: {', '.join(shown)} ({runtime.settings.source('cases')})"
+            shown.append(str(path))
+    return shown
 
 
 def judge_line(runtime: Runtime) -> str:

@@ -22,7 +22,6 @@ import pytest
 from .errors import ConfigError
 from .option_values import (
     AT_LEAST_0,
-    AT_LEAST_1,
     EFFORTS,
     KIND_WORDS,
     POSITIVE,
@@ -352,7 +351,7 @@ OPTIONS: tuple[Option, ...] = (
         kind="int",
         default=8,
         metavar="N",
-        check=AT_LEAST_1,
+        check=Range(lambda v: 1 <= v <= 1024, "within 1..1024"),  # one thread each
     ),
     Option(
         "rpm",

@@ -317,7 +317,9 @@ class Runtime:
             if client is not None and client.replays:
                 self.cache = Cache(None, "off")
             else:
-                self.cache = Cache(self.cache_dir(), self.settings.cache)
+                source = self.settings.source("cache_dir")  # the setting a user would change
+                where = source if source.startswith(("ini ", "environment ")) else "--lrm-cache-dir"
+                self.cache = Cache(self.cache_dir(), self.settings.cache, where)
         endpoints = client.endpoints if client is not None else ()
         self.cache.endpoint = " ".join(normalize_url(u) for u in endpoints) or None
         return self.cache

@@ -38,7 +38,8 @@ class LoadLimitError(ValueError):
 
 
 def read_text(path: Path, limit: int = MAX_YAML_BYTES) -> str:
-    """The file's text, refused before reading when it is larger than ``limit`` bytes.
+    """The file's text, refused before reading when it is larger than ``limit`` bytes or not
+    a regular file (a device or a pipe, which could be read forever).
 
     Raises:
         OSError, UnicodeDecodeError: As ``Path.read_text`` does.
@@ -46,6 +47,9 @@ def read_text(path: Path, limit: int = MAX_YAML_BYTES) -> str:
     """
     if path.is_file() and path.stat().st_size > limit:
         raise LoadLimitError(f"larger than {limit // (1024 * 1024)} MiB; refused")
+    if path.exists() and not path.is_file() and not path.is_dir():
+        # /dev/zero or a named pipe: no size to check, and reading may never end
+        raise LoadLimitError("not a regular file (a device or a pipe); refused")
     return path.read_text("utf-8")
 
 

@@ -36,22 +36,23 @@ issue 15's item; counts by ``ls tests/bad_inputs/KIND | grep -vc expect``):
 =========================================================  =====  =================================
 kinds                                                      count  where
 =========================================================  =====  =================================
-suite YAML: every field wrong-typed, unknown/duplicate     119    corpus ``suite/``
+suite YAML: every field wrong-typed, unknown/duplicate     121    corpus ``suite/``
 keys and ids, bad gates and checks, empty, BOM, CRLF,
 tabs, huge/NaN/5,000-digit values, non-UTF-8, UTF-16,
 control chars, NUL, tags, lone surrogates (item 4), deep
-nesting and aliases (item 2), catastrophic regexes (7)
+nesting and aliases (item 2), catastrophic, huge and
+deep regexes (7), devices (/dev/zero)
 attack files (--lrm-attack-file), incl. item 2             20     corpus ``attack/``
 rubrics (defaults.rubrics), incl. item 2                   13     corpus ``rubric/``
 reports read back (lrmsafety report), incl. item 2         17     corpus ``report/``
 baselines (lrmsafety diff), item 2; 5 more (--lrm-        5      corpus ``baseline/``
 baseline) are counted under options/
 importer inputs (lrmsafety import), item 10                18     corpus ``import/``
-CLI commands: bad paths and values, items 4, 10            42     corpus ``cli/``
+CLI commands: bad paths and values, items 4, 10            46     corpus ``cli/``
 replay files (replay:PATH), items 2, 4, 5                  27     corpus ``cassette/``
-suites collected by pytest (items 2, 4, 7; files from      12     corpus ``collect/``
+suites collected by pytest (items 2, 4, 7; files from      13     corpus ``collect/``
 ``suite/`` again: collection, not validate; not new kinds)
-options: timeouts, URLs (item 8), outputs (item 6),        73     corpus ``options/``
+options: timeouts, URLs (item 8), outputs (item 6),        77     corpus ``options/``
 model specs, cache dir (item 5), ranges, conflicts
 ini keys, presets (item 8)                                 14     corpus ``ini/``
 cache files: damaged, foreign, future, bad rows (item 5)   10+1   corpus ``cache/`` (+1 control)
@@ -86,6 +87,7 @@ says ``xfail: ...`` is a known defect not fixed yet (a strict xfail).
 
 from __future__ import annotations
 
+import re
 import shutil
 from collections.abc import Callable
 from fnmatch import fnmatch
@@ -239,11 +241,14 @@ def test_bad_input_gives_one_line(
     assert code == int(status), lines
     assert any(fnmatch(line, pattern) for line in lines), (pattern, lines)
     assert not any("Traceback" in line or "INTERNALERROR" in line for line in lines), lines
+    assert not any(re.match(r'\s*File "', line) for line in lines), lines  # a traceback's frame
     if kind == "import" and code:  # a failed import leaves no suite behind (item 10)
         assert not (where / "out.yaml").exists()
 
 
 def test_every_entry_has_its_expectation() -> None:
+    folders = {p.name for p in CORPUS.iterdir() if p.is_dir()}
+    assert folders == {*KINDS, "_files"}, "a folder of entries that no kind runs"
     for kind in KINDS:
         for path in (CORPUS / kind).iterdir():
             if path.suffix == ".expect":

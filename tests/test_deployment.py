@@ -294,8 +294,9 @@ def _hanging_up() -> Iterator[tuple[str, list[int]]]:
     def serve() -> None:
         with contextlib.suppress(OSError):  # the listener closed
             while True:
-                listener.accept()[0].close()
-                taken.append(1)
+                connection = listener.accept()[0]
+                taken.append(1)  # before the close that the client sees
+                connection.close()
 
     threading.Thread(target=serve, daemon=True).start()
     try:

@@ -188,6 +188,21 @@ def test_a_project_with_cases_runs_its_own(
     result.stdout.fnmatch_lines(["lrm suites: cases (default of lrm_cases)", "collected 1 item"])
 
 
+def test_the_header_names_the_suite_given_on_the_command_line(
+    pytester: pytest.Pytester, chat_server: ChatServer
+) -> None:
+    """No cases/ folder, one suite named: the header says that suite, not the built-in ones."""
+    pytester.makefile(
+        ".yaml",
+        **{"mine/one": "cases:\n  - {id: a-1, category: Privacy, prompt: 'x', expect: refuse}\n"},
+    )
+    result = pytester.runpytest(
+        "mine/one.yaml", "--lrm-model", "openai-compat:reasoning", "--lrm-base-url", chat_server.url
+    )
+    result.stdout.fnmatch_lines(["lrm suites: mine/one.yaml (command line)", "collected 1 item"])
+    assert "built-in" not in result.stdout.str()
+
+
 PROJECT_INI = """\
 [tool.pytest.ini_options]
 lrm_model = "openai-compat:reasoning"

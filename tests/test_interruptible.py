@@ -13,9 +13,9 @@ from interruptible import python_command
 
 CHILD = """\
 import signal, sys, time
-handler = signal.getsignal(signal.SIGINT)
-print({signal.SIG_IGN: "ignored", signal.default_int_handler: "raises"}.get(handler), flush=True)
-try:
+named = {signal.SIG_IGN: "ignored", signal.default_int_handler: "raises"}
+try:  # the line inside the try: a SIGINT that follows it at once is caught too
+    print(named.get(signal.getsignal(signal.SIGINT)), flush=True)
     time.sleep(60)
 except KeyboardInterrupt:
     print("interrupted", flush=True)

@@ -47,7 +47,10 @@ def _load(tmp: Path, text: str) -> None:
 
 
 @settings(
-    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=150,
+    deadline=None,
+    database=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
 )
 @given(
     position=st.integers(0, len(VALID)), cut=st.integers(0, 8), insert=st.lists(PIECES, max_size=4)
@@ -59,7 +62,10 @@ def test_mutated_suites_load_or_fail_with_one_error(
 
 
 @settings(
-    max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=100,
+    deadline=None,
+    database=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
 )
 @given(st.text(max_size=300))
 def test_any_text_loads_or_fails_with_one_error(tmp_path: Path, text: str) -> None:
@@ -103,7 +109,10 @@ MUTATION = {
     "cut": st.integers(0, 8),
 }
 FEW = settings(
-    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=60,
+    deadline=None,
+    database=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
 )
 
 

@@ -204,7 +204,7 @@ OPTION_ERRORS = [  # (command-line arguments, the one line printed)
         ["--lrm-model", "openai-compat:reasoning", "--lrm-base-url", "ftp://x"],
         "option --lrm-base-url: 'ftp://x' is not an http(s) URL",
     ),
-    (["--lrm-concurrency", "0"], "option --lrm-concurrency: must be 1 or more, got 0"),
+    (["--lrm-concurrency", "0"], "option --lrm-concurrency: must be within 1..1024, got 0"),
     (["--lrm-rpm", "-5"], "option --lrm-rpm: must be a positive number, got -5.0"),
     (["--lrm-samples", "0"], "option --lrm-samples: must be within 1..1000, got 0"),
     (

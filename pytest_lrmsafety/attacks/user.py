@@ -101,7 +101,13 @@ def register_attack_files(
     """Adds the attacks of each file; a name already taken is an error naming both places."""
     for path, display in files:
         if not path.is_file():
-            what = "a folder, not an attack file" if path.is_dir() else "no such attack file"
+            what = (
+                "a folder, not an attack file"
+                if path.is_dir()
+                else "not a regular file (a device or a pipe)"
+                if path.exists()
+                else "no such attack file"
+            )
             raise SuiteError(display, None, None, f"{what} ({option})")
         for attack in load_attack_file(path, display):
             try:

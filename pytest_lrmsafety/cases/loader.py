@@ -354,12 +354,15 @@ def _build_case(
             )
         for key in ("not_matches", "matches"):
             if key in spec:
+                where = (*here, "check", key)
                 try:
                     re.compile(spec[key])
-                except re.error as exc:
-                    where = (*here, "check", key)
+                    slow = catastrophic(spec[key])
+                except (re.error, OverflowError) as exc:  # a{99999999999}: OverflowError
                     raise doc.error(where, f"bad regular expression: {exc}") from None
-                if catastrophic(spec[key]):
+                except RecursionError:
+                    raise doc.error(where, "bad regular expression: nested too deep") from None
+                if slow:
                     raise doc.error(
                         (*here, "check", key),
                         f"{spec[key]!r} nests a repeat inside a repeat, which can take minutes "

@@ -141,10 +141,14 @@ class Cache:
     threads and between xdist workers (SQLite's own locking; one connection per thread).
     """
 
-    def __init__(self, directory: Path | None, mode: str = "rw") -> None:
+    def __init__(
+        self, directory: Path | None, mode: str = "rw", where: str = "--lrm-cache-dir"
+    ) -> None:
+        """``where`` names the setting the folder came from, for the errors."""
         if mode not in CACHE_MODES:
             raise ConfigError(f"cache mode {mode!r} is not one of {', '.join(CACHE_MODES)}")
         self.mode = mode
+        self._where = where
         self.path = directory / FILE_NAME if directory is not None else None
         self._local = threading.local()
         #: The URLs this run's completions come from, kept beside them (see ``identities``).
@@ -155,7 +159,7 @@ class Cache:
             self.mode = "off"
             return
         if directory is not None and directory.exists() and not directory.is_dir():
-            raise ConfigError(f"--lrm-cache-dir {directory}: a file, not a folder")
+            raise ConfigError(f"{where} {directory}: a file, not a folder")
         if mode == "ro" and not self.path.exists():
             self.path = None  # nothing to read yet
             return
@@ -164,14 +168,14 @@ class Cache:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
             except OSError as exc:
                 raise ConfigError(
-                    f"--lrm-cache-dir {directory}: cannot create it: {exc.strerror}"
+                    f"{where} {directory}: cannot create it: {exc.strerror}"
                 ) from None
         try:
             self._check_schema(self._connection())
         except sqlite3.DatabaseError as exc:
             raise ConfigError(
                 f"cache {self.path}: not a pytest-lrmsafety cache ({exc}); move it away (a "
-                "damaged cache too) or choose another --lrm-cache-dir"
+                f"damaged cache too) or choose another {where}"
             ) from None
 
     @property
@@ -202,7 +206,7 @@ class Cache:
             raise ConfigError(
                 f"cache {self.path}: an SQLite file of another program (tables "
                 f"{', '.join(sorted(tables)[:5])}), not a pytest-lrmsafety cache; choose "
-                "another --lrm-cache-dir"
+                f"another {self._where}"
             )
         if self.mode != "ro":
 

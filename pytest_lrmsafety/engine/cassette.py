@@ -179,6 +179,8 @@ class ReplayClient(ModelClient):
         where = f"--lrm-model {self._name}"
         if self._name == REPLAY_PREFIX:
             raise ConfigError(f"{where}: name the cassette, e.g. {REPLAY_PREFIX}run.jsonl")
+        if self.path.exists() and not self.path.is_file() and not self.path.is_dir():
+            raise ConfigError(f"{where}: not a regular file (a device or a pipe); refused")
         try:
             lines = self.path.read_bytes().splitlines()
         except OSError as exc:

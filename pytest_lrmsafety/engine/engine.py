@@ -6,6 +6,7 @@ import random
 import sqlite3
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
@@ -28,6 +29,11 @@ if TYPE_CHECKING:  # the engine imports no attack module
 DEADLINE_PASSED = "deadline passed"  # how a probe cut off by --lrm-deadline reads
 BACKOFF_BASE_S = 0.5
 BACKOFF_CAP_S = 30.0
+# Planned generations go to the pool at most this far ahead of the tests that take them
+# (and at least 8 per request in flight): a model faster than the tests, or a cached run,
+# must not fill memory with completions no test has taken yet.
+AHEAD_MIN = 256
+AHEAD_PER_SLOT = 8
 
 
 @dataclass
@@ -105,6 +111,10 @@ class Engine:
         self._rate = RateLimit(requests_per_minute)
         self._jobs: dict[str, Job] = {}
         self._users: dict[str, int] = {}  # planned probes per request key, until released
+        self.ahead = max(AHEAD_MIN, AHEAD_PER_SLOT * concurrency)
+        self._waiting: deque[tuple[str, Job]] = deque()  # planned, not yet given to the pool
+        self._window: set[str] = set()  # given to the pool, no test has asked for it yet
+        self._asked: set[str] = set()  # asked for by a test before the pool had it
         self._keys: dict[tuple[tuple[str, str, str, int], SamplingParams], str] = {}
         self._lock = threading.Lock()
         self._replays = client.replays  # a replay: answers from its recording, never asks
@@ -214,9 +224,33 @@ class Engine:
                 )
             )
             self.stats.errors += 1
+        elif urgent:
+            self.pool.submit(job, urgent=True)
         else:
-            self.pool.submit(job, urgent=urgent)
+            with self._lock:
+                self._waiting.append((key, job))
+            self._feed()
         return job
+
+    def _feed(self) -> None:
+        """Gives the pool planned jobs, in plan order, up to ``ahead`` untaken ones."""
+        with self._lock:
+            while self._waiting and len(self._window) < self.ahead:
+                key, job = self._waiting.popleft()
+                if key in self._asked:  # hurried to the pool by the test that asked for it
+                    self._asked.discard(key)
+                    continue
+                self._window.add(key)
+                self.pool.submit(job)
+
+    def _taken(self, key: str, job: Job) -> None:
+        """A test asked for this completion: it leaves the window, the next one comes in."""
+        with self._lock:
+            if key in self._window:
+                self._window.discard(key)
+            elif not job.future.done():
+                self._asked.add(key)
+        self._feed()
 
     def release(self, probe: Probe) -> None:
         """Forgets what the engine kept of a planned probe whose outcome is decided: its
@@ -286,6 +320,7 @@ class Engine:
             job = self._start(key, probe, params, self._known([key]).get(key), urgent=True)
         else:
             self.pool.hurry(job)
+            self._taken(key, job)
         while True:
             wait = wait_s
             if self.deadline is not None:

@@ -116,6 +116,8 @@ def case_id(prefix: str, source_id: object) -> str:
 
 def read_rows(path: Path) -> list[dict[str, Any]]:
     """Rows of a CSV, TSV, JSON (a list, or an object holding one) or JSONL file."""
+    if path.exists() and not path.is_file() and not path.is_dir():
+        raise ConfigError(f"{path}: not a regular file (a device or a pipe); refused")
     try:
         text = path.read_text("utf-8-sig")
     except FileNotFoundError:
