@@ -63,9 +63,7 @@ SHARED_VALUES = frozenset(
 
 def _shared(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     intern = sys.intern
-    return {
-        intern(k): intern(v) if k in SHARED_VALUES and type(v) is str else v for k, v in pairs
-    }
+    return {intern(k): intern(v) if k in SHARED_VALUES and type(v) is str else v for k, v in pairs}
 
 
 def read_record(text: str) -> ProbeRecord:
