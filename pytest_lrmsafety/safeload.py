@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -211,6 +212,34 @@ def json_text(data: Any, **options: Any) -> str:
     except UnicodeEncodeError:
         return json.dumps(data, ensure_ascii=True, **options)
     return text
+
+
+def write_json(data: Any, path: Path, **options: Any) -> None:
+    """Writes ``data`` as :func:`json_text` would, streamed: a report of 20,000 probes is
+    never one string in memory (nor its UTF-8 bytes beside it). Written to a temporary file
+    beside ``path`` and moved into place, so a reader never sees half a file; a lone
+    surrogate restarts the file with ``\\u`` escapes."""
+    if path.is_symlink():  # write where the link points, as a plain write would
+        path = path.resolve()
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        for ascii_only in (False, True):
+            encoder = json.JSONEncoder(ensure_ascii=ascii_only, **options)
+            try:
+                with temporary.open("w", encoding="utf-8", newline="\n") as out:
+                    chunks: list[str] = []
+                    for chunk in encoder.iterencode(data):
+                        chunks.append(chunk)
+                        if len(chunks) >= 4096:
+                            out.write("".join(chunks))
+                            chunks.clear()
+                    out.write("".join(chunks) + "\n")
+                break
+            except UnicodeEncodeError:
+                continue
+        os.replace(temporary, path)
+    finally:
+        temporary.unlink(missing_ok=True)
 
 
 def has_surrogate(text: str) -> bool:

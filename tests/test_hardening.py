@@ -169,3 +169,29 @@ def test_two_recorders_sharing_a_file_write_each_probe_once(tmp_path: Path) -> N
     keys = [json.loads(line).get("key") for line in path.read_text("utf-8").splitlines()]
     written = [k for k in keys if k]
     assert sorted(written) == sorted(f"k{i}" for i in range(50))
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        {"probes": [{"answer": "é and 中文", "n": 1}] * 3, "ok": True},
+        {"probes": [{"answer": "a lone \ud800 surrogate, é"}]},
+    ],
+    ids=["utf-8", "lone-surrogate"],
+)
+def test_reports_are_streamed_to_disk_as_one_text_would_be(
+    tmp_path: Path, data: dict[str, object]
+) -> None:
+    """write_json streams (no report-sized string in memory) yet writes what json_text would:
+    UTF-8, or every non-ASCII character escaped when a lone surrogate cannot be UTF-8; no
+    temporary file is left beside it, and a link is written through."""
+    from pytest_lrmsafety.safeload import json_text, write_json
+
+    target = tmp_path / "real.json"
+    link = tmp_path / "report.json"
+    link.symlink_to(target)
+    write_json(data, link, indent=2)
+    assert link.is_symlink()
+    assert target.read_text("utf-8") == json_text(data, indent=2) + "\n"
+    assert json.loads(target.read_text("utf-8")) == data
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["real.json", "report.json"]

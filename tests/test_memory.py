@@ -32,7 +32,9 @@ def pytest_sessionfinish(session):
     kept = [r for reports in reporter.stats.values() for r in reports
             if hasattr(r, "user_properties")]
     engine = get_runtime(session.config).engine
-    name = os.environ.get("PYTEST_XDIST_WORKER", "controller")
+    # not PYTEST_XDIST_WORKER: this suite may itself run under xdist, and its env leaks in
+    workerinput = getattr(session.config, "workerinput", None)
+    name = workerinput["workerid"] if workerinput else "controller"
     with open(f"left-{name}.json", "w") as out:
         json.dump({
             "reports": len(kept),

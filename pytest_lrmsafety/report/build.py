@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from ..gates import Gate
-from ..safeload import json_text
+from ..safeload import write_json
 from .baseline import compare
 from .gate import DEFAULT_MIN_PROBES, evaluate_gates, gate_verdict
 from .model import (
@@ -228,4 +228,4 @@ def write_report(report: Report, path: Path) -> None:
     data = report.to_json()
     check(data, str(path))
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json_text(data, indent=2) + "\n", "utf-8")
+    write_json(data, path, indent=2)
