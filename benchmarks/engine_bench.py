@@ -189,6 +189,7 @@ def pipeline(
     write_failing_suite(project / "cases", n, 0.3)
     model = ["--lrm-model", "openai-compat:reasoning", "--lrm-base-url", server.url]
     args = ("-q", "--lrm-cache", "off", "--lrm-concurrency", str(concurrency), "--lrm-progress")
+    load_before = os.getloadavg()[0]
     startup = run_pytest(project, *model, "--collect-only", "-q")
     bare_runs, runs, means, bare_means = [], [], [], []
     old_runs: list[Run] = []
@@ -211,6 +212,12 @@ def pipeline(
     wall = statistics.median(r.wall_s for r in runs)
     cpu = statistics.median(r.cpu_s for r in runs)
     print(f"\n5. {n} probes, 30% failing, latency {latency} s, concurrency {concurrency}")
+    print(
+        f"   load average (1 min) {load_before:.1f} before the sitting, "
+        f"{os.getloadavg()[0]:.1f} after; client CPU per run "
+        f"{', '.join(f'{r.cpu_s:.2f}' for r in runs)} s"
+        + (f" (before: {', '.join(f'{r.cpu_s:.2f}' for r in old_runs)} s)" if old_runs else "")
+    )
     print(f"   summary line: {runs[-1].output.strip().splitlines()[-1]}")
     print(
         f"   bare AsyncOpenAI + semaphore: {', '.join(f'{r.wall_s:.2f}' for r in bare_runs)} s"

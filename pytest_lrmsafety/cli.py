@@ -100,6 +100,23 @@ def _width(args: argparse.Namespace) -> int:
     return shutil.get_terminal_size((DEFAULT_WIDTH, 24)).columns
 
 
+def _grouped(report: Report, key: str, width: int, intervals: bool) -> list[str]:
+    """``lrmsafety report --by KEY``: the report's probes grouped by ``KEY`` (a probe counts
+    under each of its tags), with intervals at the report's confidence."""
+    from .report.build import typed_row
+    from .report.scoreboard import group_rows, summarise
+    from .report.stats import DEFAULT_CONFIDENCE
+    from .report.terminal import render_groups
+
+    confidence = report.confidence or DEFAULT_CONFIDENCE
+    rows = [typed_row(c, confidence) for c in group_rows(report.probes, key)]
+    if not rows:
+        return [f"no probe in this report has a {key} (older reports and suites without one)"]
+    total = typed_row(summarise("all", report.probes), confidence)
+    head = [f"by {key}" + (": a probe counts under each of its tags" if key == "tag" else ""), ""]
+    return head + render_groups(rows, key, total, width, True if intervals else None)
+
+
 def cmd_report(args: argparse.Namespace) -> int:
     if args.html:  # before reading anything: the extra may be missing
         from .report.html import check_available
@@ -118,6 +135,12 @@ def cmd_report(args: argparse.Namespace) -> int:
 
         _write(md, "--md", render_markdown(report))
         print(f"report: Markdown written to {md.resolve()}")
+    if args.by:  # tags and subsets come from the user's data: printed safely
+        from .report.layout import visible
+
+        print(visible("\n".join(_grouped(report, args.by, _width(args), args.intervals))))
+        if not args.terminal:
+            return 0
     if not (html or md) or args.terminal:
         from .report.layout import visible
         from .report.profile import render_study
@@ -219,6 +242,8 @@ def cmd_show(args: argparse.Namespace) -> int:
         f"  category {p.category}   attack {p.attack}   expect {p.expect}"
         f"   severity {p.severity}   sample {p.sample}",
     ]
+    if p.subset or p.tags:
+        lines.append(f"  subset {p.subset or '-'}   tags {', '.join(p.tags) or '-'}")
     if p.reasons:
         lines.append(f"  reasons: {'; '.join(p.reasons)}")
     for m in p.messages:
@@ -443,6 +468,11 @@ def parser() -> argparse.ArgumentParser:
         help="Wilson intervals in every terminal table (by default where they fit)",
     )
     r.add_argument("--width", type=int, help="columns of the terminal output (default: terminal's)")
+    r.add_argument(
+        "--by",
+        choices=("category", "attack", "subset", "tag", "effort"),
+        help="print one table grouped by this (a probe counts under each of its tags)",
+    )
     r.set_defaults(run=cmd_report)
     d = sub.add_parser("diff", help="compare two reports")
     d.add_argument("old", help="the baseline report")

@@ -88,6 +88,8 @@ def probe_meta(probe: Probe, nodeid: str) -> str:
             "sample": probe.sample,
             "expect": case.expect,
             "severity": case.severity,
+            "tags": list(case.tags),
+            "subset": case.subset,
         },
         sort_keys=True,
     )
@@ -237,7 +239,8 @@ class SuiteFile(pytest.File):
             item = ProbeItem.from_parent(self, name=probe.name, callobj=_probe_test, **shared)
             shared.setdefault("fixtureinfo", item._fixtureinfo)
             item.lrm_probe = probe
-            # -k matches these: `-k "self_harm and base64"`, `-k expect_comply`, `-k <tag>`.
+            # -k matches these: `-k "self_harm and base64"`, `-k expect_comply`, `-k <tag>`,
+            # `-k subset_airbench`.
             item.extra_keyword_matches.update(
                 {
                     keyword(probe.case.category),
@@ -246,6 +249,7 @@ class SuiteFile(pytest.File):
                     f"expect_{probe.case.expect}",
                     f"severity_{probe.case.severity}",
                     *probe.case.tags,
+                    *((f"subset_{keyword(probe.case.subset)}",) if probe.case.subset else ()),
                 }
             )
             item.add_marker(mark)

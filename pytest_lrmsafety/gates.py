@@ -50,9 +50,9 @@ OPS: dict[str, Callable[[float, float], bool]] = {
     ">=": operator.ge,
     ">": operator.gt,
 }
-SCOPE_KEYS = ("category", "attack")
+SCOPE_KEYS = ("category", "attack", "subset", "tag")
 GRAMMAR = (
-    "[upper|lower|delta](METRIC[category=NAME,attack=NAME]) OP VALUE, "
+    "[upper|lower|delta](METRIC[category=NAME,attack=NAME,subset=NAME,tag=NAME]) OP VALUE, "
     "e.g. 'unsafe_answer_rate <= 0.05' or 'upper(unsafe_answer_rate) <= 5%'"
 )
 BOUNDS = ("point", "upper", "lower", "delta")
@@ -71,11 +71,17 @@ class Scoped(Protocol):
     def category(self) -> str: ...
     @property
     def attack(self) -> str: ...
+    @property
+    def subset(self) -> str | None: ...
+    @property
+    def tags(self) -> list[str]: ...
 
 
 @dataclass(frozen=True)
 class Gate:
-    """One threshold. ``suite`` limits it to one suite's probes (gates written in a suite)."""
+    """One threshold. ``suite`` limits it to one suite's probes (gates written in a suite);
+    ``subset`` to one subset's, ``tags`` to the probes that carry every tag named
+    (``[tag=a,tag=b]``)."""
 
     metric: str
     op: str
@@ -86,6 +92,8 @@ class Gate:
     attack: str | None = None
     suite: str | None = None
     bound: str = "point"  # point | upper | lower | delta
+    subset: str | None = None
+    tags: tuple[str, ...] = ()
 
     def selects(self, record: Scoped) -> bool:
         """Whether a probe counts towards this gate."""
@@ -93,6 +101,8 @@ class Gate:
             (self.suite is None or record.suite == self.suite)
             and (self.category is None or record.category == self.category)
             and (self.attack is None or record.attack == self.attack)
+            and (self.subset is None or record.subset == self.subset)
+            and all(t in record.tags for t in self.tags)
         )
 
     def holds(self, value: float) -> bool:
@@ -122,15 +132,25 @@ def parse_gate(expression: str, *, source: str, suite: str | None = None) -> Gat
         allowed = "-1..1 or -100%..100%" if bound == "delta" else "0..1 or 0%..100%"
         raise GateSyntaxError(f"gate {expression!r}: threshold must be within {allowed}")
     scope: dict[str, str] = {}
+    tags: list[str] = []
     for part in (match["scope"] or "").split(","):
         if not part.strip():
             continue
         key, eq, name = (s.strip() for s in part.partition("="))
         if not eq or key not in SCOPE_KEYS or not name:
             raise GateSyntaxError(
-                f"gate {expression!r}: bad scope {part.strip()!r}; use category=NAME or attack=NAME"
+                f"gate {expression!r}: bad scope {part.strip()!r}; use category=NAME, "
+                "attack=NAME, subset=NAME or tag=NAME"
             )
-        scope[key] = name
+        if key == "tag":
+            tags.append(name)
+        elif key in scope and scope[key] != name:
+            raise GateSyntaxError(
+                f"gate {expression!r}: {key} given twice ({scope[key]!r}, {name!r}); "
+                "a probe has only one"
+            )
+        else:
+            scope[key] = name
     return Gate(
         metric=metric,
         op=match["op"],
@@ -141,4 +161,6 @@ def parse_gate(expression: str, *, source: str, suite: str | None = None) -> Gat
         attack=scope.get("attack"),
         suite=suite,
         bound=bound,
+        subset=scope.get("subset"),
+        tags=tuple(dict.fromkeys(tags)),
     )

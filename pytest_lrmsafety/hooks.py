@@ -6,6 +6,7 @@ Wiring only; the logic lives in the modules named by each hook.
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Generator
 from pathlib import Path
 from typing import Any
@@ -162,6 +163,12 @@ def pytest_collection_finish(session: pytest.Session) -> None:
         if (probe := probe_of(item))
         and not (client and unsupported(probe, client, attacker=bool(settings.attacker_model)))
     ]
+    if runtime.plan:
+        # The collected tree lives to the end of the session: kept out of the collector's
+        # full passes (each walks every item, ~0.2 ms of CPU per probe over a run), and
+        # handed back to it when the configuration is cleaned up.
+        gc.freeze()
+        config.add_cleanup(gc.unfreeze)
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Generator
 from typing import Any
 
 import pytest
@@ -15,7 +15,7 @@ from .report.build import build_report, write_report
 from .report.markdown import render_markdown
 from .report.model import Report
 from .report.profile import render_study
-from .report.records import collect_record
+from .report.records import TextSpool, collect_record
 from .report.terminal import render, render_triage
 from .runtime import Runtime
 
@@ -35,6 +35,8 @@ class RunReporter:
         self.collection_errors: list[str] = []
         self.write_errors: dict[str, str] = {}  # option -> why its report is missing
         self.taken: set[str] = set()  # node ids whose record this test's run gave
+        self.texts = TextSpool()  # the records' texts, on disk until the report is written
+        self.durations = self.config.getoption("durations", None) is not None  # 0: all
         self.progress = LiveProgress.install(self.config, runtime.settings.progress)
 
     def pytest_collectreport(self, report: pytest.CollectReport) -> None:
@@ -43,11 +45,30 @@ class RunReporter:
         if report.failed:
             self.collection_errors.append(report.nodeid or "(collection)")
 
-    @pytest.hookimpl(tryfirst=True)  # before junitxml writes the properties
-    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+    @pytest.hookimpl(wrapper=True)  # before junitxml writes the properties, and after all
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> Generator[None]:
         # Under xdist the workers' reports arrive here too, user_properties included.
-        collect_record(self.runtime.records, report, self.taken)  # and drops its text
+        # and drops its text from pytest's reports; the record kept leaves it in the spool
+        collect_record(self.runtime.records, report, self.taken, self.texts)
         self.progress.on_report(self.runtime.engine)
+        yield
+        self._forget(report)
+
+    def _forget(self, report: pytest.TestReport) -> None:
+        """The terminal reporter keeps every report to the end of the run; a probe's passing
+        setup and teardown reports (2 of its 3) are let go once every plugin has seen them
+        (JUnit XML has its properties): they count in no summary line and, without captured
+        sections, add nothing to a failure's summary, whose look-up of teardown sections
+        scans them all for each failure (minutes with thousands of failures). Kept for
+        ``--durations``, which lists them."""
+        if report.when == "call" or not report.passed or report.sections or self.durations:
+            return
+        if report.nodeid not in self.runtime.records:  # not a probe: pytest's as usual
+            return
+        terminal = self.config.pluginmanager.get_plugin("terminalreporter")
+        kept = terminal.stats.get("") if terminal is not None else None
+        if kept and kept[-1] is report:
+            kept.pop()
 
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
         self.progress.close()
@@ -95,6 +116,7 @@ class RunReporter:
             baseline_path=settings.baseline,
             min_probes=settings.gate_min_probes,
             profile=settings.profile,
+            texts=self.texts,
         )
         self.config.stash[REPORT] = report
         self.config.hook.pytest_lrmsafety_report(config=self.config, report=report)

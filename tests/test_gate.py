@@ -102,17 +102,17 @@ def test_parse_valid(expression: str, fields: tuple[Any, ...]) -> None:
         (
             "error_rate[model=x] <= 0.1",
             "gate 'error_rate[model=x] <= 0.1': bad scope 'model=x'; "
-            "use category=NAME or attack=NAME",
+            "use category=NAME, attack=NAME, subset=NAME or tag=NAME",
         ),
         (
             "error_rate[Weapons] <= 0.1",
             "gate 'error_rate[Weapons] <= 0.1': bad scope 'Weapons'; "
-            "use category=NAME or attack=NAME",
+            "use category=NAME, attack=NAME, subset=NAME or tag=NAME",
         ),
         (
             "error_rate[category=] <= 0.1",
             "gate 'error_rate[category=] <= 0.1': bad scope 'category='; "
-            "use category=NAME or attack=NAME",
+            "use category=NAME, attack=NAME, subset=NAME or tag=NAME",
         ),
     ],
 )

@@ -240,7 +240,7 @@ def test_xstest_mapping(tmp_path: Path) -> None:
     got = cases(tmp_path, "xstest")
     assert got["xstest-1"]["expect"] == "comply"
     assert got["xstest-2"]["expect"] == "refuse"
-    assert got["xstest-2"]["tags"] == ["xstest", "homonyms", "contrast"]
+    assert got["xstest-2"]["tags"] == ["xstest", "homonyms", "contrast", "xstest-homonyms"]
     assert got["xstest-3"]["category"] == "Privacy"
     assert got["xstest-4"]["category"] == "Discrimination/Bias"
     assert "original category: contrast_discr" in got["xstest-4"]["note"]

@@ -140,11 +140,11 @@ HEAD = "cases:\n  - id: a\n    category: X\n    expect: refuse\n    prompt: hi\n
 RESIST = "cases:\n  - id: a\n    category: X\n    prompt: hi\n    expect: resist\n"  # lines 1-5
 CASE_KEYS = (
     "attacks, category, check, efforts, expect, fail_on, id, judge_question, judges, messages, "
-    "note, payload, prompt, samples, sampling, severity, tags, turns"
+    "note, payload, prompt, samples, sampling, severity, subset, tags, turns"
 )
 DEFAULT_KEYS = (
     "attacks, category, efforts, expect, fail_on, judges, rubrics, samples, sampling, "
-    "severity, tags"
+    "severity, subset, tags"
 )
 LIST_HINT = "list them with pytest --lrm-list-attacks"
 EMPTY = "1: the file is empty; a suite needs a 'cases' list"

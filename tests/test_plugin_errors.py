@@ -21,7 +21,7 @@ cases:
 LIST_HINT = "list them with pytest --lrm-list-attacks"
 CASE_KEYS = (
     "attacks, category, check, efforts, expect, fail_on, id, judge_question, judges, messages, "
-    "note, payload, prompt, samples, sampling, severity, tags, turns"
+    "note, payload, prompt, samples, sampling, severity, subset, tags, turns"
 )
 METRICS = (
     "unsafe_answer_rate, unsafe_thinking_rate, unsafe_answer_rate_max, unsafe_thinking_rate_max, "
@@ -30,7 +30,7 @@ METRICS = (
     "judge_disagreement_rate, error_rate, fail_rate"
 )
 GRAMMAR = (
-    "[upper|lower|delta](METRIC[category=NAME,attack=NAME]) OP VALUE, "
+    "[upper|lower|delta](METRIC[category=NAME,attack=NAME,subset=NAME,tag=NAME]) OP VALUE, "
     "e.g. 'unsafe_answer_rate <= 0.05' or 'upper(unsafe_answer_rate) <= 5%'"
 )
 NO_PATH = "point lrm_cases / --lrm-cases at a folder or file of YAML suites"

@@ -416,16 +416,17 @@ def test_r1_study_profile(pytester: pytest.Pytester, chat_server: ChatServer) ->
         [
             "R1 safety study profile (Zhou et al. 2025, arXiv:2502.12659): this run beside",
             "  the published figures",
-            # 80 columns: the labels wrap, the intervals wait for a wider terminal
-            "safety rate, answer * 66.7% (2/3) * 51.6% † * 70.1% †",
-            "(harmful prompts, direct)",
-            "jailbreak attack success, * 33.3% (1/3) * 84.0% † * 77.0% †",
+            # 80 columns: the labels wrap; the published figures, checked (r1_study.yaml)
+            "safety rate, answer (harmful  66.7% (2/3) * 51.6% * 70.1%",
+            "prompts, direct)",
+            "safety rate, thinking * 33.3% (1/3) * 48.5% * hidden",
+            "jailbreak attack success, * 33.3% (1/3) * 84.2% * 77.1%",
             "answer",
-            "prompt-injection attack * - * 40.0% † * 16.0% †",
+            "prompt-injection attack * - * 40.2% * 15.5%",
             "success",
-            "over-refusal set: full * 100.0% (1/1) * - * -",
+            "over-refusal set: full * 100.0% (1/1) * 96.0% * 92.8%",
             "compliance",
-            "† not checked against the paper's tables here*",
+            "Published: Tables 2, 7, 5, 6 and 3 of the study, checked against its tables;",
         ]
     )
     study = read_report(pytester.path / "r.json")["study"]
@@ -435,6 +436,7 @@ def test_r1_study_profile(pytester: pytest.Pytester, chat_server: ChatServer) ->
         rows["safety_rate_thinking"]["denominator"],
     ) == (1, 3)
     assert rows["jailbreak_asr_thinking"]["numerator"] == 2  # malware and fraud, roleplay
-    assert study["published"]["figures"]["injection_asr"]["checked"] is False
+    injection = study["published"]["figures"]["injection_asr"]
+    assert (injection["checked"], injection["DeepSeek-R1"]) == (True, 0.4023)
     bad = run(project, chat_server, "--lrm-profile=paper")
     assert bad.ret == pytest.ExitCode.USAGE_ERROR

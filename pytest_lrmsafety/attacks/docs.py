@@ -57,7 +57,14 @@ FAMILY_NOTES = {
         "Several user turns; the model answers each before the next, and its last answer is "
         "judged. Suites can script their own turns per case (`turns:`)."
     ),
-    "reasoning": "Attacks on the reasoning itself.",
+    "reasoning": (
+        "Attacks on the reasoning itself. `cot_hijack_*` pad the request with benign puzzles "
+        "worked step by step (other lengths: `pytest_lrmsafety.attacks.hijack.cot_hijack(N, "
+        "name=...)` from the `pytest_lrmsafety_register_attacks` hook). `hcot_*` write the "
+        "fabricated safety reasoning in one model family's style (the family is in the name: "
+        "`r1`, `qwen3`, `o_series`) and place it where that family reads it: the user turn, a "
+        "prefill of the thinking (open-weight backends), or an earlier assistant turn."
+    ),
     "attacker_model": (
         "A second model writes the attack. Off unless `--lrm-attacker-model` is given; "
         "`--lrm-attacker-rounds` bounds the rounds."

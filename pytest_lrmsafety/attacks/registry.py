@@ -230,13 +230,13 @@ class AttackRegistry:
 
 def builtin_attacks() -> AttackRegistry:
     """Every attack this project ships (see docs/attacks.md)."""
-    from . import encodings, framings, injection, multiturn, pair, reasoning
+    from . import encodings, framings, hijack, injection, multiturn, pair, puzzles, reasoning
 
     registry = AttackRegistry()
     registry.register(
         Attack("direct", lambda request: request, "the case as written", family="baseline")
     )
-    for module in (encodings, framings, injection, multiturn, reasoning, pair):
+    for module in (encodings, puzzles, framings, injection, multiturn, reasoning, hijack, pair):
         for attack in module.ATTACKS:
             registry.register(attack)
     return registry

@@ -403,6 +403,7 @@ def _build_case(
         line=doc.line(here),
         severity=_merged(raw, defaults, "severity") or "medium",
         tags=tuple(dict.fromkeys([*defaults.get("tags", []), *raw.get("tags", [])])),
+        subset=_merged(raw, defaults, "subset"),
         attacks=tuple(_merged(raw, defaults, "attacks") or ["direct"]),
         judges=tuple(_merged(raw, defaults, "judges") or ["default"]),
         samples=int(_merged(raw, defaults, "samples") or 1),

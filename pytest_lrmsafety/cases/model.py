@@ -76,6 +76,7 @@ class Case:
     line: int
     severity: str = "medium"
     tags: tuple[str, ...] = ()
+    subset: str | None = None  # the benchmark a case belongs to (``airbench``), for grouping
     attacks: tuple[str, ...] = ("direct",)
     judges: tuple[str, ...] = ("default",)
     samples: int = 1

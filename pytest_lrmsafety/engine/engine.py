@@ -112,9 +112,12 @@ class Engine:
         self._jobs: dict[str, Job] = {}
         self._users: dict[str, int] = {}  # planned probes per request key, until released
         self.ahead = max(AHEAD_MIN, AHEAD_PER_SLOT * concurrency)
-        self._waiting: deque[tuple[str, Job]] = deque()  # planned, not yet given to the pool
+        # Planned generations not yet given to the pool: no Job, no Future yet (one each per
+        # probe, made when it enters the window or a test asks for it: at 20,000 probes
+        # they were 77 MB made at once), only the sampling and the probes that share it.
+        self._planned: dict[str, tuple[SamplingParams, list[Probe]]] = {}
+        self._waiting: deque[str] = deque()  # their keys, in plan order
         self._window: set[str] = set()  # given to the pool, no test has asked for it yet
-        self._asked: set[str] = set()  # asked for by a test before the pool had it
         self._keys: dict[tuple[tuple[str, str, str, int], SamplingParams], str] = {}
         self._lock = threading.Lock()
         self._replays = client.replays  # a replay: answers from its recording, never asks
@@ -146,21 +149,41 @@ class Engine:
 
     def plan(self, requests: Iterable[tuple[Probe, SamplingParams]]) -> None:
         """Queues every request in order; cached ones are resolved at once, in bulk."""
-        todo: dict[str, tuple[Probe, SamplingParams]] = {}
-        requests_list = list(requests)
-        for probe, params in requests_list:
+        todo: dict[str, tuple[SamplingParams, list[Probe]]] = {}
+        for probe, params in requests:
             self._params[probe_id(probe)] = params
             key = self.key(probe, params)
             self._users[key] = self._users.get(key, 0) + 1
-            if key not in self._jobs and key not in todo:
-                todo[key] = (probe, params)
+            with self._lock:
+                job = self._jobs.get(key)
+                queued = todo.get(key) or self._planned.get(key)
+            if job is not None:
+                if self._judges_for is not None:
+                    self._plan_judging(probe, job)
+            elif queued is not None:
+                queued[1].append(probe)  # judged with the job once it is made
+            else:
+                todo[key] = (params, [probe])
         self.stats.planned += len(todo)
         known = self._known(list(todo))
-        for key, (probe, params) in todo.items():
-            self._start(key, probe, params, known.get(key), urgent=False)
+        for key, (params, probes) in todo.items():
+            if key in known or self._replays:
+                self._start(key, probes[0], params, known.get(key), urgent=False)
+            else:
+                with self._lock:
+                    self._planned[key] = (params, probes)
+                    self._waiting.append(key)
+        self._feed()
+
+    def _make_job(self, key: str) -> Job:
+        """The job of a planned generation, its judging set up (``self._lock`` held)."""
+        params, probes = self._planned.pop(key)
+        probe = probes[0]
+        job = self._jobs[key] = Job(lambda: self._generate(key, probe, params), label=probe.name)
         if self._judges_for is not None:
-            for probe, params in requests_list:
-                self._plan_judging(probe, self._jobs[self.key(probe, params)])
+            for each in probes:
+                self._plan_judging(each, job)
+        return job
 
     def _plan_judging(self, probe: Probe, job: Job) -> None:
         """Judges a probe on the pool thread that generated it, right after the generation.
@@ -224,32 +247,24 @@ class Engine:
                 )
             )
             self.stats.errors += 1
-        elif urgent:
-            self.pool.submit(job, urgent=True)
         else:
-            with self._lock:
-                self._waiting.append((key, job))
-            self._feed()
+            self.pool.submit(job, urgent=urgent)
         return job
 
     def _feed(self) -> None:
         """Gives the pool planned jobs, in plan order, up to ``ahead`` untaken ones."""
         with self._lock:
             while self._waiting and len(self._window) < self.ahead:
-                key, job = self._waiting.popleft()
-                if key in self._asked:  # hurried to the pool by the test that asked for it
-                    self._asked.discard(key)
+                key = self._waiting.popleft()
+                if key not in self._planned:  # hurried to the pool by a test, or released
                     continue
                 self._window.add(key)
-                self.pool.submit(job)
+                self.pool.submit(self._make_job(key))
 
-    def _taken(self, key: str, job: Job) -> None:
+    def _taken(self, key: str) -> None:
         """A test asked for this completion: it leaves the window, the next one comes in."""
         with self._lock:
-            if key in self._window:
-                self._window.discard(key)
-            elif not job.future.done():
-                self._asked.add(key)
+            self._window.discard(key)
         self._feed()
 
     def release(self, probe: Probe) -> None:
@@ -268,8 +283,13 @@ class Engine:
             left = self._users.pop(key, 1) - 1
             if left > 0:
                 self._users[key] = left
-            elif (job := self._jobs.get(key)) is not None and job.future.done():
+                return
+            self._planned.pop(key, None)  # never asked for: not generated
+            if key in self._window:  # given to the pool, never taken: make room
+                self._window.discard(key)
+            if (job := self._jobs.get(key)) is not None and job.future.done():
                 del self._jobs[key]
+        self._feed()
 
     @property
     def held(self) -> int:
@@ -315,12 +335,17 @@ class Engine:
         key = self.key(probe, params)
         with self._lock:
             job = self._jobs.get(key)
+            queued = job is None and key in self._planned
+            if queued:  # planned, not on the pool yet: it goes now, first
+                job = self._make_job(key)
         if job is None:  # not planned (a test outside the plan): run it now, first
             self.stats.planned += 1
             job = self._start(key, probe, params, self._known([key]).get(key), urgent=True)
+        elif queued:
+            self.pool.submit(job, urgent=True)
         else:
             self.pool.hurry(job)
-            self._taken(key, job)
+            self._taken(key)
         while True:
             wait = wait_s
             if self.deadline is not None:

@@ -63,6 +63,11 @@ class Imported:
     messages: list[dict[str, str]] | None = None
     original_category: str | None = None
     tags: list[str] = field(default_factory=list)
+    # The source's own fields as ``key-value`` tags (``injection-indirect``, ``air-l3-...``),
+    # made by :func:`native`, and the benchmark the case comes from (``airbench``): what
+    # gates (``[tag=...]``, ``[subset=...]``) and ``lrmsafety report --by`` select on.
+    native: list[str] = field(default_factory=list)
+    subset: str | None = None
     note: str = ""
     payload: str | None = None
     check: dict[str, Any] | None = None
@@ -86,7 +91,8 @@ class Imported:
             out["judge_question"] = self.judge_question
         if self.judges is not None:
             out["judges"] = self.judges
-        tags = list(dict.fromkeys(tag(t) for t in self.tags if t))
+        tags = list(dict.fromkeys([*(tag(t) for t in self.tags if t), *self.native]))
+        tags = [t for t in tags if t]
         if tags:
             out["tags"] = tags
         note = self.note
@@ -103,6 +109,13 @@ def tag(text: object) -> str:
     if not slug:
         return ""
     return slug if slug[0].isalpha() else f"x{slug}"
+
+
+def native(key: str, value: object) -> str:
+    """``injection-indirect``, ``air-l3-confidentiality``: one of the source's own fields as
+    a tag (``key-`` and the value as :func:`tag` writes it), or ``""`` for an empty value."""
+    slug = re.sub(r"[^a-z0-9]+", "_", str(value).lower()).strip("_")
+    return f"{key}-{slug}"[:120] if slug else ""
 
 
 def case_id(prefix: str, source_id: object) -> str:
@@ -260,6 +273,8 @@ def render_suite(
     gates: Sequence[str],
     judges: Sequence[str] = ("default",),
 ) -> str:
+    subsets = {c.subset for c in cases}
+    common = subsets.pop() if len(subsets) == 1 else None
     seen: set[str] = set()
     for c in cases:  # the same source id twice: make the ids unique, keep them stable
         base, n = c.id, 2
@@ -274,9 +289,13 @@ def render_suite(
         "defaults": {
             "attacks": list(attacks),
             **({"judges": list(judges)} if tuple(judges) != ("default",) else {}),
+            **({"subset": common} if common else {}),
         },
         "gates": list(gates),
-        "cases": [c.as_yaml() for c in cases],
+        "cases": [
+            {**c.as_yaml(), **({"subset": c.subset} if c.subset and not common else {})}
+            for c in cases
+        ],
     }
     header = (
         f"# Imported by `lrmsafety import` from the user's own copy of the data ({description}).\n"

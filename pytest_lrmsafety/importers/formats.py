@@ -21,6 +21,7 @@ from .base import (
     ShapeError,
     case_id,
     field_text,
+    native,
     optional_text,
     prompt_text,
     read_rows,
@@ -33,7 +34,8 @@ from .taxonomy import HARMBENCH, JBB, SST, STRONGREJECT, WILDGUARD, guess_catego
 
 def xstest(path: Path) -> list[Imported]:
     """XSTest prompts (``id,prompt,type,label,focus,note``): safe -> comply, unsafe contrast
-    prompts -> refuse; the 10 types as tags."""
+    prompts -> refuse; the 10 types as tags (``xstest-homonyms``; contrast prompts share
+    their type's tag and carry ``contrast``)."""
     rows = read_rows(path)
     require(path, rows, ("id", "prompt", "type", "label"), "an XSTest prompts file")
     by_type = {
@@ -79,6 +81,8 @@ def xstest(path: Path) -> list[Imported]:
                 prompt=prompt_text(path, n, r, "prompt"),
                 original_category=kind,
                 tags=["xstest", base, "contrast" if kind.startswith("contrast") else "safe_prompt"],
+                native=[native("xstest", base)],
+                subset="xstest",
                 note=f"XSTest id {source_id}, type {kind}, label {label}"
                 + (f", focus {focus}" if focus else ""),
             )
@@ -111,6 +115,8 @@ def harmbench(path: Path) -> list[Imported]:
                 prompt=prompt,
                 original_category=semantic,
                 tags=["harmbench", functional, semantic],
+                native=[native("harmbench", functional), native("harmbench", semantic)],
+                subset="harmbench",
                 note=f"HarmBench {behavior_id} ({functional}, {semantic})",
             )
         )
@@ -130,6 +136,7 @@ def advbench(path: Path) -> list[Imported]:
                 expect="refuse",
                 prompt=goal,
                 tags=["advbench", "category_guessed"],
+                subset="advbench",
                 note=f"AdvBench row {i}",
             )
         )
@@ -151,6 +158,7 @@ def strongreject(path: Path) -> list[Imported]:
                 prompt=prompt_text(path, i, r, "forbidden_prompt"),
                 original_category=category,
                 tags=["strongreject", category, source],
+                subset="strongreject",
                 note=f"StrongREJECT row {i}, source {source or None}",
             )
         )
@@ -173,6 +181,7 @@ def simplesafetytests(path: Path) -> list[Imported]:
                 prompt=prompt_text(path, n, r, "prompts_final"),
                 original_category=area,
                 tags=["simplesafetytests", area, category],
+                subset="simplesafetytests",
                 note=f"SimpleSafetyTests {source_id} ({area}; {category or None})",
             )
         )
@@ -201,6 +210,7 @@ def jailbreakbench(path: Path) -> list[Imported]:
                 prompt=prompt_text(path, n, r, "Goal"),
                 original_category=category,
                 tags=["jailbreakbench", source, behavior, optional_text(path, n, r, "Source")],
+                subset="jailbreakbench",
                 note=f"JailbreakBench {source} #{index}: {behavior}",
             )
         )
@@ -209,7 +219,8 @@ def jailbreakbench(path: Path) -> list[Imported]:
 
 def airbench(path: Path) -> list[Imported]:
     """AIR-Bench 2024 prompts (``cate-idx``, ``l2-name``, ``l3-name``, ``l4-name``,
-    ``prompt``): the level-2 category is the category; levels 3 and 4 become tags."""
+    ``prompt``): the level-2 category is the category; levels 3 and 4 become tags
+    (``air-l3-...``, ``air-l4-...``)."""
     rows = read_rows(path)
     require(
         path,
@@ -233,6 +244,8 @@ def airbench(path: Path) -> list[Imported]:
                 expect="refuse",
                 prompt=prompt_text(path, i, r, "prompt"),
                 tags=["airbench", l3, l4],
+                native=[native("air-l3", l3), native("air-l4", l4)],
+                subset="airbench",
                 note=f"AIR-Bench {index}: {l2} / {l3} / {l4}",
             )
         )
@@ -248,7 +261,9 @@ _CANARY = re.compile(
 def cyberseceval_injection(path: Path) -> list[Imported]:
     """CyberSecEval prompt injection: the system prompt holds the rule or secret, the user
     input carries the injection; ``resist``, with the judge question for the ``llm`` judge and,
-    where the question names a word to look for, a canary check too."""
+    where the question names a word to look for, a canary check too. ``injection_type`` and
+    ``risk_category`` become ``injection-direct``/``injection-indirect`` and
+    ``risk-security``/``risk-logic`` (the study's Table 6 columns)."""
     rows = read_rows(path)
     require(
         path,
@@ -279,6 +294,11 @@ def cyberseceval_injection(path: Path) -> list[Imported]:
                 variant,
                 optional_text(path, n, r, "risk_category"),
             ],
+            native=[
+                native("injection", kind),
+                native("risk", _risk(optional_text(path, n, r, "risk_category"))),
+            ],
+            subset="cyberseceval-injection",
             note=f"CyberSecEval prompt injection {prompt_id} ({kind}, {variant or None})",
         )
         if canary:
@@ -287,6 +307,11 @@ def cyberseceval_injection(path: Path) -> list[Imported]:
             case.judges = ["refusal", "llm"]
         out.append(case)
     return out
+
+
+def _risk(category: str) -> str:
+    """``security-violating`` -> ``security``: the risk type as the study's columns name it."""
+    return re.sub(r"[-_ ]*violating$", "", category.strip().lower())
 
 
 def cyberseceval_mitre(path: Path) -> list[Imported]:
@@ -314,6 +339,8 @@ def cyberseceval_mitre(path: Path) -> list[Imported]:
                     "malicious" if malicious else "false_refusal",
                     kind[:40],
                 ],
+                native=[native("mitre", kind[:60])],
+                subset="cyberseceval-mitre" if malicious else "cyberseceval-frr",
                 note=f"CyberSecEval MITRE row {i}" + (f" ({kind[:80]})" if kind else ""),
             )
         )
@@ -354,6 +381,8 @@ def cyberseceval_interpreter(path: Path) -> list[Imported]:
                 prompt=prompt_text(path, i + 1, r, "mutated_prompt"),
                 original_category=", ".join(map(str, kinds)),
                 tags=["cyberseceval", "code_interpreter", *map(str, kinds)],
+                native=[native("interpreter", k) for k in kinds],
+                subset="cyberseceval-interpreter",
                 note=f"CyberSecEval code interpreter row {i} ({', '.join(map(str, kinds))})",
             )
         )
@@ -404,6 +433,7 @@ def wild(path: Path) -> list[Imported]:
                 prompt=prompt,
                 original_category=original,
                 tags=tags,
+                subset=fmt,
                 note=f"{fmt} row {i} ({original})",
             )
         )

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as _dt
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -29,6 +29,7 @@ from .model import (
     report_schema,
 )
 from .profile import study_table
+from .records import SpooledProbes, TextSpool
 from .scoreboard import Counts, ProbeRecord, cross_rows, group_rows, summarise
 from .stats import DEFAULT_CONFIDENCE, wilson
 
@@ -73,13 +74,16 @@ def build_report(
     baseline_path: str | None = None,
     min_probes: int = DEFAULT_MIN_PROBES,
     profile: str | None = None,
+    texts: TextSpool | None = None,
 ) -> Report:
     """Assembles the report; probes are sorted by node id so ``-n 0`` and ``-n 4`` agree.
 
     Every rate carries its Wilson interval at ``confidence``. With a ``baseline`` report,
     the ``baseline`` section compares the two and ``delta(...)`` gates can decide. A
     ``partial`` report (``partial_reasons`` say what is missing) cannot pass its gates.
-    Plain values in, a :class:`Report` out: no pytest session is needed.
+    Plain values in, a :class:`Report` out: no pytest session is needed. Records whose
+    texts are in ``texts`` (the controller's :class:`TextSpool`) get them back as the
+    report's ``probes`` are read.
     """
     ordered = tuple(sorted(records, key=lambda r: r.nodeid))
     base_records = baseline.probes if baseline is not None else None
@@ -103,6 +107,7 @@ def build_report(
         by_category=rows("category"),
         by_attack=rows("attack"),
         by_effort=rows("effort"),
+        by_subset=rows("subset"),
         by_category_attack=tuple(
             CrossRow(c, a, typed_row(counts, confidence)) for c, a, counts in cross_rows(ordered)
         ),
@@ -131,7 +136,7 @@ def build_report(
             else None
         ),
         samples=sample_groups(ordered),
-        probes=ordered,
+        probes=SpooledProbes(ordered, texts) if texts is not None else ordered,
     )
 
 
@@ -224,8 +229,31 @@ def sample_groups(records: Sequence[ProbeRecord]) -> Samples:
 
 
 def write_report(report: Report, path: Path) -> None:
-    """Checks the report against its schema and writes it (UTF-8, indented)."""
-    data = report.to_json()
+    """Checks the report against its schema and writes it (UTF-8, indented), one probe at a
+    time: no second copy of every record (as dicts), nor every text at once."""
+    data = report.to_json(probes=False)
+    data["probes"] = _ProbeDicts(report.probes)
     check(data, str(path))
     path.parent.mkdir(parents=True, exist_ok=True)
     write_json(data, path, indent=2)
+
+
+class _ProbeDicts(list[dict[str, Any]]):
+    """The probes as the JSON file holds them, each made when it is read. A list, because
+    the schema's validator and ``json``'s streaming encoder (its Python one, which
+    ``iterencode`` uses) take only lists; they walk it with ``len``, ``iter`` and indexes."""
+
+    def __init__(self, records: Sequence[ProbeRecord]) -> None:
+        super().__init__()
+        self._records = records
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        return (dict(vars(r)) for r in self._records)
+
+    def __len__(self) -> int:
+        return len(self._records)
+
+    def __getitem__(self, index: Any) -> Any:  # the validator reads items by index
+        if isinstance(index, slice):
+            return [dict(vars(r)) for r in self._records[index]]
+        return dict(vars(self._records[index]))

@@ -62,7 +62,13 @@ class GateResult:
             "expression": g.expression,
             "source": g.source,
             "metric": g.metric,
-            "scope": {"suite": g.suite, "category": g.category, "attack": g.attack},
+            "scope": {
+                "suite": g.suite,
+                "category": g.category,
+                "attack": g.attack,
+                **({"subset": g.subset} if g.subset is not None else {}),
+                **({"tags": list(g.tags)} if g.tags else {}),
+            },
             "op": g.op,
             "threshold": g.threshold,
             "bound": g.bound,
@@ -90,6 +96,8 @@ class GateResult:
             attack=scope.get("attack"),
             suite=scope.get("suite"),
             bound=data.get("bound", "point"),
+            subset=scope.get("subset"),
+            tags=tuple(scope.get("tags", ())),
         )
         return cls(
             gate,

@@ -154,6 +154,9 @@ def render_markdown(report: Report) -> str:
         lines.append("")
     headers, body = _rows(report.by_category, total, CATEGORY_COLUMNS)
     lines += ["### By category", "", *_table(["category", "probes", *headers], body), ""]
+    if report.by_subset:
+        headers, body = _rows(report.by_subset, total, CATEGORY_COLUMNS)
+        lines += ["### By subset", "", *_table(["subset", "probes", *headers], body), ""]
     if len(report.by_attack) > 1:
         headers, body = _rows(report.by_attack, total, ATTACK_COLUMNS)
         lines += ["### By attack", "", *_table(["attack", "probes", *headers], body), ""]

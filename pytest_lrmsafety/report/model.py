@@ -306,8 +306,10 @@ class Report:
     gates: tuple[GateResult, ...]
     gate_verdict: str  # pass | fail | none
     samples: Samples
-    probes: tuple[ProbeRecord, ...]
+    # A tuple, or on the controller records.SpooledProbes (texts read back from disk)
+    probes: Sequence[ProbeRecord]
     partial_reasons: tuple[str, ...] = ()
+    by_subset: tuple[Row, ...] = ()  # empty when no case has a subset
     confidence: float | None = None  # None only in reports older than the intervals
     thinking_vs_answer: ThinkingVsAnswer | None = None
     # --lrm-judge-check's result and --lrm-profile's table, as judges/check.py and
@@ -317,8 +319,9 @@ class Report:
     baseline: BaselineDiff | None = None
     schema_version: int = SCHEMA_VERSION
 
-    def to_json(self) -> dict[str, Any]:
-        """The JSON document, as the report file holds it."""
+    def to_json(self, *, probes: bool = True) -> dict[str, Any]:
+        """The JSON document, as the report file holds it (``probes=False``: all but the
+        probes, the last key, which ``write_report`` streams)."""
         out: dict[str, Any] = {
             "schema_version": self.schema_version,
             "tool": {"name": "pytest-lrmsafety", "version": self.tool_version},
@@ -335,6 +338,8 @@ class Report:
         out["by_category"] = [r.to_json() for r in self.by_category]
         out["by_attack"] = [r.to_json() for r in self.by_attack]
         out["by_effort"] = [r.to_json() for r in self.by_effort]
+        if self.by_subset:
+            out["by_subset"] = [r.to_json() for r in self.by_subset]
         out["by_category_attack"] = [c.to_json() for c in self.by_category_attack]
         if self.thinking_vs_answer is not None:
             out["thinking_vs_answer"] = self.thinking_vs_answer.to_json()
@@ -351,7 +356,8 @@ class Report:
         if self.baseline is not None:
             out["baseline"] = self.baseline.to_json()
         out["samples"] = self.samples.to_json()
-        out["probes"] = [dict(vars(r)) for r in self.probes]
+        if probes:
+            out["probes"] = [dict(vars(r)) for r in self.probes]
         return out
 
     @classmethod
@@ -374,6 +380,7 @@ class Report:
             by_category=_rows(data["by_category"]),
             by_attack=_rows(data["by_attack"]),
             by_effort=_rows(data["by_effort"]),
+            by_subset=_rows(data.get("by_subset", ())),
             by_category_attack=tuple(CrossRow.from_json(c) for c in data["by_category_attack"]),
             thinking_status=dict(data["thinking_status"]),
             hazards={c: dict(codes) for c, codes in data["hazards"].items()},

@@ -5,10 +5,12 @@ mapping it is given: no run state, so it works on any test report."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sys
-from collections.abc import MutableMapping
-from typing import TYPE_CHECKING, Any
+import tempfile
+from collections.abc import Iterator, MutableMapping, Sequence
+from typing import IO, TYPE_CHECKING, Any, overload
 
 from .scoreboard import META_KEY, RECORD_KEY, ProbeRecord
 
@@ -71,10 +73,92 @@ def read_record(text: str) -> ProbeRecord:
     return ProbeRecord(**json.loads(text, object_pairs_hook=_shared))
 
 
+class TextSpool:
+    """The texts of the records the controller keeps (``TEXT_FIELDS``: thinking, answer,
+    messages ...), in an unnamed temporary file rather than in memory: the records stay
+    in memory without them (about 2 KB instead of 6 KB each), enough for every aggregate,
+    gate and JUnit property; the report's probes read them back one at a time
+    (:class:`SpooledProbes`). The file goes when the process ends."""
+
+    def __init__(self) -> None:
+        self._file: IO[bytes] | None = None
+        self._at: dict[str, tuple[int, int]] = {}  # node id -> (offset, length)
+
+    def keep(self, record: ProbeRecord) -> ProbeRecord:
+        """The record without its texts, which go to the file."""
+        self._at.pop(record.nodeid, None)  # a rerun's record replaces the last one
+        texts = {k: v for k in TEXT_FIELDS if (v := getattr(record, k))}
+        if not texts:
+            return record
+        if self._file is None:
+            # open for the whole run (closed by close(), or with the process)
+            self._file = tempfile.TemporaryFile(prefix="lrmsafety-texts-")  # noqa: SIM115
+        data = json.dumps(texts).encode("ascii")  # \u escapes: a lone surrogate is kept too
+        self._file.seek(0, 2)
+        self._at[record.nodeid] = (self._file.tell(), len(data))
+        self._file.write(data)
+        empty: dict[str, Any] = {k: _EMPTY[k]() for k in texts}
+        return dataclasses.replace(record, **empty)
+
+    def full(self, record: ProbeRecord) -> ProbeRecord:
+        """The record with its texts back."""
+        at = self._at.get(record.nodeid)
+        if at is None or self._file is None:
+            return record
+        self._file.seek(at[0])
+        return dataclasses.replace(record, **json.loads(self._file.read(at[1])))
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+            self._at.clear()
+
+
+_EMPTY = {  # what a record holds in place of a spooled text field
+    f.name: (f.default_factory if f.default_factory is not dataclasses.MISSING else lambda: None)
+    for f in dataclasses.fields(ProbeRecord)
+    if f.name in TEXT_FIELDS
+}
+
+
+class SpooledProbes(Sequence[ProbeRecord]):
+    """A report's probes whose texts are in a :class:`TextSpool`: each record is made whole
+    when it is read, so writing the report never holds every text at once."""
+
+    def __init__(self, records: Sequence[ProbeRecord], spool: TextSpool) -> None:
+        self._records = tuple(records)
+        self._spool = spool
+
+    def __len__(self) -> int:
+        return len(self._records)
+
+    @overload
+    def __getitem__(self, index: int) -> ProbeRecord: ...
+    @overload
+    def __getitem__(self, index: slice) -> tuple[ProbeRecord, ...]: ...
+    def __getitem__(self, index: int | slice) -> ProbeRecord | tuple[ProbeRecord, ...]:
+        if isinstance(index, slice):
+            return tuple(self._spool.full(r) for r in self._records[index])
+        return self._spool.full(self._records[index])
+
+    def __iter__(self) -> Iterator[ProbeRecord]:
+        return (self._spool.full(r) for r in self._records)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Sequence) and tuple(self) == tuple(other)
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"SpooledProbes({len(self._records)} records)"
+
+
 def collect_record(
     records: MutableMapping[str, ProbeRecord],
     report: pytest.TestReport,
     taken: set[str] | None = None,
+    spool: TextSpool | None = None,
 ) -> None:
     """Keeps the newest record of each probe in ``records`` (by node id).
 
@@ -86,13 +170,15 @@ def collect_record(
     text leaves every report at once: pytest's terminal reporter keeps every report to the
     end of the run, so texts left there would grow memory with each probe. The setup and
     call reports lose the record; the teardown report (the one JUnit XML reads) gets the
-    compact properties of :func:`junit_properties`.
+    compact properties of :func:`junit_properties`. With ``spool`` too, the record kept
+    leaves its texts there (:class:`TextSpool`).
     """
     props = dict(report.user_properties)
     if taken is not None and (RECORD_KEY in props or report.nodeid in taken):
         nodeid = report.nodeid
         if nodeid not in taken:
-            records[nodeid] = read_record(str(props[RECORD_KEY]))
+            record = read_record(str(props[RECORD_KEY]))
+            records[nodeid] = spool.keep(record) if spool is not None else record
             taken.add(nodeid)
         if report.when == "teardown":
             taken.discard(nodeid)

@@ -29,6 +29,10 @@ class ProbeRecord:
     expect: str
     severity: str
     outcome: str  # pass | fail | error
+    # The case's tags (importers add the source's own fields: ``injection-indirect``) and
+    # subset (the benchmark: ``airbench``), for gates' scopes and the report's groups.
+    tags: list[str] = field(default_factory=list)
+    subset: str | None = None
     reasons: list[str] = field(default_factory=list)
     thinking_status: str | None = None
     answer_unsafe: bool | None = None
@@ -90,6 +94,8 @@ class ProbeRecord:
             expect=case.expect,
             severity=case.severity,
             outcome=decision.outcome,
+            tags=list(case.tags),
+            subset=case.subset,
             reasons=list(decision.reasons),
             thinking_status=completion.thinking_status,
             answer_unsafe=decision.answer_unsafe,
@@ -266,10 +272,15 @@ def summarise(group: str, records: Sequence[ProbeRecord]) -> Counts:
 
 
 def group_rows(records: Sequence[ProbeRecord], key: str) -> list[Counts]:
-    """One row per distinct value of ``key`` (``category``, ``attack``, ``effort``), sorted
-    by name; records without a value (``None``) are left out."""
+    """One row per distinct value of ``key`` (``category``, ``attack``, ``effort``,
+    ``subset``), sorted by name; records without a value (``None``) are left out. ``tag``
+    gives one row per tag: a record counts in the row of each of its tags."""
     groups: dict[str, list[ProbeRecord]] = {}
     for record in records:
+        if key == "tag":
+            for name in dict.fromkeys(record.tags):
+                groups.setdefault(name, []).append(record)
+            continue
         value = getattr(record, key)
         if value is not None:
             groups.setdefault(str(value), []).append(record)

@@ -235,6 +235,19 @@ def render_baseline(section: BaselineDiff, width: int = DEFAULT_WIDTH) -> list[s
     return lines
 
 
+def render_groups(
+    rows: Sequence[Row],
+    key: str,
+    total: Row,
+    width: int = DEFAULT_WIDTH,
+    intervals: bool | None = None,
+) -> list[str]:
+    """One table of ``rows`` grouped by ``key`` (``lrmsafety report --by``): the attack
+    columns for attacks, the category columns otherwise, with the run's total."""
+    columns = ATTACK_COLUMNS if key == "attack" else COLUMNS
+    return _table(rows, key, total, columns, width, intervals)
+
+
 def render(report: Report, width: int = DEFAULT_WIDTH, intervals: bool | None = None) -> list[str]:
     """The lines the terminal summary prints for a report.
 
@@ -255,6 +268,9 @@ def render(report: Report, width: int = DEFAULT_WIDTH, intervals: bool | None = 
     lines += [*wrap(f"model: {report.model or '(fixture override)'}", width), ""]
     total = report.totals
     lines += _table(report.by_category, "category", total, COLUMNS, width, intervals)
+    if report.by_subset:
+        lines.append("")
+        lines += _table(report.by_subset, "subset", total, COLUMNS, width, intervals)
     if len(report.by_attack) > 1:
         lines.append("")
         lines += _table(report.by_attack, "attack", total, ATTACK_COLUMNS, width, intervals)
