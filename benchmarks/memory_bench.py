@@ -9,7 +9,8 @@ Measures, in one sitting (see benchmarks/RESULTS.md for the figures and the mach
    the requests the server has answered, so the growth per probe during the run and what the
    report adds at the end are told apart. ``--tb=no``: pytest's failure summary looks for
    each failure's teardown sections among all the reports kept (failures x tests: minutes
-   of CPU at 20,000 probes with 3,000 failing, plain pytest too), which is not memory.
+   of CPU at 20,000 probes with 3,000 failing, plain pytest too; seconds since the plugin
+   lets go of its probes' passing setup and teardown reports), which is not memory.
 2. ``--collect-only`` of ``--collect`` probes (default 100,000) against a plain
    ``pytest.mark.parametrize`` of as many tests: time and peak RSS, best of two.
 
@@ -161,7 +162,7 @@ def curve(run: Measured, planned: int) -> str:
     return f"RSS MB at answered share {', '.join(points)}{growth}{tail}"
 
 
-def run_section(root: Path, probes: int, before: Path | None, junit: bool) -> None:
+def run_section(root: Path, probes: int, before: Path | None, junit: bool, tb: str = "no") -> None:
     import json
 
     server = ChatServer().start()
@@ -175,7 +176,7 @@ def run_section(root: Path, probes: int, before: Path | None, junit: bool) -> No
         report = project / "report.json"
         args = [
             "--lrm-model", "openai-compat:reasoning", "--lrm-base-url", server.url,
-            "-q", "--tb=no", "--lrm-progress", "off", "--lrm-concurrency", "16",
+            "-q", f"--tb={tb}", "--lrm-progress", "off", "--lrm-concurrency", "16",
             "--lrm-report-json", str(report),
         ]  # fmt: skip
         if junit:
@@ -236,12 +237,15 @@ def main() -> int:
     parser.add_argument("--only", choices=("run", "collect"))
     parser.add_argument("--before", type=Path, help="a folder holding the old pytest_lrmsafety")
     parser.add_argument("--junit", action="store_true", help="also write --junitxml")
+    parser.add_argument(
+        "--tb", default="no", help="pytest's --tb (short: time the failure summary)"
+    )
     args = parser.parse_args()
     print(f"{platform.platform()}, {os.cpu_count()} CPUs, Python {platform.python_version()}")
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         if args.only in (None, "run"):
-            run_section(root, args.probes, args.before, args.junit)
+            run_section(root, args.probes, args.before, args.junit, args.tb)
         if args.only in (None, "collect"):
             collect_section(root, args.collect, args.before)
     return 0
