@@ -66,11 +66,11 @@ ENV = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
 EXTRA = ["-p", "no:hypothesispytest"]
 
 
-def run_pytest(cwd: Path, *args: str, code: Path | None = None) -> Run:
-    """One pytest subprocess: wall time, its own user+system CPU and peak RSS."""
-    started = time.perf_counter()
+def start_pytest(cwd: Path, *args: str, code: Path | None = None) -> subprocess.Popen[str]:
+    """A pytest subprocess as every benchmark here runs it (``code``: a folder holding another
+    copy of the package, run instead of the installed one), its output on one pipe."""
     head = ["-c", FROM_FOLDER, str(code)] if code else ["-m", "pytest"]
-    process = subprocess.Popen(
+    return subprocess.Popen(
         [sys.executable, *head, "-p", "no:cacheprovider", *EXTRA, *args],
         env=ENV,
         cwd=cwd,
@@ -78,6 +78,12 @@ def run_pytest(cwd: Path, *args: str, code: Path | None = None) -> Run:
         stderr=subprocess.STDOUT,
         text=True,
     )
+
+
+def run_pytest(cwd: Path, *args: str, code: Path | None = None) -> Run:
+    """One pytest subprocess: wall time, its own user+system CPU and peak RSS."""
+    started = time.perf_counter()
+    process = start_pytest(cwd, *args, code=code)
     assert process.stdout is not None
     output = process.stdout.read()
     _, status, usage = os.wait4(process.pid, 0)

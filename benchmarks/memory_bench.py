@@ -26,7 +26,7 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import subprocess
+import shutil
 import sys
 import tempfile
 import threading
@@ -39,7 +39,7 @@ sys.path.insert(0, str(HERE.parent / "tests"))
 sys.path.insert(0, str(HERE))
 
 from chat_server import ChatServer, Reply  # noqa: E402
-from engine_bench import ATTACKS, ENV, EXTRA, FROM_FOLDER, write_plain, write_suite  # noqa: E402
+from engine_bench import ATTACKS, start_pytest, write_plain, write_suite  # noqa: E402
 
 FAIL_MARK = "(comply)"
 THINKING = (
@@ -93,15 +93,7 @@ def measure(
 ) -> Measured:
     """One pytest subprocess: wall time, CPU, peak RSS, and RSS sampled every 50 ms."""
     started = time.perf_counter()
-    head = ["-c", FROM_FOLDER, str(code)] if code else ["-m", "pytest"]
-    process = subprocess.Popen(
-        [sys.executable, *head, "-p", "no:cacheprovider", *EXTRA, *args],
-        env=ENV,
-        cwd=cwd,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    process = start_pytest(cwd, *args, code=code)
     samples: list[tuple[float, float, int]] = []
     peak = [0.0]  # the last VmHWM read: the peak but for the last 50 ms
     stop = threading.Event()
@@ -190,7 +182,7 @@ def run_section(root: Path, probes: int, before: Path | None, junit: bool, tb: s
             if label == "before" and code is None:
                 continue
             for stale in project.glob(".lrm*"):  # a fresh cache: every probe generated
-                subprocess.run(["rm", "-rf", str(stale)], check=True)
+                shutil.rmtree(stale) if stale.is_dir() else stale.unlink()
             server.reset()
             run = measure(project, *args, code=code, server=server)
             written = json.loads(report.read_text("utf-8"))
