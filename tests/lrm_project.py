@@ -10,6 +10,7 @@ import jsonschema
 import pytest
 from chat_server import ChatServer
 
+from pytest_lrmsafety.cases.model import Case, Probe
 from pytest_lrmsafety.report.build import report_schema
 
 SUITE = """\
@@ -71,3 +72,19 @@ def read_report(path: Path) -> dict[str, Any]:
     report: dict[str, Any] = json.loads(path.read_text())
     jsonschema.Draft202012Validator(report_schema()).validate(report)
     return report
+
+
+def request_probes(n: int, attack: str = "direct", sample: int = 1) -> list[Probe]:
+    """``n`` refuse probes of one-line requests (``c-000``...), for engine-level tests."""
+    out = []
+    for i in range(n):
+        case = Case(
+            id=f"c-{i:03d}",
+            category="Privacy",
+            expect="refuse",
+            messages=({"role": "user", "content": f"request {i}"},),
+            suite="s.yaml",
+            line=1,
+        )
+        out.append(Probe(case, attack, sample, case.messages))
+    return out

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 from chat_server import ChatServer, Reply
+from lrm_project import request_probes
 
 import pytest_lrmsafety
 from pytest_lrmsafety.attacks import AttackRegistry, builtin_attacks
@@ -44,21 +45,6 @@ def server_client(server: ChatServer) -> OpenAICompatClient:
     return OpenAICompatClient(
         name="openai-compat:reasoning", model="reasoning", base_url=server.url, api_key="k"
     )
-
-
-def cases(n: int, attack: str = "direct") -> list[Probe]:
-    out = []
-    for i in range(n):
-        case = Case(
-            id=f"c-{i:03d}",
-            category="Privacy",
-            expect="refuse",
-            messages=({"role": "user", "content": f"request {i}"},),
-            suite="s.yaml",
-            line=1,
-        )
-        out.append(Probe(case, attack, 1, case.messages))
-    return out
 
 
 class Forwarding(ModelClient):
@@ -103,7 +89,7 @@ def test_a_client_subclass_runs_on_the_declared_defaults(
         0,
     )
     assert client_identity(client) == {"name": "forwarding"}
-    batch = cases(3)
+    batch = request_probes(3)
     engine = Engine(client, Cache(tmp_path, "rw"), concurrency=2)
     engine.plan([(p, PARAMS) for p in batch])
     assert [engine.completion(p, PARAMS).answer for p in batch] == ["I can't help with that."] * 3
@@ -114,7 +100,7 @@ def test_a_client_subclass_runs_on_the_declared_defaults(
     again.plan([(p, PARAMS) for p in batch])
     assert again.stats.from_cache == 3 and again.stats.generated == 0
     again.close()
-    prefill = cases(1, "thinking_prefill")[0]
+    prefill = request_probes(1, "thinking_prefill")[0]
     prefill = Probe(prefill.case, prefill.attack, 1, prefill.messages, needs=frozenset({"prefill"}))
     assert "cannot continue an assistant turn" in (unsupported(prefill, client) or "")
 
@@ -129,7 +115,7 @@ def test_a_foreign_client_is_adopted_once_with_what_it_declares(chat_server: Cha
     native = server_client(chat_server)
     assert adopt_client(native, WHERE) is native
     engine = Engine(adopted, Cache(None, "off"))
-    probe = cases(1)[0]
+    probe = request_probes(1)[0]
     engine.plan([(probe, PARAMS)])
     assert engine.completion(probe, PARAMS).answer == "fine"
     engine.close()
@@ -287,7 +273,7 @@ def test_a_foreign_judge_is_cached_and_judged_on_the_pool(
     registry.register("foreign", Foreign)
     judge = registry.get("foreign")
     assert isinstance(judge, AdoptedJudge)
-    probe = cases(1)[0]
+    probe = request_probes(1)[0]
     for run in range(2):
         engine = Engine(
             server_client(chat_server),

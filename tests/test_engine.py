@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 from chat_server import ChatServer, Reply
+from lrm_project import request_probes
 
-from pytest_lrmsafety.cases.model import Case, Probe
+from pytest_lrmsafety.cases.model import Probe
 from pytest_lrmsafety.engine.cache import Cache
 from pytest_lrmsafety.engine.cassette import Recorder, ReplayClient
 from pytest_lrmsafety.engine.engine import Engine
@@ -21,21 +22,6 @@ from pytest_lrmsafety.models.openai_compat import OpenAICompatClient
 from pytest_lrmsafety.models.replicas import ReplicaClient
 
 PARAMS = SamplingParams(temperature=0.6)
-
-
-def probes(n: int, sample: int = 1) -> list[Probe]:
-    out = []
-    for i in range(n):
-        case = Case(
-            id=f"c-{i:03d}",
-            category="Privacy",
-            expect="refuse",
-            messages=({"role": "user", "content": f"request {i}"},),
-            suite="s.yaml",
-            line=1,
-        )
-        out.append(Probe(case, "direct", sample, case.messages))
-    return out
 
 
 def client(server: ChatServer, **kwargs: object) -> OpenAICompatClient:
@@ -58,7 +44,7 @@ def run_all(engine: Engine, batch: list[Probe]) -> list[str]:
 def test_planned_generation_keeps_requests_in_flight(chat_server: ChatServer) -> None:
     chat_server.default = Reply(thinking="t", answer="a", delay_s=0.2)
     engine = Engine(client(chat_server), Cache(None, "off"), concurrency=8)
-    assert run_all(engine, probes(32)) == ["a"] * 32
+    assert run_all(engine, request_probes(32)) == ["a"] * 32
     # Counts, not wall time: eight at once, as the engine and the server both saw it.
     assert engine.pool.max_in_flight == 8
     assert chat_server.max_in_flight == 8
@@ -68,7 +54,7 @@ def test_planned_generation_keeps_requests_in_flight(chat_server: ChatServer) ->
 
 
 def test_cache_serves_a_rerun_and_modes(chat_server: ChatServer, tmp_path: Path) -> None:
-    batch = probes(5)
+    batch = request_probes(5)
     first = Engine(client(chat_server), Cache(tmp_path, "rw"))
     run_all(first, batch)
     first.close()
@@ -91,7 +77,7 @@ def test_cache_serves_a_rerun_and_modes(chat_server: ChatServer, tmp_path: Path)
 
 def test_read_only_cache_never_writes(chat_server: ChatServer, tmp_path: Path) -> None:
     engine = Engine(client(chat_server), Cache(tmp_path, "ro"))
-    run_all(engine, probes(2))
+    run_all(engine, request_probes(2))
     engine.close()
     assert not (tmp_path / "cache.sqlite").exists()
 
@@ -101,7 +87,7 @@ def test_key_depends_on_what_changes_the_output(chat_server: ChatServer) -> None
     try:
         a, b = client(chat_server), client(chat_server, max_retries=3, timeout=5.0)
         assert client_identity(a) == client_identity(b)  # retries, timeout: not part of it
-        (probe,) = probes(1)
+        (probe,) = request_probes(1)
         key = request_key(client_identity(a), probe.messages, PARAMS, 1)
         assert key == request_key(client_identity(b), probe.messages, PARAMS, 1)
         elsewhere = client(other)  # the same model name on another server: another deployment
@@ -115,7 +101,7 @@ def test_key_depends_on_what_changes_the_output(chat_server: ChatServer) -> None
 
 
 def test_verdicts_are_cached_apart(chat_server: ChatServer, tmp_path: Path) -> None:
-    (probe,) = probes(1)
+    (probe,) = request_probes(1)
     first = Engine(client(chat_server), Cache(tmp_path, "rw"))
     completion = first.completion(probe, PARAMS)
     targets = [("answer", completion.answer)]
@@ -130,7 +116,7 @@ def test_verdicts_are_cached_apart(chat_server: ChatServer, tmp_path: Path) -> N
 
 
 def test_record_then_replay_without_a_model(chat_server: ChatServer, tmp_path: Path) -> None:
-    batch = probes(3)
+    batch = request_probes(3)
     live = client(chat_server)
     cassette = tmp_path / "run.jsonl"
     cassette.write_text("")
@@ -144,7 +130,7 @@ def test_record_then_replay_without_a_model(chat_server: ChatServer, tmp_path: P
     replay = ReplayClient(cassette, "run.jsonl")
     replayed = Engine(replay, Cache(None, "off"))
     assert run_all(replayed, batch) == answers
-    missing = probes(4)[3]
+    missing = request_probes(4)[3]
     replayed.plan([(missing, PARAMS)])
     with pytest.raises(GenerationError, match=r"probe not in the cassette 'replay:run\.jsonl'"):
         replayed.completion(missing, PARAMS)
@@ -156,7 +142,7 @@ def test_replicas_survive_one_going_down(chat_server: ChatServer) -> None:
     dead.stop()
     replicas = ReplicaClient([client(chat_server, base_url=dead_url), client(chat_server)])
     engine = Engine(replicas, Cache(None, "off"), concurrency=4)
-    assert run_all(engine, probes(10)) == ["I can't help with that."] * 10
+    assert run_all(engine, request_probes(10)) == ["I can't help with that."] * 10
     assert engine.stats.errors == 0
     assert replicas.failovers >= 1
     assert len(chat_server.requests) == 10
@@ -166,7 +152,7 @@ def test_requests_are_spread_over_replicas(chat_server: ChatServer) -> None:
     other = ChatServer().start()
     try:
         replicas = ReplicaClient([client(chat_server), client(other)])
-        run_all(Engine(replicas, Cache(None, "off"), concurrency=2), probes(10))
+        run_all(Engine(replicas, Cache(None, "off"), concurrency=2), request_probes(10))
         assert (len(chat_server.requests), len(other.requests)) == (5, 5)
     finally:
         other.stop()
@@ -175,7 +161,7 @@ def test_requests_are_spread_over_replicas(chat_server: ChatServer) -> None:
 def test_malformed_body_is_retried(chat_server: ChatServer) -> None:
     chat_server.add_rule("request 0", malformed=True, times=1)
     engine = Engine(client(chat_server), Cache(None, "off"), retries=2)
-    assert run_all(engine, probes(1)) == ["I can't help with that."]
+    assert run_all(engine, request_probes(1)) == ["I can't help with that."]
     assert engine.stats.retries == 1
     assert len(chat_server.requests) == 2
 
@@ -185,7 +171,7 @@ def test_errors_after_retries_are_errors_not_cached(
 ) -> None:
     chat_server.add_rule("request 1", status=500, error_message="down")
     engine = Engine(client(chat_server), Cache(tmp_path, "rw"), retries=1)
-    batch = probes(2)
+    batch = request_probes(2)
     engine.plan([(p, PARAMS) for p in batch])
     assert engine.completion(batch[0], PARAMS).answer == "I can't help with that."
     with pytest.raises(GenerationError, match="HTTP 500: down"):
@@ -204,7 +190,7 @@ def test_errors_after_retries_are_errors_not_cached(
 def test_requests_per_minute_cap(chat_server: ChatServer) -> None:
     engine = Engine(client(chat_server), Cache(None, "off"), concurrency=8, requests_per_minute=600)
     started = time.perf_counter()
-    run_all(engine, probes(6))
+    run_all(engine, request_probes(6))
     # a least wall time (6 starts, 0.1 s apart): a loaded machine only makes it longer
     assert time.perf_counter() - started >= 0.45
     assert len(chat_server.requests) == 6
@@ -213,7 +199,7 @@ def test_requests_per_minute_cap(chat_server: ChatServer) -> None:
 def test_a_test_outside_the_plan_is_served_first(chat_server: ChatServer) -> None:
     chat_server.default = Reply(thinking="t", answer="a", delay_s=0.05)
     engine = Engine(client(chat_server), Cache(None, "off"), concurrency=1)
-    batch = probes(20)
+    batch = request_probes(20)
     engine.plan([(p, PARAMS) for p in batch[:19]])
     engine.completion(batch[19], PARAMS)  # not planned: jumps the queue
     assert engine.stats.generated < 19
@@ -243,7 +229,7 @@ def test_judges_run_on_the_pool_when_thread_safe(
     engine = Engine(
         client(chat_server), Cache(None, "off"), judges_for=lambda probe: {"recording": judge}
     )
-    batch = probes(3)
+    batch = request_probes(3)
     engine.plan([(p, PARAMS) for p in batch])
     for probe in batch:
         completion = engine.completion(probe, PARAMS)

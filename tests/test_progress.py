@@ -8,9 +8,8 @@ from pathlib import Path
 
 import pytest
 from chat_server import ChatServer, Reply
-from lrm_project import make_project, model_args
+from lrm_project import make_project, model_args, request_probes
 
-from pytest_lrmsafety.cases.model import Case, Probe
 from pytest_lrmsafety.engine.cache import Cache
 from pytest_lrmsafety.engine.engine import Engine
 from pytest_lrmsafety.models.base import SamplingParams
@@ -120,21 +119,6 @@ def test_xdist_without_progress_makes_no_feed(
     assert list(scratch.iterdir()) == []
 
 
-def _probes(n: int) -> list[Probe]:
-    out = []
-    for i in range(n):
-        case = Case(
-            id=f"c-{i:03d}",
-            category="Privacy",
-            expect="refuse",
-            messages=({"role": "user", "content": f"request {i}"},),
-            suite="s.yaml",
-            line=1,
-        )
-        out.append(Probe(case, "direct", 1, case.messages))
-    return out
-
-
 def test_snapshot_of_an_engine_names_a_probe_in_flight(chat_server: ChatServer) -> None:
     chat_server.default = Reply(thinking="t", answer="a", delay_s=1.0)
     client = OpenAICompatClient(
@@ -145,7 +129,7 @@ def test_snapshot_of_an_engine_names_a_probe_in_flight(chat_server: ChatServer) 
         max_retries=0,
     )
     engine = Engine(client, Cache(None, "off"), concurrency=2)
-    batch = _probes(3)
+    batch = request_probes(3)
     params = SamplingParams()
     engine.plan([(p, params) for p in batch])
     deadline = time.monotonic() + 10
