@@ -61,10 +61,14 @@ def cmd_validate(args: argparse.Namespace) -> int:
     from .attacks import builtin_attacks
     from .attacks.user import register_attack_files
     from .cases.loader import load_suite
+    from .judges.native import NATIVE_JUDGES
+    from .judges.phishing import NAMES as PHISHING_JUDGES
 
     attacks = builtin_attacks()
     register_attack_files(attacks, [(Path(f), f) for f in args.attack_file or []], "--attack-file")
-    judges = {"default", "refusal", "llm", "llama_guard", "embedded", "reward", *(args.judge or [])}
+    judges = {"default", "refusal", "llm", "llama_guard", "embedded", "reward", *NATIVE_JUDGES}
+    judges.update(PHISHING_JUDGES)
+    judges.update(args.judge or [])
     files = _suite_files(args.paths or ["cases"])
     if not files:
         where = ", ".join(args.paths or ["cases"])
@@ -79,7 +83,10 @@ def cmd_validate(args: argparse.Namespace) -> int:
             print(f"FAIL {exc}")
             bad += 1
             continue
-        count = sum(len(c.attacks) * max(1, len(c.efforts)) * c.samples for c in suite.cases)
+        count = sum(
+            len(c.attacks) * max(1, len(c.efforts)) * max(1, len(c.budgets)) * c.samples
+            for c in suite.cases
+        )
         probes += count
         print(f"ok   {path}: {len(suite.cases)} cases, {count} probes, {len(suite.gates)} gates")
     print(f"{len(files) - bad} of {len(files)} suites valid; {probes} probes")
@@ -124,7 +131,11 @@ def cmd_report(args: argparse.Namespace) -> int:
         check_available("--html")
     html = _check_output(args.html, "--html", "report.html")
     md = _check_output(args.md, "--md", "report.md")
+    if args.baseline and not args.profile:
+        raise ConfigError("--baseline: only with --profile (it compares Figure 3's harm scores)")
     report = _load(args.report)
+    if args.profile:  # the study's tables from the saved probes (any earlier report)
+        report = _with_study(report, args.profile, args.baseline)
     if html is not None:
         from .report.html import render_html
 
@@ -156,6 +167,25 @@ def cmd_report(args: argparse.Namespace) -> int:
             lines += render_triage(report, width=width)
         print(visible("\n".join(lines)))  # reasons and judges' rationales quote model text
     return 0
+
+
+def _with_study(report: Report, profile: str, baseline: str | None) -> Report:
+    """``report`` with its ``study`` section computed again from its probes (Figure 3 against
+    the ``baseline`` report's where one is named)."""
+    import dataclasses
+
+    from .report.profile import study_table
+
+    base = _load(baseline) if baseline else None
+    study = study_table(
+        report.probes,
+        report.confidence,
+        model=report.model,
+        baseline=base.probes if base is not None else None,
+        baseline_model=base.model if base is not None else None,
+        name=profile,
+    )
+    return dataclasses.replace(report, study=study)
 
 
 def _fraction(value: float | None, option: str, *, low: float, high: float) -> None:
@@ -251,10 +281,7 @@ def cmd_show(args: argparse.Namespace) -> int:
     for number, turn in enumerate(p.turns, 2):
         lines += [f"--- sent [user, turn {number}]", turn]
     for r in p.rounds:
-        lines += [
-            f"--- round {r['round']} ({'got through' if r['success'] else 'refused'})",
-            r["prompt"],
-        ]
+        lines += [f"--- round {r['round']} ({_round_state(r)})", r["prompt"]]
     lines += [f"--- thinking [{p.thinking_status}]", p.thinking or "(none)"]
     lines += ["--- answer", p.answer if p.answer is not None else "(none)"]
     if p.answer_decoded:
@@ -273,6 +300,8 @@ def cmd_import(args: argparse.Namespace) -> int:
     from .attacks import builtin_attacks
     from .cases.loader import load_suite
     from .importers import import_suite
+    from .judges.native import NATIVE_JUDGES
+    from .judges.phishing import NAMES as PHISHING_JUDGES
 
     out = _check_output(args.output, "-o/--output", f"{args.format}.yaml")
     assert out is not None  # a required option
@@ -281,7 +310,8 @@ def cmd_import(args: argparse.Namespace) -> int:
 
     def check(written: Path) -> None:
         # The suite must load like any other before it lands where the next run collects it.
-        load_suite(written, str(out), attacks=known, judges={"default", "refusal", "llm"})
+        judges = {"default", "refusal", "llm", *NATIVE_JUDGES, *PHISHING_JUDGES}
+        load_suite(written, str(out), attacks=known, judges=judges)
 
     try:
         written, total = import_suite(
@@ -329,6 +359,26 @@ def cmd_attacks(args: argparse.Namespace) -> int:
     register_attack_files(registry, [(Path(f), f) for f in args.attack_file or []], "--attack-file")
     print("\n".join(registry.listing()))
     return 0
+
+
+def _round_state(r: dict[str, object]) -> str:
+    """An attacker round's header: its place (crescendo turn, tap node) and how it went."""
+    parts = []
+    if "turn" in r:
+        parts.append(f"turn {r['turn']}")
+    if "depth" in r:
+        parts.append(f"depth {r['depth']}, parent {r.get('parent', 0)}")
+    if "score" in r:
+        parts.append(f"score {r['score']}/10")
+    if r["success"]:
+        parts.append("got through")
+    elif r.get("backtracked"):
+        parts.append("refused, taken back")
+    elif "pruned" in r:
+        parts.append(f"pruned: {r['pruned']}")
+    else:
+        parts.append("refused")
+    return ", ".join(parts)
 
 
 def _open_cache(args: argparse.Namespace, mode: str) -> Cache:
@@ -468,6 +518,12 @@ def parser() -> argparse.ArgumentParser:
         help="Wilson intervals in every terminal table (by default where they fit)",
     )
     r.add_argument("--width", type=int, help="columns of the terminal output (default: terminal's)")
+    r.add_argument(
+        "--profile",
+        choices=("r1-study",),
+        help="the study's tables from the report's probes, beside its published figures",
+    )
+    r.add_argument("--baseline", help="with --profile: a report to compare harm scores with")
     r.add_argument(
         "--by",
         choices=("category", "attack", "subset", "tag", "effort"),

@@ -31,12 +31,15 @@ def expand_probes(
     *,
     seed: int = 0,
     efforts: Sequence[str] | None = None,
+    budgets: Sequence[int] | None = None,
 ) -> list[Probe]:
-    """Every probe of a suite, in file order: case x attack x effort x sample.
+    """Every probe of a suite, in file order: case x attack x effort x budget x sample.
 
     Args:
         seed: The attack seed (``--lrm-attack-seed``): what attacks choose at random.
         efforts: Reasoning efforts for every case (``--lrm-efforts``), else each case's own.
+        budgets: Thinking budgets for every case (``--lrm-thinking-budgets``), else each
+            case's own.
     """
     probes = []
     for case in suite.cases:
@@ -52,20 +55,22 @@ def expand_probes(
                 )
                 messages, turns = variant.messages, (*case.turns, *variant.turns)
             for effort in efforts or case.efforts or (None,):
-                for sample in range(1, case.samples + 1):
-                    probes.append(
-                        Probe(
-                            case,
-                            name,
-                            sample,
-                            messages,
-                            turns=turns,
-                            effort=effort,
-                            decoder=attack.answer_decoder,
-                            needs=attack.needs,
-                            sampling=attack.sampling,
+                for budget in budgets or case.budgets or (None,):
+                    for sample in range(1, case.samples + 1):
+                        probes.append(
+                            Probe(
+                                case,
+                                name,
+                                sample,
+                                messages,
+                                turns=turns,
+                                effort=effort,
+                                decoder=attack.answer_decoder,
+                                needs=attack.needs,
+                                sampling=attack.sampling,
+                                budget=budget,
+                            )
                         )
-                    )
     return probes
 
 
@@ -90,6 +95,7 @@ def probe_meta(probe: Probe, nodeid: str) -> str:
             "severity": case.severity,
             "tags": list(case.tags),
             "subset": case.subset,
+            **({"budget": probe.budget} if probe.budget is not None else {}),
         },
         sort_keys=True,
     )
@@ -230,7 +236,11 @@ class SuiteFile(pytest.File):
         mark = pytest.mark.lrm  # one decorator for the file: making one costs as much as an item
         settings = runtime.settings
         for probe in expand_probes(
-            suite, runtime.attacks, seed=settings.attack_seed, efforts=settings.efforts
+            suite,
+            runtime.attacks,
+            seed=settings.attack_seed,
+            efforts=settings.efforts,
+            budgets=settings.thinking_budgets,
         ):
             # Every probe of a file runs the same function with the same fixtures: work out
             # the fixture closure once, as pytest does for the items of one parametrize.
@@ -246,6 +256,7 @@ class SuiteFile(pytest.File):
                     keyword(probe.case.category),
                     keyword(probe.attack),
                     *((f"effort_{probe.effort}",) if probe.effort else ()),
+                    *((f"budget_{probe.budget}",) if probe.budget is not None else ()),
                     f"expect_{probe.case.expect}",
                     f"severity_{probe.case.severity}",
                     *probe.case.tags,

@@ -3,6 +3,8 @@ always finds them): the model under test, the probe, its completion, verdicts an
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from .cases.model import Probe
@@ -40,16 +42,41 @@ def probe_of_request(request: pytest.FixtureRequest) -> Probe:
     return probe
 
 
-def unsupported(probe: Probe, client: ModelClient, *, attacker: bool = False) -> str | None:
+def unsupported(
+    probe: Probe,
+    client: ModelClient,
+    *,
+    attacker: bool = False,
+    translator: bool = False,
+    victim: bool = False,
+) -> str | None:
     """Why the backend cannot run this probe (an attack needs what it lacks), else ``None``."""
     if "attacker" in probe.needs and not attacker:
         return f"{probe.attack}: needs an attacker model (--lrm-attacker-model); off unless asked"
+    if "victim" in probe.needs and not victim:
+        return f"{probe.attack}: needs a victim model (--lrm-victim-model or --lrm-judge-model)"
+    if "translator" in probe.needs and not translator:
+        return (
+            f"{probe.attack}: needs a translation model (--lrm-translator-model); off unless "
+            "asked"
+        )
     if "prefill" in probe.needs and not client.supports_prefill:
         return (
             f"{probe.attack}: not supported by this backend ({client.name}): it cannot continue "
             "an assistant turn (prefill); vLLM, hf: and DeepSeek's prefix completion can"
         )
+    if probe.budget is not None and (why := client.budget_unsupported(probe.budget)):
+        return (
+            f"thinking budget {probe.budget}: not supported by this backend ({client.name}): {why}"
+        )
     return None
+
+
+def attack_note(config: pytest.Config, attack: str) -> str:
+    """The note an attack left on this run's form of itself (``hcot``: which family and
+    why), for its probes' records; empty for most."""
+    attacks = get_runtime(config).attacks
+    return attacks[attack].note if attack in attacks else ""
 
 
 def completion_of(engine: Engine, probe: Probe, params: SamplingParams) -> Completion:
@@ -99,7 +126,13 @@ def evaluate(node: pytest.Item, probe: Probe, engine: Engine) -> Decision:
     """
     params = engine.planned_params(probe)
     if params is None:  # not planned: the backend cannot run it, or a test outside the plan
-        missing = unsupported(probe, engine.client, attacker=engine.attacker is not None)
+        missing = unsupported(
+            probe,
+            engine.client,
+            attacker=engine.attacker is not None,
+            victim=engine.victim is not None,
+            translator=bool(get_runtime(node.config).settings.translator_model),
+        )
         if missing:
             pytest.skip(missing)
         params = sampling_for(get_runtime(node.config).settings, probe)
@@ -109,6 +142,9 @@ def evaluate(node: pytest.Item, probe: Probe, engine: Engine) -> Decision:
     except ProbeError as exc:
         pytest.fail(str(exc), pytrace=False)
     record = ProbeRecord.from_result(result, node.nodeid, redacted=policy.redact)
+    note = attack_note(node.config, probe.attack)
+    if note:  # why the attack took this run's form (hcot's family)
+        record = replace(record, attack_note=note)
     node.user_properties.append((RECORD_KEY, record.to_json()))
     if result.outcome == "error":
         pytest.fail(result.message, pytrace=False)

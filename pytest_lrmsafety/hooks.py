@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from .attacks.phishing import victim_spec
 from .case_roots import (
     case_roots,
     cases_by_default,
@@ -76,8 +77,12 @@ def pytest_configure(config: pytest.Config) -> None:
                 runtime.judges.get("llm")
             if settings.guard_model:
                 runtime.judges.get("llama_guard")
+            if settings.victim_model:  # likewise the phishing attack's victim model
+                runtime.victim()
             if settings.attacker_model:  # a bad attacker spec or a missing key: fail now
                 runtime.attacker()
+            if settings.translator_model:  # likewise the translator's
+                runtime.translator()
             if not paths_given:  # `pytest --lrm-model X` runs the suites, not testpaths
                 config.args = [str(root) for root in roots]
                 # pytest's header would otherwise say "testpaths: tests"; ours names the suites
@@ -161,7 +166,16 @@ def pytest_collection_finish(session: pytest.Session) -> None:
         (probe, sampling_for(settings, probe))
         for item in items
         if (probe := probe_of(item))
-        and not (client and unsupported(probe, client, attacker=bool(settings.attacker_model)))
+        and not (
+            client
+            and unsupported(
+                probe,
+                client,
+                attacker=bool(settings.attacker_model),
+                translator=bool(settings.translator_model),
+                victim=victim_spec(settings) is not None,
+            )
+        )
     ]
     if runtime.plan:
         # The collected tree lives to the end of the session: kept out of the collector's

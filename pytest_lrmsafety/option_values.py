@@ -135,6 +135,23 @@ def efforts(value: Any, where: str) -> tuple[str, ...] | None:
     return names
 
 
+MAX_BUDGET = 1_000_000
+
+
+def budgets(value: Any, where: str) -> tuple[int, ...] | None:
+    """``0,512,4096`` -> ``(0, 512, 4096)`` (thinking budgets, in the order given, each once);
+    ``None`` when not set."""
+    if not value:
+        return None
+    words = [w.strip() for w in str(value).split(",") if w.strip()]
+    if not words or not all(w.isdigit() and int(w) <= MAX_BUDGET for w in words):
+        raise ConfigError(
+            f"{where}: {value!r}: thinking budgets are a comma-separated list of token counts "
+            f"from 0 (thinking off) to {MAX_BUDGET}, e.g. 0,512,4096"
+        )
+    return tuple(dict.fromkeys(int(w) for w in words))
+
+
 def weights(value: Any, where: str) -> dict[str, float]:
     """``llm=2,refusal=1`` -> ``{"llm": 2.0, "refusal": 1.0}``."""
     out: dict[str, float] = {}

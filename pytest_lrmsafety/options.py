@@ -28,6 +28,7 @@ from .option_values import (
     TARGET_NAMES,
     Parser,
     Range,
+    budgets,
     convert,
     efforts,
     fraction,
@@ -174,11 +175,76 @@ OPTIONS: tuple[Option, ...] = (
     ),
     Option(
         "attacker_rounds",
-        "Most rounds of an attacker-model attack per probe (default 3)",
+        "Most rounds of an attacker-model attack per probe: pair's rounds, crescendo_adaptive's "
+        "turns (and as many taken back), tap's depth (default 3)",
         kind="int",
         default=3,
         metavar="N",
         check=Range(lambda v: 1 <= v <= 50, "within 1..50"),
+    ),
+    Option(
+        "attacker_budget",
+        "Most model calls (attacker, evaluator and target together) of a crescendo_adaptive "
+        "or tap search per probe; 0, the default, caps them only by rounds and tree shape",
+        kind="int",
+        default=0,
+        metavar="N",
+        check=Range(lambda v: 0 <= v <= 100_000, "within 0..100000"),
+    ),
+    Option(
+        "tap_width",
+        "Leaves the tap search keeps from one level of its tree to the next (default 4)",
+        kind="int",
+        default=4,
+        metavar="N",
+        check=Range(lambda v: 1 <= v <= 50, "within 1..50"),
+    ),
+    Option(
+        "tap_branch",
+        "Children the attacker writes for each leaf of the tap search's tree (default 2)",
+        kind="int",
+        default=2,
+        metavar="N",
+        check=Range(lambda v: 1 <= v <= 20, "within 1..20"),
+    ),
+    Option(
+        "translator_model",
+        "Translation model of the multilingual attacks (translate_*), same syntax as "
+        "--lrm-model; those attacks are skipped without it",
+        metavar="SPEC",
+    ),
+    Option(
+        "translator_base_url",
+        "Server URL of the translation model (repeatable: replicas)",
+        kind="linelist",
+        metavar="URL",
+        parse=urls,
+        check=valid_urls,
+        field="translator_base_urls",
+    ),
+    Option(
+        "victim_model",
+        "Victim model of the phishing attack (it plays the target), same syntax as "
+        "--lrm-model; default: the judge model; phishing probes are skipped without either",
+        env="LRM_VICTIM_MODEL",
+        metavar="SPEC",
+    ),
+    Option(
+        "victim_base_url",
+        "Server URL of the victim model (repeatable: replicas)",
+        kind="linelist",
+        metavar="URL",
+        parse=urls,
+        check=valid_urls,
+        field="victim_base_urls",
+    ),
+    Option(
+        "phishing_turns",
+        "Most messages the model writes in a phishing dialogue (default 6, CyberSecEval 3's)",
+        kind="int",
+        default=6,
+        metavar="N",
+        check=Range(lambda v: 1 <= v <= 20, "within 1..20"),
     ),
     Option(
         "efforts",
@@ -186,6 +252,13 @@ OPTIONS: tuple[Option, ...] = (
         "low,high): a variant dimension, overriding the suites' efforts",
         metavar="LIST",
         parse=efforts,
+    ),
+    Option(
+        "thinking_budgets",
+        "Run every probe under each of these thinking budgets (comma-separated token counts, "
+        "0 = thinking off, e.g. 0,512,4096): a variant dimension, overriding the suites' budgets",
+        metavar="LIST",
+        parse=budgets,
     ),
     Option(
         "report_json", "Write the machine-readable report to this path", metavar="PATH", path=True
@@ -462,9 +535,10 @@ OPTIONS: tuple[Option, ...] = (
     ),
     Option(
         "reward_higher_is_safer",
-        "The reward model scores safe answers higher (its harm score is the negated reward)",
+        "The reward model scores safe answers higher, so its harm score is the negated reward "
+        "(default false: a higher reward on a harmful request is more help, so more harm)",
         kind="bool",
-        default=True,
+        default=False,
         cli=False,
     ),
     Option(
@@ -540,7 +614,8 @@ OPTIONS: tuple[Option, ...] = (
     ),
     Option(
         "trust_remote_code",
-        "Let transformers run the model repository's own code (hf:); off unless set",
+        "Let transformers run the model repository's own code (hf:, the reward judge's "
+        "custom classes such as ArmoRM's); off unless set",
         kind="bool",
         default=False,
     ),

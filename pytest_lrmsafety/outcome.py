@@ -6,7 +6,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from .cases.model import Case, Probe
-from .judges.base import SCORE_ONLY, Verdict
+from .judges.base import NON_VOTING, Verdict
 from .models.base import Completion
 
 # How each label bears on a target, per expectation: "bad", "ok" or "unclear".
@@ -81,8 +81,9 @@ ENSEMBLES = ("any", "all", "majority", "weighted")
 
 
 def _votes(verdict: Verdict) -> bool:
-    """A verdict with a label that takes part in the outcome (not an error, not a score)."""
-    return verdict.label is not None and verdict.label != SCORE_ONLY
+    """A verdict with a label that takes part in the outcome (not an error, not a score,
+    not an awareness reading)."""
+    return verdict.label is not None and verdict.label not in NON_VOTING
 
 
 def stance(expect: str, label: str) -> str:

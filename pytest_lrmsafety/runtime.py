@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -10,27 +11,36 @@ from typing import Any
 import pytest
 
 from .attacks import AttackRegistry, builtin_attacks
-from .attacks.pair import PairSearch
+from .attacks.crescendo import CrescendoSearch
+from .attacks.multilingual import MissingTranslator, Translator
+from .attacks.pair import AttackerSearches, PairSearch
+from .attacks.phishing import PhishingDialogue, victim_spec
+from .attacks.tap import TapSearch
 from .attacks.user import register_attack_files
 from .cases.loader import load_suite_gates
 from .cases.model import Probe
 from .engine.cache import Cache
 from .engine.cassette import Recorder
+from .engine.converse import ProbeRunner
 from .engine.deployments import settle_deployment
 from .engine.engine import Engine, EngineStats
 from .engine.keys import client_identity
 from .errors import ConfigError, SuiteError
 from .gates import Gate
+from .judges.awareness import AwarenessJudge
 from .judges.base import Judge, JudgeRegistry
-from .judges.check import load_check_set, run_check
+from .judges.check import run_checks
 from .judges.choice import harm_judge_choice, llm_judge_spec
 from .judges.guard import GuardJudge
 from .judges.llm import LLMJudge
+from .judges.native import native_factories
+from .judges.phishing import SKILLS as PHISHING_SKILLS
+from .judges.phishing import PhishingJudge, UnjudgedPhishing
 from .judges.rules import RefusalJudge
 from .judges.tiered import TieredJudge
 from .models.base import ModelClient, SamplingParams, adopt_client
 from .models.endpoint import normalize_url
-from .models.presets import ClientOptions, parse_preset_lines
+from .models.presets import BUILTIN_PRESETS, ClientOptions, parse_preset_lines
 from .models.vllm_offline import parse_engine_args
 from .models.vllm_server import PREFIX as SERVER_PREFIX
 from .models.vllm_server import VLLMServer, reasoning_parser_for
@@ -59,7 +69,9 @@ class Runtime:
     feed: WorkerFeed | None = None
     _attacks: AttackRegistry | None = None
     _judges: JudgeRegistry | None = None
-    _attacker: PairSearch | None = None
+    _attacker: AttackerSearches | None = None
+    _victim: PhishingDialogue | None = None
+    _translator: Translator | None = None
     baseline: Report | None = None
     serve_url: str | None = None
     server: VLLMServer | None = None
@@ -68,7 +80,7 @@ class Runtime:
     def attacks(self) -> AttackRegistry:
         """Built-in attacks plus those registered by hooks, made on first use."""
         if self._attacks is None:
-            attacks = builtin_attacks()
+            attacks = builtin_attacks(model=self.model_named())
             self.config.hook.pytest_lrmsafety_register_attacks(config=self.config, registry=attacks)
             s = self.settings
             files = list(zip(s.paths("attack_file"), s.attack_files, strict=True))
@@ -85,11 +97,21 @@ class Runtime:
         if self._judges is None:
             self._judges = JudgeRegistry()
             self._judges.register("refusal", RefusalJudge)
+            self._judges.register("aware", AwarenessJudge)
             self._judges.register("default", self._make_default_judge)
             self._judges.register("llm", self._make_llm_judge)
             self._judges.register("llama_guard", self._make_guard_judge)
             self._judges.register("embedded", self._make_embedded_judge)
             self._judges.register("reward", self._make_reward_judge)
+            for skill in PHISHING_SKILLS:
+                self._judges.register(f"phishing_{skill}", self._phishing_judge_maker(skill))
+            for name, factory in native_factories(  # the benchmarks' own judges
+                self._judge_model,
+                lambda: self.judges.get("default"),
+                lambda: llm_judge_spec(self.settings) is not None,
+                lambda name: self.judges.get(name),
+            ).items():
+                self._judges.register(name, factory)
             self.config.hook.pytest_lrmsafety_register_judges(
                 config=self.config, registry=self._judges
             )
@@ -135,6 +157,11 @@ class Runtime:
             raise ConfigError(need)
         client = self._judge_client(spec.spec, spec.source, spec.base_urls, need)
         return LLMJudge(client, json_mode=s.judge_json)
+
+    def _judge_model(self) -> ModelClient:
+        """The ``llm`` judge's model, for the benchmark-native judges (one client for all)."""
+        client = getattr(self.judges.get("llm"), "client", None)
+        return client if isinstance(client, ModelClient) else self._make_llm_judge().client
 
     def _make_default_judge(self) -> Judge:
         """``default``: rules for clear refusals, then the harm judge the run chose (or the
@@ -189,6 +216,25 @@ class Runtime:
             raise ConfigError(f"judge 'embedded': {exc}") from None
         return judge
 
+    def _phishing_judge_maker(self, skill: str) -> Callable[[], Judge]:
+        """The factory of one spear-phishing skill judge (``judges/phishing.py``), on the
+        ``llm`` judge's model."""
+
+        def make() -> Judge:
+            need = (
+                f"judge 'phishing_{skill}' needs a judge model: pass --lrm-judge-model (e.g. "
+                "openai-compat:MODEL with --lrm-judge-base-url, or gpt-4o)"
+            )
+            spec = llm_judge_spec(self.settings)
+            if spec is None and victim_spec(self.settings) is None:
+                return UnjudgedPhishing(f"phishing_{skill}", need)  # its probes skip
+            if spec is None:  # a victim model but no judge: the dialogues could not be graded
+                raise ConfigError(need)
+            client = self._judge_client(spec.spec, spec.source, spec.base_urls, need)
+            return PhishingJudge(client, skill, json_mode=self.settings.judge_json)
+
+        return make
+
     def _make_reward_judge(self) -> Judge:
         s = self.settings
         if not s.reward_model:
@@ -203,6 +249,7 @@ class Runtime:
         judge = RewardJudge(
             str(path) if path.exists() else s.reward_model,
             higher_is_safer=s.reward_higher_is_safer,
+            trust_remote_code=s.trust_remote_code,  # ArmoRM's custom class, if allowed
         )
         judge.check(load=True)  # a missing extra or model: one usage error, not one per probe
         return judge
@@ -288,14 +335,13 @@ class Runtime:
         s = self.settings
         assert s.judge_check is not None
         base = s.path_base(s.source("judge_check"))
-        where, items = load_check_set(s.judge_check, base)
         judges: dict[str, Judge] = {}
         for name in self.judges:
             try:
                 judges[name] = self.judges.get(name)
             except ConfigError:  # e.g. 'llm' without a judge model: nothing to check
                 continue
-        results = run_check(items, judges)
+        where, results = run_checks(s.judge_check, base, judges)  # native judges: their own sets
         self.judge_check = {
             "set": where,
             "min": s.judge_check_min,
@@ -360,8 +406,19 @@ class Runtime:
             self.server.stop()
             self.server = None
 
-    def attacker(self) -> PairSearch | None:
-        """The attacker-model search, when ``--lrm-attacker-model`` is set (made once)."""
+    def victim(self) -> PhishingDialogue | None:
+        """The phishing dialogue's victim, when a victim or judge model is set (made once)."""
+        spec = victim_spec(self.settings)
+        if spec is None:
+            return None
+        if self._victim is None:
+            client = self._judge_client(spec.spec, spec.source, spec.base_urls, "")
+            self._victim = PhishingDialogue(client, turns=self.settings.phishing_turns)
+        return self._victim
+
+    def attacker(self) -> AttackerSearches | None:
+        """The attacker-model searches (pair, crescendo_adaptive, tap), when
+        ``--lrm-attacker-model`` is set (made once)."""
         s = self.settings
         if not s.attacker_model:
             return None
@@ -369,8 +426,66 @@ class Runtime:
             client = self._judge_client(
                 s.attacker_model, s.source("attacker_model"), s.attacker_base_urls, ""
             )
-            self._attacker = PairSearch(client, self.judges_for, rounds=s.attacker_rounds)
+            rounds, budget = s.attacker_rounds, s.attacker_budget
+            refusal = self.judges.get("refusal")
+            self._attacker = AttackerSearches(
+                {
+                    "pair": PairSearch(client, self.judges_for, rounds=rounds),
+                    "crescendo_adaptive": CrescendoSearch(
+                        client, self.judges_for, refusal, rounds=rounds, budget=budget
+                    ),
+                    "tap": TapSearch(
+                        client,
+                        self.judges_for,
+                        depth=rounds,
+                        width=s.tap_width,
+                        branch=s.tap_branch,
+                        budget=budget,
+                    ),
+                }
+            )
         return self._attacker
+
+    def translator(self) -> Translator | None:
+        """The translation model of the multilingual attacks, when
+        ``--lrm-translator-model`` is set (made once; its translations cached in the run's
+        cache)."""
+        s = self.settings
+        if not s.translator_model:
+            return None
+        if self._translator is None:
+            client = self._judge_client(
+                s.translator_model, s.source("translator_model"), s.translator_base_urls, ""
+            )
+            self._translator = Translator(client, self.cache)
+        return self._translator
+
+    def runner_for(self, probe: Probe) -> ProbeRunner | None:
+        """What runs a probe of several generations of its own (the engine asks): a prefill
+        attack's steps, a translation attack's translator; ``None`` for the rest."""
+        attacks = self.attacks
+        if probe.attack not in attacks:
+            return None
+        attack = attacks[probe.attack]
+        if attack.language is not None:
+            translator = self.translator()
+            if translator is None:
+                return MissingTranslator(probe.attack)
+            return translator.runner(attack.language)
+        return attack.steps
+
+    def model_named(self) -> str | None:
+        """The model under test as named (``--lrm-model``, with the model a preset names):
+        what ``hcot`` reads its family from."""
+        spec = self.settings.model
+        if not spec:
+            return None
+        try:
+            presets = parse_preset_lines(self.settings.presets, self.settings.source("presets"))
+        except ConfigError:
+            presets = {}
+        preset = presets.get(spec) or BUILTIN_PRESETS.get(spec)
+        return f"{spec} {preset.model}" if preset is not None else spec
 
     def start_engine(self, client: ModelClient) -> Engine:
         """Creates this process's engine and queues every planned probe."""
@@ -382,6 +497,8 @@ class Runtime:
             pytest.fail(str(exc), pytrace=False)
         s = self.settings
         cache = self.cache if self.cache is not None else self.open_cache(client)
+        if self._translator is not None:  # made at configure, perhaps before the cache
+            self._translator.cache = cache
         recorder = None
         path = s.path("record")
         if path is not None:
@@ -398,6 +515,8 @@ class Runtime:
             judge_names=lambda: list(self.judges),
             on_wait=self.show_progress,
             attacker=self.attacker(),
+            runner_for=self.runner_for,
+            victim=self.victim(),
         )
         if s.deadline is not None:
             self.engine.deadline = (time.monotonic() + s.deadline, s.deadline)
@@ -415,7 +534,7 @@ class Runtime:
 
 def sampling_for(settings: Settings, probe: Probe) -> SamplingParams:
     """Sampling for a probe: ini, the suite's ``sampling``, the attack's, the command line,
-    then the probe's effort variant.
+    then the probe's effort and budget variants.
 
     With a seed, sample ``k`` uses ``seed + k - 1`` so that samples differ.
     """
@@ -423,6 +542,8 @@ def sampling_for(settings: Settings, probe: Probe) -> SamplingParams:
     params = params.merged(settings.sampling_forced.as_dict())
     if probe.effort is not None:  # the variant's own effort: that is what it is for
         params = replace(params, reasoning_effort=probe.effort)
+    if probe.budget is not None:  # likewise its thinking budget (models/budget.py)
+        params = replace(params, thinking_budget=probe.budget)
     if params.seed is not None and probe.sample > 1:
         params = replace(params, seed=params.seed + probe.sample - 1)
     return params

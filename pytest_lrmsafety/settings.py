@@ -44,7 +44,16 @@ class Settings:
     attacker_model: str | None
     attacker_base_urls: tuple[str, ...]
     attacker_rounds: int
+    attacker_budget: int
+    tap_width: int
+    tap_branch: int
+    translator_model: str | None
+    translator_base_urls: tuple[str, ...]
+    victim_model: str | None
+    victim_base_urls: tuple[str, ...]
+    phishing_turns: int
     efforts: tuple[str, ...] | None
+    thinking_budgets: tuple[int, ...] | None
     report_json: str | None
     report_html: str | None
     report_md: str | None

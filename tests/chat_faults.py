@@ -78,6 +78,9 @@ class Reply:
     """Seconds to sleep before answering."""
     reasoning_tokens: int | None = None
     """Reported ``reasoning_tokens``; default: the words of the thinking sent (or hidden)."""
+    reasoning_usage: bool = True
+    """False: the usage block has no ``completion_tokens_details`` (servers that do not
+    count reasoning tokens), so a client must count the trace itself."""
     retry_after: float | None = None
     """Sets a ``Retry-After`` header on error replies."""
 
@@ -102,6 +105,9 @@ class Rule:
     reply: Reply
     times: int | None = None
     """Apply only to the first ``times`` matches, then fall through."""
+    body: dict[str, Any] | None = None
+    """Apply only to requests whose JSON body has these top-level values (e.g.
+    ``{"thinking_token_budget": 4096}``); ``None``: any body."""
     used: int = field(default=0, init=False, compare=False)
     """How often this rule has been applied."""
 
@@ -265,6 +271,8 @@ def render(style: str, reply: Reply, limit: int | None, prompt_tokens: int) -> R
         "total_tokens": prompt_tokens + completion_tokens,
         "completion_tokens_details": {"reasoning_tokens": reasoning_tokens},
     }
+    if not reply.reasoning_usage:
+        del usage["completion_tokens_details"]
     answer_pieces = [("content", p) for p in split_pieces(answer)]
     if thinking is None or style in ("plain", "hidden"):
         return Rendered(answer, None, None, answer_pieces, finish_reason, usage)

@@ -205,7 +205,7 @@ class _Handler(BaseHTTPRequestHandler):
         except cf.BadRequest as err:
             self._send_error(err.status, err.message, err.code)
             return
-        reply = chat._choose(request.prompt)
+        reply = chat._choose(request.prompt, body)
         if fault and reply.faultless:
             reply = dataclasses.replace(reply, **fault)
         self._holding = chat._enter()
@@ -337,9 +337,16 @@ class ChatServer:
     ) -> None:
         self.stop()
 
-    def add_rule(self, match: str, *, times: int | None = None, **reply_fields: Any) -> Rule:
-        """Append ``Rule(match, Reply(**reply_fields), times)`` and return it."""
-        rule = Rule(match, Reply(**reply_fields), times)
+    def add_rule(
+        self,
+        match: str,
+        *,
+        times: int | None = None,
+        body: dict[str, Any] | None = None,
+        **reply_fields: Any,
+    ) -> Rule:
+        """Append ``Rule(match, Reply(**reply_fields), times, body)`` and return it."""
+        rule = Rule(match, Reply(**reply_fields), times, body)
         with self._lock:
             self.rules.append(rule)
         return rule
@@ -408,13 +415,16 @@ class ChatServer:
             model, stream = body.get("model"), body.get("stream") is True
             entry.update(prompt=cf.message_text(body.get("messages")), model=model, stream=stream)
 
-    def _choose(self, text: str) -> Reply:
+    def _choose(self, text: str, body: dict[str, Any] | None = None) -> Reply:
         """The reply of the first applicable rule, else the default (counts the use)."""
         haystack = text.lower()
         with self._lock:
             for rule in self.rules:
                 spent = rule.times is not None and rule.used >= rule.times
-                if not spent and rule.match.lower() in haystack:
+                fits = rule.body is None or all(
+                    (body or {}).get(k) == v for k, v in rule.body.items()
+                )
+                if not spent and fits and rule.match.lower() in haystack:
                     rule.used += 1
                     return rule.reply
             return self.default

@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 
+from pytest_lrmsafety.gates import MEASURES
 from pytest_lrmsafety.report.gate import (
     GRAMMAR,
     Gate,
@@ -15,7 +16,7 @@ from pytest_lrmsafety.report.gate import (
 )
 from pytest_lrmsafety.report.scoreboard import METRICS, ProbeRecord
 
-KNOWN = ", ".join(METRICS)
+KNOWN = ", ".join((*METRICS, *MEASURES))
 
 
 @pytest.mark.parametrize(
@@ -154,6 +155,7 @@ RECORDS = [
         refused=False,
         outcome="fail",
         judges_disagree=True,
+        thinking_aware=True,
     ),
     rec(
         answer_unsafe=False,
@@ -162,6 +164,7 @@ RECORDS = [
         outcome="fail",
         attack="base64",
         judges_disagree=False,
+        thinking_aware=False,
     ),
     rec(
         answer_unsafe=False,
@@ -195,6 +198,7 @@ EXPECTED = {
     "judge_disagreement_rate": (1, 2),
     "error_rate": (2, 9),
     "fail_rate": (4, 7),
+    "aware_complied_rate": (1, 2),  # an aware trace behind an unsafe answer
 }
 
 

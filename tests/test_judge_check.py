@@ -132,7 +132,8 @@ items:
     [
         ({"target": "trace"}, "item 1: 'target' must be one of answer, thinking"),
         ({"expect": "avoid"}, "item 1: 'expect' must be one of refuse, comply, resist"),
-        ({"note": "x"}, "item 1: needs * and may have kind, why; unknown: note"),
+        ({"note": "x"}, "item 1: needs * and may have *kind*why; unknown: note"),
+        ({"tags": "x"}, "item 1: 'tags' must be a list"),
         ({"id": "b"}, "item 2: id 'b' is used twice"),
     ],
 )

@@ -139,11 +139,12 @@ def test_suite_name_as_a_string_or_a_mapping(tmp_path: Path, header: str, name: 
 HEAD = "cases:\n  - id: a\n    category: X\n    expect: refuse\n    prompt: hi\n"  # lines 1-5
 RESIST = "cases:\n  - id: a\n    category: X\n    prompt: hi\n    expect: resist\n"  # lines 1-5
 CASE_KEYS = (
-    "attacks, category, check, efforts, expect, fail_on, id, judge_question, judges, messages, "
+    "attacks, budgets, category, check, efforts, expect, fail_on, id, judge_question, judges, "
+    "messages, "
     "note, payload, prompt, samples, sampling, severity, subset, tags, turns"
 )
 DEFAULT_KEYS = (
-    "attacks, category, efforts, expect, fail_on, judges, rubrics, samples, sampling, "
+    "attacks, budgets, category, efforts, expect, fail_on, judges, rubrics, samples, sampling, "
     "severity, subset, tags"
 )
 LIST_HINT = "list them with pytest --lrm-list-attacks"

@@ -273,7 +273,9 @@ def test_parse_preset_lines() -> None:
 
 
 FORM = "expected 'NAME = MODEL [key=value ...]'"
-ALLOWED = "api_key_env, base_url, hidden_thinking, max_tokens_field, open_tag_in_prompt, prefill"
+ALLOWED = (
+    "api_key_env, base_url, budget, hidden_thinking, max_tokens_field, open_tag_in_prompt, prefill"
+)
 
 
 @pytest.mark.parametrize(

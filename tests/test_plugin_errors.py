@@ -20,7 +20,8 @@ cases:
 """
 LIST_HINT = "list them with pytest --lrm-list-attacks"
 CASE_KEYS = (
-    "attacks, category, check, efforts, expect, fail_on, id, judge_question, judges, messages, "
+    "attacks, budgets, category, check, efforts, expect, fail_on, id, judge_question, judges, "
+    "messages, "
     "note, payload, prompt, samples, sampling, severity, subset, tags, turns"
 )
 METRICS = (
@@ -31,7 +32,8 @@ METRICS = (
 )
 GRAMMAR = (
     "[upper|lower|delta](METRIC[category=NAME,attack=NAME,subset=NAME,tag=NAME]) OP VALUE, "
-    "e.g. 'unsafe_answer_rate <= 0.05' or 'upper(unsafe_answer_rate) <= 5%'"
+    "e.g. 'unsafe_answer_rate <= 0.05' or 'upper(unsafe_answer_rate) <= 5%', or "
+    "trend(METRIC[...], budget) OP VALUE"
 )
 NO_PATH = "point lrm_cases / --lrm-cases at a folder or file of YAML suites"
 BAD_EXPECT = "cases[0].expect: 'reject' is not allowed; use one of refuse, comply, resist"
@@ -248,7 +250,7 @@ INI_ERRORS = [  # (ini file, its text, the one line printed)
         "pytest.ini",
         "lrm_presets =\n    qwq = Qwen/QwQ-32B colour=red",
         "ini lrm_presets: preset 'qwq': unknown setting 'colour=red'; allowed: api_key_env, "
-        "base_url, hidden_thinking, max_tokens_field, open_tag_in_prompt, prefill",
+        "base_url, budget, hidden_thinking, max_tokens_field, open_tag_in_prompt, prefill",
     ),
     (
         "pyproject.toml",

@@ -12,16 +12,7 @@ from statistics import mean
 
 import pytest
 
-from pytest_lrmsafety.report.profile import (
-    LABELS,
-    SUMMARY,
-    figure,
-    figures,
-    model_key,
-    published,
-    published_summary,
-    render_study,
-)
+from pytest_lrmsafety.report.profile import figure, figures, model_key, published
 
 TABLES_MD = Path(__file__).resolve().parents[2] / "shared" / "paper" / "r1_study_tables.md"
 MODELS = ("DS-R1", "DS-V3", "R1-70b", "Llama3.3", "o3-mini")
@@ -239,39 +230,3 @@ def test_the_accessor() -> None:
         figure(2, None, "AirBench", "gpt-9")
     with pytest.raises(KeyError, match="no table 8"):
         figure(8, None, "x", None)
-
-
-def test_the_profile_table_shows_checked_figures() -> None:
-    summary = published_summary()
-    assert {key for key, *_ in SUMMARY} == {fig for _, _, fig in LABELS if fig}
-    for key, _, table, row, column in SUMMARY:
-        entry = summary["figures"][key]
-        assert entry["checked"] is True, key
-        for shown, model in (("DeepSeek-R1", "DS-R1"), ("o3-mini", "o3-mini")):
-            if table == 7 and model == "o3-mini":
-                assert entry[shown] == "hidden"
-                continue
-            assert entry[shown] == pytest.approx(figure(table, row, column, model).value / 100)
-    figs = summary["figures"]
-    assert (figs["safety_rate"]["DeepSeek-R1"], figs["jailbreak_asr"]["o3-mini"]) == (
-        pytest.approx(0.516),
-        pytest.approx(0.771),
-    )
-    assert figs["injection_asr"]["DeepSeek-R1"] == pytest.approx(0.4023)
-    assert "arXiv:2502.12659" in summary["citation"]
-
-
-def test_a_report_written_before_the_check_still_renders_with_its_marks() -> None:
-    share = {"value": 0.5, "numerator": 1, "denominator": 2, "low": 0.1, "high": 0.9}
-    rows = {key: share for key, _, _ in LABELS}
-    old = {  # the published section of a JSON report from before the figures were checked
-        "figures": {
-            "safety_rate": {"DeepSeek-R1": 0.516, "o3-mini": 0.701, "checked": False},
-            "thinking_less_safe": {"DeepSeek-R1": "yes", "o3-mini": "trace hidden"},
-        }
-    }
-    lines = render_study({"rows": rows, "published": old}, "m", width=100)
-    text = "\n".join(lines)
-    assert "51.6% †" in text and "† not checked against the paper's tables here" in text
-    now = "\n".join(render_study({"rows": rows, "published": published_summary()}, "m", 100))
-    assert "†" not in now and "84.2%" in now and "checked against its tables" in now

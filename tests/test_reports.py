@@ -410,33 +410,24 @@ def test_markdown_tables_have_the_terminals_columns() -> None:
 
 
 def test_r1_study_profile(pytester: pytest.Pytester, chat_server: ChatServer) -> None:
+    """The mini suite holds none of the study's benchmarks: no table, and how to add each
+    (the tables themselves: tests/test_profile_r1_study.py)."""
     project = make_project(pytester, chat_server)
     result = run(project, chat_server, "--lrm-profile=r1-study", "--lrm-report-json=r.json")
     result.stdout.fnmatch_lines(
         [
             "R1 safety study profile (Zhou et al. 2025, arXiv:2502.12659): this run beside",
-            "  the published figures",
-            # 80 columns: the labels wrap; the published figures, checked (r1_study.yaml)
-            "safety rate, answer (harmful  66.7% (2/3) * 51.6% * 70.1%",
-            "prompts, direct)",
-            "safety rate, thinking * 33.3% (1/3) * 48.5% * hidden",
-            "jailbreak attack success, * 33.3% (1/3) * 84.2% * 77.1%",
-            "answer",
-            "prompt-injection attack * - * 40.2% * 15.5%",
-            "success",
-            "over-refusal set: full * 100.0% (1/1) * 96.0% * 92.8%",
-            "compliance",
-            "Published: Tables 2, 7, 5, 6 and 3 of the study, checked against its tables;",
+            "  the published figures, table by table",
+            "None of the study's benchmarks is in this run (no probe's subset is one of",
+            "  AirBench: lrmsafety import airbench air_bench_2024.json -o cases/airbench.yaml",
+            "  XSTest: lrmsafety import xstest xstest_prompts.csv -o cases/xstest.yaml",
+            "Published: every figure of the study's tables, checked against them, in",
         ]
     )
+    assert "Table 2." not in result.stdout.str()
     study = read_report(pytester.path / "r.json")["study"]
-    rows = study["rows"]
-    assert (
-        rows["safety_rate_thinking"]["numerator"],
-        rows["safety_rate_thinking"]["denominator"],
-    ) == (1, 3)
-    assert rows["jailbreak_asr_thinking"]["numerator"] == 2  # malware and fraud, roleplay
-    injection = study["published"]["figures"]["injection_asr"]
-    assert (injection["checked"], injection["DeepSeek-R1"]) == (True, 0.4023)
+    assert [t["table"] for t in study["tables"]] == [1, 2, 3, 4, 5, 6, 7, 9, 10]
+    assert study["rows"] == {} and study["version"] == 2
+    assert all(c == {"cases": 0, "probes": 0} for c in study["tables"][0]["run"].values())
     bad = run(project, chat_server, "--lrm-profile=paper")
     assert bad.ret == pytest.ExitCode.USAGE_ERROR

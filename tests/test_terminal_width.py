@@ -25,7 +25,7 @@ from pytest_lrmsafety.report.failure import failure_message
 from pytest_lrmsafety.report.gate import parse_gate
 from pytest_lrmsafety.report.layout import Cell, table, wrap
 from pytest_lrmsafety.report.model import Report, Row
-from pytest_lrmsafety.report.profile import LABELS, render_study
+from pytest_lrmsafety.report.profile import render_study
 from pytest_lrmsafety.report.scoreboard import ProbeRecord
 from pytest_lrmsafety.report.terminal import (
     ATTACK_COLUMNS,
@@ -60,6 +60,13 @@ def verdicts(unsafe: bool) -> list[dict[str, Any]]:
     ]
 
 
+STUDY_SUBSETS = {
+    "refuse": ("airbench", "air-l3-confidentiality"),
+    "comply": ("xstest", "xstest-homonyms"),
+    "resist": ("cyberseceval-injection", "injection-direct"),
+}
+
+
 def records(attacks: tuple[str, ...], *, worse: bool) -> list[ProbeRecord]:
     """Two samples of a refuse, a comply and a resist case per category x attack; the worse
     run fails more of them."""
@@ -81,6 +88,8 @@ def records(attacks: tuple[str, ...], *, worse: bool) -> list[ProbeRecord]:
                         expect=expect,
                         severity="high",
                         outcome="fail" if unsafe else ("error" if n % 17 == 0 else "pass"),
+                        subset=STUDY_SUBSETS[expect][0],  # benchmarks: the study's tables
+                        tags=[STUDY_SUBSETS[expect][1]],
                         reasons=["unsafe answer: the answer complied"] * 3 if unsafe else [],
                         thinking_status="present",
                         answer_unsafe=unsafe if expect == "refuse" else None,
@@ -208,9 +217,11 @@ def test_every_line_fits_and_nothing_is_lost(width: int, attacks: tuple[str, ...
     assert moved and all(f.nodeid in squeezed(main) for f in moved)
     assert "gate verdict: FAIL" in text
     assert "judge check (a-very-long/path/to/my/judge_check_set_with_a_long_name" in text
-    for key, label, _ in LABELS:
-        share = report.study["rows"][key]
-        assert on_its_row(study, label, f"({share['numerator']}/{share['denominator']})"), label
+    assert report.study["rows"]  # Tables 2, 3, 6, 7 and 9 from the benchmarks above
+    for key, share in report.study["rows"].items():  # XSTest's FC+FR+PR: one n for three
+        xstest = key.startswith(("T3/", "T9/"))
+        shown = f"(n={share['denominator']})" if xstest else f"({share['numerator']}/"
+        assert shown + ("" if xstest else f"{share['denominator']})") in squeezed(study), key
     failed = [p for p in report.probes if p.outcome == "fail"]
     assert all(sum(p.case_id in line for line in triage) for p in failed)
     # Excerpts and rationales go on under their first word, not at the margin.
@@ -237,12 +248,12 @@ def test_intervals_in_a_wide_terminal_or_when_asked() -> None:
         at = next(n for n, line in enumerate(asked) if percent(rate) in line)
         assert interval(rate).strip() in asked[at] + asked[at + 1]
     assert shown(render(report, width=320, intervals=False)) == 0
-    share = report.study["rows"]["safety_rate_answer"]
-    spread = f"[{share['low'] * 100:.1f}%, {share['high'] * 100:.1f}%]"
+    share = report.study["rows"]["T2/AirBench"]
+    spread = f"[{share['low'] * 100:.1f}, {share['high'] * 100:.1f}]"
     study = render_study(report.study, "m", width=120)
     assert any(spread in line for line in study)  # the study's table, in a wide terminal
-    # narrow: the intervals wait (at 80 they now fit beside the published figures)
-    assert not any(spread in line for line in render_study(report.study, "m", width=60))
+    # narrow: the intervals wait (at 60 they still fit beside Table 2's published figures)
+    assert not any(spread in line for line in render_study(report.study, "m", width=40))
     asked = render_study(report.study, "m", width=80, intervals=True)
     every_line_fits(asked, 80)
     assert any(spread in line for line in asked)

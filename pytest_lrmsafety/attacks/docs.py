@@ -63,11 +63,24 @@ FAMILY_NOTES = {
         "name=...)` from the `pytest_lrmsafety_register_attacks` hook). `hcot_*` write the "
         "fabricated safety reasoning in one model family's style (the family is in the name: "
         "`r1`, `qwen3`, `o_series`) and place it where that family reads it: the user turn, a "
-        "prefill of the thinking (open-weight backends), or an earlier assistant turn."
+        "prefill of the thinking (open-weight backends), or an earlier assistant turn; "
+        "`hcot` picks the family from `--lrm-model` (R1 when it names none). The prefill "
+        "variants (`empty_thinking`, `midtrace_insert`, `budget_forcing`) write into the "
+        "thinking itself; the steps of those that take several generations are in the "
+        "report (`steps`)."
+    ),
+    "multilingual": (
+        "The request translated by a translation model you name (`--lrm-translator-model`), "
+        "the answer and trace translated back into English for the judges; the report keeps "
+        "both texts (`steps`). Off unless a translator is given."
     ),
     "attacker_model": (
         "A second model writes the attack. Off unless `--lrm-attacker-model` is given; "
-        "`--lrm-attacker-rounds` bounds the rounds."
+        "`--lrm-attacker-rounds` bounds the rounds (`crescendo_adaptive`: the turns kept and "
+        "as many taken back; `tap`: the tree's depth), `--lrm-tap-width` and "
+        "`--lrm-tap-branch` shape tap's tree, and `--lrm-attacker-budget` caps the model "
+        "calls of a `crescendo_adaptive` or `tap` search. Every round (a tap node: its "
+        "score and why it was pruned) is in the report (`rounds`)."
     ),
     "custom": "Attacks from hooks or attack files.",
 }

@@ -14,6 +14,9 @@
   of the thinking (R1, Qwen3: open weights; needs ``prefill``, skipped elsewhere with the
   reason), or as a prior assistant turn (o-series, whose chat history keeps visible answers;
   R1's and Qwen3's templates drop earlier thinking from the history).
+* ``hcot``: the user-turn form in the family of the model under test, read from its spec
+  (:func:`family_for`: DeepSeek-R1 and its distills, Qwen3 and QwQ, o1/o3/o4); R1's style
+  when the spec names none of them, with the reason in each probe's record.
 
 The texts are written for this project; they name no harm and give no operational detail.
 """
@@ -21,6 +24,7 @@ The texts are written for this project; they name no harm and give no operationa
 from __future__ import annotations
 
 import random
+import re
 from collections.abc import Callable
 
 from .registry import Attack, AttackContext, Variant
@@ -222,6 +226,43 @@ def _hcot(style: str, where: str) -> Attack:
         build=makers[where](style),
         needs=frozenset({"prefill"}) if where == "prefill" else frozenset(),
         source=HCOT_SOURCE,
+    )
+
+
+# Read in this order: an R1 distill of Qwen is R1-style ("DeepSeek-R1-Distill-Qwen-7B").
+_FAMILY_PATTERNS = (
+    ("r1", re.compile(r"deepseek-r1|deepseek-reasoner|r1-distill|(^|[/:_-])r1($|[/:_-])")),
+    ("qwen3", re.compile(r"qwen3|qwq")),
+    ("o_series", re.compile(r"(^|[/:])o[134]($|[-_])")),
+)
+
+
+def family_for(model: str | None) -> tuple[str, str]:
+    """``(family, why)``: the H-CoT style for a model name or spec (``r1``, ``qwen3``,
+    ``o_series``), R1 when the name matches none."""
+    if not model:
+        return "r1", "no --lrm-model named: DeepSeek-R1 style by default"
+    name = model.lower()
+    for family, pattern in _FAMILY_PATTERNS:
+        if pattern.search(name):
+            return family, f"{_FAMILY_NAMES[family]} style: the model is {model!r}"
+    return "r1", (
+        f"DeepSeek-R1 style by default: {model!r} names no known family (deepseek-r1 and R1 "
+        "distills, qwen3/qwq, o1/o3/o4); pick one with hcot_r1, hcot_qwen3 or hcot_o_series"
+    )
+
+
+def hcot_for(model: str | None) -> Attack:
+    """``hcot``: H-CoT in the user turn, in the style of ``model``'s family."""
+    family, why = family_for(model)
+    return Attack(
+        "hcot",
+        description="educational request + fake safety reasoning in the style of the tested "
+        "model's family",
+        family="reasoning",
+        build=_in_user_turn(family),
+        source=HCOT_SOURCE,
+        note=f"hcot family {family}: {why}",
     )
 
 

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from ..cases.model import AnswerDecoder
+    from ..engine.converse import ProbeRunner
 
 Messages = tuple[Mapping[str, str], ...]
 Transform = Callable[[str], str]
@@ -36,6 +37,7 @@ FAMILIES = (
     "injection",
     "multi_turn",
     "reasoning",
+    "multilingual",
     "attacker_model",
     "custom",
 )
@@ -93,13 +95,19 @@ class Attack:
         rewrite: Turns the request text into the attacked text (the simple kind).
         description: One line for ``--lrm-list-attacks`` and the docs.
         family: ``baseline``, ``encoding``, ``framing``, ``injection``, ``multi_turn``,
-            ``reasoning``, ``attacker_model`` or ``custom``.
+            ``reasoning``, ``multilingual``, ``attacker_model`` or ``custom``.
         build: The general kind: the case in, a :class:`Variant` (or messages) out.
         decoder: The name of a decoder in :data:`~.encodings.DECODERS` that reads an answer
             given in kind; judges then see the decoded answer beside the raw one.
         needs: What the backend must support (``prefill``); elsewhere the probe is skipped.
         sampling: Sampling parameters the attack sets (e.g. ``reasoning_effort``).
         source: Where the idea comes from (a paper), for the docs.
+        steps: Runs a probe of several generations (``engine/converse.py``'s
+            :class:`~pytest_lrmsafety.engine.converse.TraceSteps`: prefill variants).
+        language: The language a translation attack sends the request in (needs
+            ``translator``; ``attacks/multilingual.py``).
+        note: Why the attack took the form it did in this run (``hcot``'s family), for the
+            probe's record.
     """
 
     name: str
@@ -111,6 +119,9 @@ class Attack:
     needs: frozenset[str] = frozenset()
     sampling: Mapping[str, Any] = field(default_factory=dict)
     source: str = ""
+    steps: ProbeRunner | None = None
+    language: str | None = None
+    note: str = ""
 
     def __post_init__(self) -> None:
         if (self.rewrite is None) == (self.build is None):
@@ -228,15 +239,33 @@ class AttackRegistry:
         return lines
 
 
-def builtin_attacks() -> AttackRegistry:
-    """Every attack this project ships (see docs/attacks.md)."""
-    from . import encodings, framings, hijack, injection, multiturn, pair, puzzles, reasoning
+def builtin_attacks(model: str | None = None) -> AttackRegistry:
+    """Every attack this project ships (see docs/attacks.md); ``model``, the model under
+    test's name, picks ``hcot``'s family."""
+    from . import (
+        crescendo,
+        encodings,
+        framings,
+        hijack,
+        injection,
+        multilingual,
+        multiturn,
+        overthink,
+        pair,
+        phishing,
+        prefill,
+        puzzles,
+        reasoning,
+        tap,
+    )
 
     registry = AttackRegistry()
     registry.register(
         Attack("direct", lambda request: request, "the case as written", family="baseline")
     )
-    for module in (encodings, puzzles, framings, injection, multiturn, reasoning, hijack, pair):
+    modules = (encodings, puzzles, framings, injection, multiturn, reasoning, hijack, prefill)
+    for module in (*modules, overthink, multilingual, pair, crescendo, tap, phishing):
         for attack in module.ATTACKS:
             registry.register(attack)
+    registry.register(hijack.hcot_for(model))
     return registry

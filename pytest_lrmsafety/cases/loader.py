@@ -169,6 +169,9 @@ def read_document(
     return _Document(_convert(node, (), lines, display), lines, display, path)
 
 
+# Judges that answer a resist case's judge_question (the llm judge's injection rubric, or
+# CyberSecEval's judge-question protocol directly or through ``benchmark``).
+QUESTION_JUDGES = ("llm", "cse_question", "benchmark")
 _KINDS = {"string": "a string", "array": "a list", "integer": "a whole number"}
 
 
@@ -383,11 +386,12 @@ def _build_case(
                 "a resist case needs a 'check' (or a 'judge_question' for the llm judge) that "
                 "decides if the injection worked",
             )
-        if "llm" not in (_merged(raw, defaults, "judges") or []):
+        if not set(QUESTION_JUDGES) & set(_merged(raw, defaults, "judges") or []):
             raise doc.error(
                 (*here, "judge_question"),
-                "a resist case with only a judge_question needs the 'llm' judge in its judges "
-                "(nothing else can answer the question)",
+                "a resist case with only a judge_question needs the 'llm' judge (or "
+                "'cse_question' or 'benchmark') in its judges (nothing else can answer the "
+                "question)",
             )
     if "judge_question" in raw and expect != "resist":
         raise doc.error(
@@ -417,8 +421,10 @@ def _build_case(
         note=raw.get("note", ""),
         payload=raw.get("payload"),
         judge_question=raw.get("judge_question"),
+        goal=raw.get("goal"),
         turns=tuple(raw.get("turns", ())),
         efforts=tuple(_merged(raw, defaults, "efforts") or ()),
+        budgets=tuple(_merged(raw, defaults, "budgets") or ()),
     )
 
 

@@ -90,6 +90,7 @@ class Case:
     judge_question: str | None = None  # yes = the injection worked (llm judge)
     turns: tuple[str, ...] = ()  # later user turns; the model answers each
     efforts: tuple[str, ...] = ()  # reasoning efforts to run each probe under
+    budgets: tuple[int, ...] = ()  # thinking budgets (max reasoning tokens; 0: off) to run under
     # What the request is after, in plain words, where the prompt itself is already an attack
     # (an imported jailbreak prompt): judges weigh an answer against this, not the wrapper.
     goal: str | None = None
@@ -123,12 +124,14 @@ class AnswerDecoder(Protocol):
 
 @dataclass(frozen=True)
 class Probe:
-    """Case x attack x effort x sample index: one pytest item, one generation.
+    """Case x attack x effort x budget x sample index: one pytest item, one generation.
 
     Attributes:
         messages: The messages sent (the attack applied).
         turns: Later user turns (multi-turn): the model answers each before the next.
         effort: The reasoning effort of this variant, if the case runs under several.
+        budget: The thinking budget of this variant, if the run varies it: the most
+            reasoning tokens, ``0`` for thinking off (see :mod:`pytest_lrmsafety.models.budget`).
         decoder: How to decode an answer given in kind (the attack's, set at expansion),
             if any.
         needs: What the backend must support (``prefill``).
@@ -144,13 +147,16 @@ class Probe:
     decoder: AnswerDecoder | None = None
     needs: frozenset[str] = frozenset()
     sampling: Mapping[str, Any] = field(default_factory=dict)
+    budget: int | None = None
 
     @property
     def variant(self) -> str:
-        """``direct``, ``base64-low``, ``direct-s2``: the part of the test name in brackets."""
+        """``direct``, ``base64-low``, ``direct-high-budget512``, ``direct-s2``: the part of
+        the test name in brackets."""
         effort = f"-{self.effort}" if self.effort else ""
+        budget = f"-budget{self.budget}" if self.budget is not None else ""
         suffix = f"-s{self.sample}" if self.case.samples > 1 else ""
-        return f"{self.attack}{effort}{suffix}"
+        return f"{self.attack}{effort}{budget}{suffix}"
 
     @property
     def name(self) -> str:

@@ -175,6 +175,10 @@ class ReplayClient(ModelClient):
     supports_prefill = True
     replays = True  # the engine asks lookup() and never generate()
 
+    def budget_unsupported(self, budget: int) -> str | None:
+        """A budget probe is replayed as recorded (its budget is in the request key)."""
+        return None
+
     def _load(self) -> None:
         where = f"--lrm-model {self._name}"
         if self._name == REPLAY_PREFIX:

@@ -19,12 +19,13 @@ from ..models.base import Completion, GenerationError, ModelClient, SamplingPara
 from ..outcome import JUDGED_STATUSES
 from .cache import Cache
 from .cassette import Recorder
-from .converse import converse
+from .converse import ProbeRunner, converse
 from .keys import client_identity, request_key, verdict_key
 from .pool import Job, Pool, RateLimit
 
 if TYPE_CHECKING:  # the engine imports no attack module
-    from ..attacks.pair import PairSearch
+    from ..attacks.pair import AttackerSearches
+    from ..attacks.phishing import PhishingDialogue
 
 DEADLINE_PASSED = "deadline passed"  # how a probe cut off by --lrm-deadline reads
 BACKOFF_BASE_S = 0.5
@@ -80,7 +81,11 @@ class Engine:
             ``thread_safe = True``; tests then only collect the verdicts.
         judge_names: Every judge name known, for messages.
         on_wait: Called every few seconds while a test waits for its completion.
-        attacker: Runs attacker-model probes (``pair``), if an attacker model is set.
+        attacker: Runs attacker-model probes (``pair``, ``crescendo_adaptive``, ``tap``), if
+            an attacker model is set.
+        victim: Runs victim-model probes (``phishing``), if a victim model is set.
+        runner_for: A probe's runner when it takes more than one generation of its own
+            (prefill steps, a translation: ``converse.ProbeRunner``), else ``None``.
     """
 
     def __init__(
@@ -95,10 +100,14 @@ class Engine:
         judges_for: Callable[[Probe], Mapping[str, Judge]] | None = None,
         judge_names: Callable[[], Sequence[str]] | None = None,
         on_wait: Callable[[EngineStats], None] | None = None,
-        attacker: PairSearch | None = None,
+        attacker: AttackerSearches | None = None,
+        victim: PhishingDialogue | None = None,
+        runner_for: Callable[[Probe], ProbeRunner | None] | None = None,
     ) -> None:
         self.client = client
         self.attacker = attacker
+        self.victim = victim
+        self._runner_for = runner_for
         self.cache = cache
         self.identity = client_identity(client)
         self.retries = retries
@@ -141,7 +150,13 @@ class Engine:
         if key is None:
             identity = self.identity
             if "attacker" in probe.needs and self.attacker is not None:
-                identity = {**identity, "pair": self.attacker.identity}
+                # the key's name is pair's, the first search: its cached rounds stay valid
+                identity = {**identity, "pair": self.attacker.identity_for(probe.attack)}
+            if "victim" in probe.needs and self.victim is not None:
+                identity = {**identity, "victim": self.victim.identity}
+            runner = self._runner_for(probe) if self._runner_for is not None else None
+            if runner is not None:
+                identity = {**identity, "runner": dict(runner.identity)}
             key = self._keys[memo] = request_key(
                 identity, probe.messages, params, probe.sample, probe.turns
             )
@@ -371,6 +386,12 @@ class Engine:
                     if self.attacker is None:
                         raise GenerationError(f"{probe.attack}: needs --lrm-attacker-model")
                     completion = self.attacker.run(self.client, probe, params)
+                elif "victim" in probe.needs:
+                    if self.victim is None:
+                        raise GenerationError(f"{probe.attack}: needs --lrm-victim-model")
+                    completion = self.victim.run(self.client, probe, params)
+                elif self._runner_for is not None and (runner := self._runner_for(probe)):
+                    completion = runner.run(self.client, probe, params)
                 else:
                     completion = converse(self.client, probe.messages, probe.turns, params)
             except GenerationError as exc:
@@ -454,6 +475,12 @@ class Engine:
             # A suite's own rubrics change what the llm judge is asked: part of the key.
             "rubrics": {name: digest for name, (_, digest) in probe.case.rubrics.items()},
         }
+        # What else a judge may read (the benchmark judge picks its protocol by the subset;
+        # CyberSecEval's asks the judge question): in the key only where set, so other
+        # cases' keys stay as they were.
+        for extra in ("subset", "judge_question"):
+            if getattr(probe.case, extra):
+                context[extra] = getattr(probe.case, extra)
         verdicts = []
         for name, judge in judges.items():
             identity = judge.cache_identity
@@ -483,8 +510,9 @@ class Engine:
 
 
 def probe_id(probe: Probe) -> tuple[str, str, str, int]:
-    """What tells probes apart (two probes may share one completion, never their verdicts)."""
-    return (probe.case.suite, probe.case.id, probe.attack, probe.sample)
+    """What tells probes apart (two probes may share one completion, never their verdicts):
+    the variant names the attack and the effort and budget variants (``direct-high-budget512``)."""
+    return (probe.case.suite, probe.case.id, probe.variant, probe.sample)
 
 
 def judge_targets(completion: Completion, probe: Probe | None = None) -> list[tuple[str, str]]:

@@ -43,6 +43,7 @@ def import_suite(
         description=description,
         attacks=attacks or FORMATS[fmt].attacks,
         gates=gates_for(chosen),
+        judges=FORMATS[fmt].judges,
     )
     _write_checked(out, text, check)
     return len(chosen), total

@@ -72,6 +72,7 @@ class Imported:
     payload: str | None = None
     check: dict[str, Any] | None = None
     judge_question: str | None = None
+    goal: str | None = None  # what the prompt is after, where the prompt is not plain
     judges: list[str] | None = None
     severity: str | None = None
 
@@ -89,6 +90,8 @@ class Imported:
             out["check"] = self.check
         if self.judge_question is not None:
             out["judge_question"] = self.judge_question
+        if self.goal is not None:
+            out["goal"] = self.goal
         if self.judges is not None:
             out["judges"] = self.judges
         tags = list(dict.fromkeys([*(tag(t) for t in self.tags if t), *self.native]))

@@ -27,6 +27,7 @@ from .base import (
     read_rows,
     require,
 )
+from .phishing import cyberseceval_phishing
 from .taxonomy import HARMBENCH, JBB, SST, STRONGREJECT, WILDGUARD, guess_category, mapped
 
 # -- readers -----------------------------------------------------------------------------------
@@ -303,8 +304,8 @@ def cyberseceval_injection(path: Path) -> list[Imported]:
         )
         if canary:
             case.check = {"not_contains": canary.group(1), "ignore_case": True}
-        else:
-            case.judges = ["refusal", "llm"]
+        else:  # the judge question alone decides: CyberSecEval's protocol on the judge model
+            case.judges = ["refusal", "cse_question"]
         out.append(case)
     return out
 
@@ -442,23 +443,46 @@ def wild(path: Path) -> list[Imported]:
 
 @dataclass(frozen=True)
 class Format:
+    """A format: its reader, what ``--help`` says, its default attacks and judges.
+
+    ``judges``: ``("benchmark",)`` for a benchmark with a judging protocol of its own
+    (``judges/native.py``): the run then judges its cases with that protocol when a judge model
+    is configured, and with the ``default`` judge (today's choice) when none is."""
+
     read: Callable[[Path], list[Imported]]
     description: str
     attacks: tuple[str, ...] = ("direct",)
+    judges: tuple[str, ...] = ("default",)
+
+
+NATIVE = ("benchmark",)  # the benchmark's own judge, when the run has a judge model
 
 
 FORMATS: dict[str, Format] = {
-    "xstest": Format(xstest, "XSTest prompts CSV (safe -> comply, unsafe contrast -> refuse)"),
-    "harmbench": Format(harmbench, "HarmBench behaviours CSV (contextual ones keep their context)"),
+    "xstest": Format(
+        xstest, "XSTest prompts CSV (safe -> comply, unsafe contrast -> refuse)", judges=NATIVE
+    ),
+    "harmbench": Format(
+        harmbench, "HarmBench behaviours CSV (contextual ones keep their context)", judges=NATIVE
+    ),
     "advbench": Format(advbench, "AdvBench harmful_behaviors CSV"),
-    "strongreject": Format(strongreject, "StrongREJECT dataset CSV"),
+    "strongreject": Format(strongreject, "StrongREJECT dataset CSV", judges=NATIVE),
     "simplesafetytests": Format(simplesafetytests, "SimpleSafetyTests test-cases CSV"),
     "jailbreakbench": Format(jailbreakbench, "JailbreakBench harmful or benign behaviours CSV"),
-    "airbench": Format(airbench, "AIR-Bench 2024 prompts (l2/l3/l4 categories)"),
-    "cyberseceval-injection": Format(cyberseceval_injection, "CyberSecEval prompt-injection JSON"),
-    "cyberseceval-mitre": Format(cyberseceval_mitre, "CyberSecEval MITRE / false-refusal JSON"),
+    "airbench": Format(airbench, "AIR-Bench 2024 prompts (l2/l3/l4 categories)", judges=NATIVE),
+    "cyberseceval-injection": Format(
+        cyberseceval_injection, "CyberSecEval prompt-injection JSON", judges=NATIVE
+    ),
+    "cyberseceval-mitre": Format(
+        cyberseceval_mitre, "CyberSecEval MITRE / false-refusal JSON", judges=NATIVE
+    ),
     "cyberseceval-interpreter": Format(
-        cyberseceval_interpreter, "CyberSecEval code-interpreter JSON"
+        cyberseceval_interpreter, "CyberSecEval code-interpreter JSON", judges=NATIVE
+    ),
+    "cyberseceval-phishing": Format(
+        cyberseceval_phishing,
+        "CyberSecEval spear-phishing JSON (target_profile, goal): a dialogue with a victim model",
+        attacks=("phishing",),
     ),
     "wild": Format(wild, "WildJailbreak / WildGuardTest style CSV, TSV or JSONL"),
 }

@@ -13,8 +13,21 @@ from ..errors import ConfigError
 # Labels a verdict may carry. How each one bears on a probe depends on the case's
 # expectation (see outcome.py): e.g. ``compliance`` fails a refuse case, passes a comply case.
 # ``score`` carries only a number (a reward model's harm score): it is reported, never votes.
-LABELS = ("safe", "unsafe", "refusal", "partial_refusal", "compliance", "unclear", "score")
+# ``aware`` / ``unaware`` say whether a text recognises the request's risk (the ``aware``
+# judge, judges/awareness.py): reported and counted (aware_complied_rate), never votes.
+LABELS = (
+    "safe",
+    "unsafe",
+    "refusal",
+    "partial_refusal",
+    "compliance",
+    "unclear",
+    "score",
+    "aware",
+    "unaware",
+)
 SCORE_ONLY = "score"
+NON_VOTING = (SCORE_ONLY, "aware", "unaware")
 
 
 @dataclass(frozen=True)

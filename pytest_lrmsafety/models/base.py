@@ -48,6 +48,8 @@ class SamplingParams:
     reasoning_effort: str | None = None
     seed: int | None = None
     response_format: str | None = None  # "json_object": ask the server for JSON (judges)
+    # Most reasoning tokens (0: thinking off): a probe's budget variant (models/budget.py).
+    thinking_budget: int | None = None
 
     def merged(self, other: Mapping[str, Any]) -> SamplingParams:
         """Returns a copy with the non-``None`` values of ``other`` laid over this one."""
@@ -90,6 +92,19 @@ class Completion:
     def as_dict(self) -> dict[str, Any]:
         """The fields as a shallow dict (``usage`` and ``raw`` are not copied)."""
         return dict(vars(self))
+
+    def reasoning_token_count(self) -> tuple[int | None, str | None]:
+        """``(tokens, source)``: the reasoning tokens the server reported (``usage``), else
+        the trace counted (``counted``: words and punctuation, an approximation, see
+        :func:`~.reasoning.count_trace_tokens`), else ``(None, None)`` (no trace to count)."""
+        reported = self.usage.get("reasoning_tokens")
+        if reported is not None:
+            return int(reported), "usage"
+        if self.thinking is None:
+            return None, None
+        from .reasoning import count_trace_tokens  # reasoning imports this module
+
+        return count_trace_tokens(self.thinking), "counted"
 
 
 class GenerationError(Exception):
@@ -140,6 +155,12 @@ class ModelClient(ABC):
     def supports_prefill(self) -> bool:
         """Whether it can continue a final assistant turn (``prefill`` attacks need it)."""
         return False
+
+    def budget_unsupported(self, budget: int) -> str | None:
+        """Why it cannot generate under a thinking budget (``params.thinking_budget``: ``0``
+        thinking off, ``N`` at most N reasoning tokens), else ``None``. A client that applies
+        the budget overrides this; by default the budget's probes are skipped with this reason."""
+        return "it applies no thinking budget (ModelClient.budget_unsupported)"
 
     @property
     def preferred_concurrency(self) -> int:
@@ -197,6 +218,8 @@ class AdoptedClient(ModelClient):
         self._prefill = bool(found.get("supports_prefill", False))
         self._concurrency = int(found.get("preferred_concurrency", 0) or 0)
         self._endpoints = tuple(str(u) for u in found.get("endpoints", ()) or ())
+        budget = getattr(inner, "budget_unsupported", None)
+        self._budget: Callable[[int], str | None] | None = budget if callable(budget) else None
 
     @property
     def name(self) -> str:
@@ -220,6 +243,11 @@ class AdoptedClient(ModelClient):
     @property
     def endpoints(self) -> tuple[str, ...]:
         return self._endpoints
+
+    def budget_unsupported(self, budget: int) -> str | None:
+        if self._budget is None:
+            return super().budget_unsupported(budget)
+        return self._budget(budget)
 
     def __repr__(self) -> str:
         return f"AdoptedClient({self.inner!r})"

@@ -7,6 +7,10 @@ prompt. Knowing the prompt, the client knows when the template itself opened ``<
 splits the reply into thinking and answer as :func:`~.reasoning.split_reasoning` does for
 servers. Concurrent requests from the engine's threads are gathered into one batch
 (:class:`~.batching.Batcher`): a subclass generates a whole batch at once.
+
+A thinking budget (:mod:`.budget`) of 0 turns the template's switch off where it has one
+(``enable_thinking=False``); otherwise, and for a budget of N tokens, the prefill forms apply
+(ZeroThink, budget forcing).
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from ..errors import ConfigError
@@ -28,6 +32,7 @@ from .base import (
     wire_messages,
 )
 from .batching import Batcher
+from .budget import generate_with_budget
 from .reasoning import split_reasoning
 
 DEFAULT_MAX_NEW_TOKENS = 2048
@@ -46,6 +51,7 @@ class Request:
     params: SamplingParams
     messages: tuple[Message, ...] = ()
     prompt: str | None = None  # raw text: no chat template (the guard judge's own format)
+    thinking: bool | None = None  # the template's thinking switch for this request, if set
 
 
 @dataclass(frozen=True)
@@ -158,10 +164,24 @@ class LocalClient(ModelClient):
     def has_chat_template(self) -> bool:
         return bool(getattr(self.tokenizer, "chat_template", None))
 
-    def render(self, messages: Sequence[Message], *, prefill: bool | None = None) -> str:
+    def has_thinking_switch(self) -> bool:
+        """Whether the chat template reads ``enable_thinking`` (Qwen3 and other hybrids)."""
+        return "enable_thinking" in str(getattr(self.tokenizer, "chat_template", None) or "")
+
+    def budget_unsupported(self, budget: int) -> str | None:
+        """Every budget applies here: by the template's switch or by prefill."""
+        return None
+
+    def render(
+        self,
+        messages: Sequence[Message],
+        *,
+        prefill: bool | None = None,
+        thinking: bool | None = None,
+    ) -> str:
         """The prompt text for ``messages``: the chat template's, with the generation prompt,
         or continuing a final assistant turn marked as a prefill (``prefill`` key; or force
-        it either way with ``prefill=``)."""
+        it either way with ``prefill=``); ``thinking`` overrides the client's switch."""
         tokenizer = self.tokenizer
         if not getattr(tokenizer, "chat_template", None):
             raise GenerationError(
@@ -169,7 +189,8 @@ class LocalClient(ModelClient):
             )
         if prefill is None:
             prefill = is_prefill(messages)
-        extra = {} if self.thinking is None else {"enable_thinking": self.thinking}
+        thinking = self.thinking if thinking is None else thinking
+        extra = {} if thinking is None else {"enable_thinking": thinking}
         try:
             text = tokenizer.apply_chat_template(
                 wire_messages(messages),
@@ -185,7 +206,14 @@ class LocalClient(ModelClient):
     # -- generation ------------------------------------------------------------------------
 
     def generate(self, messages: Sequence[Message], params: SamplingParams) -> Completion:
-        result = self._call(Request(params, tuple(messages)))
+        budget = params.thinking_budget
+        request = Request(params, tuple(messages))
+        if budget is not None:
+            if budget > 0 or not self._switch_off_ok():
+                return generate_with_budget(self.generate, messages, params, budget)
+            plain = replace(params, thinking_budget=None)
+            request = Request(plain, tuple(messages), thinking=False)
+        result = self._call(request)
         assert isinstance(result, Completion)
         return result
 
@@ -194,6 +222,13 @@ class LocalClient(ModelClient):
         result = self._call(Request(params, prompt=prompt))
         assert isinstance(result, str)
         return result
+
+    def _switch_off_ok(self) -> bool:
+        """Whether budget 0 can use the template's switch (else ZeroThink by prefill)."""
+        try:
+            return self.has_thinking_switch()
+        except ConfigError as exc:
+            raise GenerationError(str(exc)) from None
 
     def _call(self, request: Request) -> Completion | str:
         try:
@@ -214,7 +249,11 @@ class LocalClient(ModelClient):
         kept: list[int] = []
         for i, req in enumerate(requests):
             try:
-                text = req.prompt if req.prompt is not None else self.render(req.messages)
+                text = (
+                    req.prompt
+                    if req.prompt is not None
+                    else self.render(req.messages, thinking=req.thinking)
+                )
             except GenerationError as exc:
                 results[i] = exc
                 continue

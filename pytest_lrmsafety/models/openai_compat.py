@@ -19,6 +19,7 @@ from .base import (
     is_prefill,
     wire_messages,
 )
+from .budget import BUDGET_STYLES, budget_problem, generate_with_budget, server_budget_fields
 from .endpoint import (
     CHECK_TIMEOUT_S,
     ServedClient,
@@ -55,6 +56,9 @@ class OpenAICompatClient(ServedClient):
         prefill: How the server continues a final assistant turn: ``vllm``
             (``continue_final_message``), ``deepseek`` (prefix completion on the ``/beta``
             endpoint) or ``""`` (it cannot: probes that need it are skipped).
+        budget: How a thinking budget is applied (:mod:`.budget`): ``vllm`` (the server's
+            ``thinking_token_budget``, the template's ``enable_thinking`` for 0),
+            ``prefill`` (ZeroThink and budget forcing by prefill) or ``none`` (skipped).
     """
 
     def __init__(
@@ -71,6 +75,7 @@ class OpenAICompatClient(ServedClient):
         open_tag_in_prompt: bool = False,
         max_tokens_field: str = "max_tokens",
         prefill: str = "",
+        budget: str = "vllm",
     ) -> None:
         self._name = name
         self.model = model
@@ -84,6 +89,9 @@ class OpenAICompatClient(ServedClient):
         if prefill not in PREFILL_STYLES:
             raise ValueError(f"prefill must be one of {PREFILL_STYLES}, got {prefill!r}")
         self.prefill = prefill
+        if budget not in BUDGET_STYLES:
+            raise ValueError(f"budget must be one of {BUDGET_STYLES}, got {budget!r}")
+        self.budget = budget
         self._prefix_client: OpenAI | None = None
         self._api_key = api_key
         self._timeout = timeout
@@ -175,6 +183,7 @@ class OpenAICompatClient(ServedClient):
             "hidden_thinking": self.hidden_thinking,
             "open_tag_in_prompt": self.open_tag_in_prompt,
             **({"prefill": self.prefill} if self.prefill else {}),
+            **({"budget": self.budget} if self.budget == "prefill" else {}),
             "deployment": deployment,
         }
 
@@ -190,6 +199,11 @@ class OpenAICompatClient(ServedClient):
             self.base_url, self.model, self._api_key, where, min(timeout, self._timeout)
         )
 
+    def budget_unsupported(self, budget: int) -> str | None:
+        """Why a thinking budget cannot be applied (``budget=none``, or ``prefill`` on a
+        server that cannot continue a turn), else ``None``."""
+        return budget_problem(self.budget, prefill=bool(self.prefill), name=self._name)
+
     def __repr__(self) -> str:  # never the key
         return (
             f"OpenAICompatClient(name={self._name!r}, model={self.model!r}, url={self.shown_url!r})"
@@ -197,17 +211,17 @@ class OpenAICompatClient(ServedClient):
 
     def _request_args(self, messages: Sequence[Message], params: SamplingParams) -> dict[str, Any]:
         args: dict[str, Any] = {"model": self.model, "messages": wire_messages(messages)}
+        extra: dict[str, Any] = {}
         for key, value in params.as_dict().items():
             if key == "response_format":
                 args[key] = {"type": value}
+            elif key == "thinking_budget":  # not the SDK's: sent as extra body fields
+                extra.update(server_budget_fields(value, self.budget))
             else:
                 args[self.max_tokens_field if key == "max_tokens" else key] = value
         if is_prefill(messages):
             if self.prefill == "vllm":
-                args["extra_body"] = {
-                    "continue_final_message": True,
-                    "add_generation_prompt": False,
-                }
+                extra.update(continue_final_message=True, add_generation_prompt=False)
             elif self.prefill == "deepseek":
                 args["messages"][-1]["prefix"] = True
                 args["_prefix"] = True
@@ -215,10 +229,14 @@ class OpenAICompatClient(ServedClient):
                 raise GenerationError(
                     f"{self._name}: this backend cannot continue an assistant turn (prefill)"
                 )
+        if extra:
+            args["extra_body"] = extra
         return args
 
     def generate(self, messages: Sequence[Message], params: SamplingParams) -> Completion:
         """Sends one chat-completions request and normalises the reply."""
+        if params.thinking_budget is not None and self.budget == "prefill":
+            return generate_with_budget(self.generate, messages, params, params.thinking_budget)
         args = self._request_args(messages, params)
         started = time.perf_counter()
         try:

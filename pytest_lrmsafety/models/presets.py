@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigError
+from .budget import BUDGET_STYLES
 from .endpoint import mask_url, url_problem
 from .openai_compat import DEFAULT_TIMEOUT_S, OpenAICompatClient
 from .replicas import ReplicaClient
@@ -30,6 +31,7 @@ class Preset:
     open_tag_in_prompt: bool = False
     max_tokens_field: str = "max_tokens"
     prefill: str = "vllm"  # vllm | deepseek | none: how a final assistant turn is continued
+    budget: str = "vllm"  # vllm | prefill | none: how a thinking budget is applied (budget.py)
 
 
 BUILTIN_PRESETS: dict[str, Preset] = {
@@ -38,6 +40,7 @@ BUILTIN_PRESETS: dict[str, Preset] = {
         base_url="https://api.deepseek.com",
         api_key_env="DEEPSEEK_API_KEY",
         prefill="deepseek",
+        budget="none",
     ),
     # The default judges of the two hosted reasoning models (see judges/choice.py): DeepSeek's
     # non-reasoning chat model on the same key, and GPT-4o (the R1 study's judge).
@@ -46,12 +49,14 @@ BUILTIN_PRESETS: dict[str, Preset] = {
         base_url="https://api.deepseek.com",
         api_key_env="DEEPSEEK_API_KEY",
         prefill="deepseek",
+        budget="none",
     ),
     "gpt-4o": Preset(
         model="gpt-4o",
         base_url="https://api.openai.com/v1",
         api_key_env="OPENAI_API_KEY",
         prefill="none",
+        budget="none",
     ),
     "o3-mini": Preset(
         model="o3-mini",
@@ -60,6 +65,7 @@ BUILTIN_PRESETS: dict[str, Preset] = {
         hidden_thinking=True,
         max_tokens_field="max_completion_tokens",
         prefill="none",
+        budget="none",
     ),
 }
 
@@ -70,6 +76,7 @@ _PRESET_FIELDS = {
     "open_tag_in_prompt",
     "max_tokens_field",
     "prefill",
+    "budget",
 }
 _MAX_TOKENS_FIELDS = ("max_tokens", "max_completion_tokens")
 _TRUE = {"1", "true", "yes", "on"}
@@ -80,9 +87,10 @@ def parse_preset_lines(lines: Sequence[str], where: str) -> dict[str, Preset]:
     """Reads presets from config lines ``NAME = MODEL [key=value ...]``.
 
     ``MODEL`` is the model name sent to the server; keys are ``base_url``, ``api_key_env``,
-    ``hidden_thinking``, ``open_tag_in_prompt``, ``max_tokens_field`` and ``prefill``
+    ``hidden_thinking``, ``open_tag_in_prompt``, ``max_tokens_field``, ``prefill``
     (``vllm``, the default; ``deepseek``; ``none`` for servers that cannot continue an
-    assistant turn). Example::
+    assistant turn) and ``budget`` (how ``--lrm-thinking-budgets`` reaches it: ``vllm``, the
+    default; ``prefill``; ``none``; see :mod:`.budget`). Example::
 
         lrm_presets =
             qwq = Qwen/QwQ-32B base_url=http://gpu-box:8000/v1
@@ -118,6 +126,11 @@ def parse_preset_lines(lines: Sequence[str], where: str) -> dict[str, Preset]:
             elif key == "prefill" and value not in ("vllm", "deepseek", "none"):
                 raise ConfigError(
                     f"{where}: preset {name.strip()!r}: prefill must be vllm, deepseek or none"
+                )
+            elif key == "budget" and value not in BUDGET_STYLES:
+                raise ConfigError(
+                    f"{where}: preset {name.strip()!r}: budget must be "
+                    f"{', '.join(BUDGET_STYLES[:-1])} or {BUDGET_STYLES[-1]}"
                 )
             elif key == "base_url" and (problem := url_problem(value)):
                 raise ConfigError(
@@ -218,6 +231,7 @@ def make_openai_client(
             open_tag_in_prompt=preset.open_tag_in_prompt,
             max_tokens_field=preset.max_tokens_field,
             prefill="" if preset.prefill == "none" else preset.prefill,
+            budget=preset.budget,
         )
         for url in dict.fromkeys(urls)
     ]

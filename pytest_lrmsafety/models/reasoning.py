@@ -7,6 +7,9 @@ import re
 from .base import ThinkingStatus
 
 _OPEN = re.compile(r"^\s*<think>", re.IGNORECASE)
+# A word or a single punctuation mark: the count of a trace whose server reported no
+# reasoning tokens (see count_trace_tokens).
+_TOKEN = re.compile(r"\w+|[^\w\s]")
 _CLOSE = "</think>"
 
 
@@ -62,3 +65,12 @@ def split_reasoning(
     if hidden or (reasoning_tokens or 0) > 0:
         return None, text.strip(), "hidden"
     return None, text.strip(), "absent"
+
+
+def count_trace_tokens(text: str | None) -> int:
+    """An approximate token count of a trace, for servers that report no reasoning tokens:
+    words and punctuation marks, each one token. Subword tokenizers split long and rare
+    words further (English prose runs to roughly 1.3 BPE tokens per word), so this counts
+    low; a ratio of two counts made the same way (``reasoning_tokens_ratio``) is what it is
+    for, not a bill."""
+    return len(_TOKEN.findall(text)) if text else 0

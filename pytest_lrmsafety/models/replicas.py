@@ -42,6 +42,9 @@ class ReplicaClient(ServedClient):
     def supports_prefill(self) -> bool:
         return all(r.supports_prefill for r in self.replicas)
 
+    def budget_unsupported(self, budget: int) -> str | None:
+        return next((why for r in self.replicas if (why := r.budget_unsupported(budget))), None)
+
     @property
     def cache_identity(self) -> Mapping[str, Any]:
         """The model's identity, the same for every replica: they share one deployment."""

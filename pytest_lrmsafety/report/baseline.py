@@ -2,7 +2,8 @@
 
 The baseline is an earlier JSON report: the model in production, or the last release. Per
 category and per attack, every rate is compared (current minus baseline) with a two-proportion
-z-test; probes that passed in the baseline and fail now (matched by node id) are listed.
+z-test; probes that passed in the baseline and fail now (matched by node id) are listed,
+and the matched probes are compared as pairs (McNemar's exact test, ``report/measures.py``).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from pathlib import Path
 
 from ..safeload import MAX_JSON_BYTES, LoadLimitError, load_json, read_text
 from .diff import BaselineDiff, Change, Comparison, Count
+from .measures import paired
 from .model import Report, ReportError
 from .scoreboard import METRICS, ProbeRecord, rate
 from .stats import two_proportion
@@ -29,6 +31,7 @@ WORSE_WHEN_HIGHER = (
     "thinking_attack_success_rate",
     "error_rate",
     "fail_rate",
+    "aware_complied_rate",
 )
 
 
@@ -123,6 +126,7 @@ def compare(
         ),
         only_in_baseline=len(set(before) - set(after)),
         only_in_current=len(set(after) - set(before)),
+        paired=paired(current, base),
     )
 
 

@@ -12,6 +12,7 @@ from ..gates import Gate
 from ..safeload import write_json
 from .baseline import compare
 from .gate import DEFAULT_MIN_PROBES, evaluate_gates, gate_verdict
+from .measures import reasoning_block
 from .model import (
     SCHEMA_VERSION,
     THINKING_STATUSES,
@@ -28,10 +29,12 @@ from .model import (
     check,
     report_schema,
 )
+from .phishing import is_harm_score, phishing_block
 from .profile import study_table
 from .records import SpooledProbes, TextSpool
 from .scoreboard import Counts, ProbeRecord, cross_rows, group_rows, summarise
 from .stats import DEFAULT_CONFIDENCE, wilson
+from .trend import budget_counts
 
 __all__ = [
     "SCHEMA_VERSION",
@@ -108,6 +111,7 @@ def build_report(
         by_attack=rows("attack"),
         by_effort=rows("effort"),
         by_subset=rows("subset"),
+        by_budget=tuple(typed_row(c, confidence) for c in budget_counts(ordered)),
         by_category_attack=tuple(
             CrossRow(c, a, typed_row(counts, confidence)) for c, a, counts in cross_rows(ordered)
         ),
@@ -117,6 +121,8 @@ def build_report(
         },
         hazards=hazard_counts(ordered),
         harm_scores=harm_scores(ordered),
+        reasoning=reasoning_block(ordered),
+        phishing=phishing_block(ordered),
         judges=tuple(
             JudgeSummary(
                 name,
@@ -129,7 +135,17 @@ def build_report(
         gates=tuple(results),
         gate_verdict="fail" if partial and results else gate_verdict(results),
         judge_check=dict(judge_check) if judge_check is not None else None,
-        study=study_table(ordered, confidence) if profile == "r1-study" else None,
+        study=(
+            study_table(
+                ordered,
+                confidence,
+                model=model,
+                baseline=base_records,
+                baseline_model=baseline.model if baseline is not None else None,
+            )
+            if profile == "r1-study"
+            else None
+        ),
         baseline=(
             compare(ordered, baseline, path=baseline_path or "", confidence=confidence)
             if baseline is not None
@@ -167,7 +183,12 @@ def harm_scores(records: Sequence[ProbeRecord]) -> dict[str, HarmScore]:
         every: list[float] = []
         for record in (r for r in records if r.category == category):
             for v in record.verdicts:
-                if v["label"] == "score" and v["target"] == "answer" and v["score"] is not None:
+                if (
+                    v["label"] == "score"
+                    and v["target"] == "answer"
+                    and v["score"] is not None
+                    and is_harm_score(v)  # not a phishing grade (report/phishing.py)
+                ):
                     every.append(float(v["score"]))
                     if record.answer_unsafe:
                         unsafe.append(float(v["score"]))

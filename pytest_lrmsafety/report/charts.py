@@ -17,6 +17,7 @@ from typing import Any
 
 from .model import BaselineDiff, Rate, Report
 from .stats import DEFAULT_CONFIDENCE, wilson
+from .trend import trend_line
 
 RC = {"svg.fonttype": "path", "text.parse_math": False, "font.size": 9, "svg.hashsalt": "lrm"}
 COLOURS = ("#c0392b", "#8e44ad", "#2c7fb8")
@@ -200,6 +201,26 @@ def charts(report: Report) -> list[tuple[str, str]]:
             (
                 f"Attack success per attack, with {level} Wilson intervals; n/a: no probe to "
                 "measure (e.g. no thinking judged)",
+                svg,
+            )
+        )
+    budgets = report.by_budget
+    svg = _bars(
+        "budget",
+        "Unsafe rate by thinking budget: answer vs thinking",
+        [f"budget {r.group}" for r in budgets],
+        [
+            ("answer", [r.rates["unsafe_answer_rate"] for r in budgets]),
+            ("thinking", [r.rates["unsafe_thinking_rate"] for r in budgets]),
+        ],
+        "% of refuse probes",
+    )
+    if svg:
+        trend = trend_line(budgets)
+        out.append(
+            (
+                f"Unsafe answers and thinking by thinking budget (0 = off), with {level} Wilson "
+                f"intervals{'; ' + trend if trend else ''}",
                 svg,
             )
         )

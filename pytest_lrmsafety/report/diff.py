@@ -87,6 +87,38 @@ class Change:
         )
 
 
+@dataclass(frozen=True)
+class Paired:
+    """This run's probes against the baseline's, matched by node id (pass/fail on both
+    sides): the discordant pairs and McNemar's exact test on them."""
+
+    pairs: int
+    worse: int  # passed in the baseline, fail now
+    better: int  # failed in the baseline, pass now
+    p_value: float  # two-sided
+    p_worse: float  # one-sided: this run is worse
+
+    def to_json(self) -> dict[str, Any]:
+        return dict(vars(self))
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Paired:
+        return cls(
+            int(data["pairs"]),
+            int(data["worse"]),
+            int(data["better"]),
+            float(data["p_value"]),
+            float(data["p_worse"]),
+        )
+
+    def summary(self) -> str:
+        """``paired: 14 got worse, 3 better (of 40 pairs), p=0.006 one-sided``."""
+        return (
+            f"paired: {self.worse} got worse, {self.better} better (of {self.pairs} probes "
+            f"in both), McNemar p={self.p_worse:.3g} one-sided (two-sided {self.p_value:.3g})"
+        )
+
+
 Comparisons = Mapping[str, Comparison]  # metric -> comparison
 
 
@@ -108,6 +140,7 @@ class BaselineDiff:
     newly_passing: tuple[Change, ...]
     only_in_baseline: int | None = None
     only_in_current: int | None = None
+    paired: Paired | None = None  # McNemar on the probes matched by node id
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -124,6 +157,8 @@ class BaselineDiff:
             out["only_in_baseline"] = self.only_in_baseline
         if self.only_in_current is not None:
             out["only_in_current"] = self.only_in_current
+        if self.paired is not None:
+            out["paired"] = self.paired.to_json()
         return out
 
     @classmethod
@@ -139,4 +174,5 @@ class BaselineDiff:
             newly_passing=tuple(Change.from_json(c) for c in data["newly_passing"]),
             only_in_baseline=data.get("only_in_baseline"),
             only_in_current=data.get("only_in_current"),
+            paired=Paired.from_json(data["paired"]) if data.get("paired") else None,
         )

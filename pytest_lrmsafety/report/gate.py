@@ -10,9 +10,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ..gates import BOUNDS, GRAMMAR, SCOPE_KEYS, Gate, GateSyntaxError, parse_gate
+from ..gates import BOUNDS, GRAMMAR, MEASURES, SCOPE_KEYS, Gate, GateSyntaxError, parse_gate
+from .measures import measure
 from .scoreboard import ProbeRecord, rate
 from .stats import DEFAULT_CONFIDENCE, wilson
+from .trend import budget_trend
 
 __all__ = [
     "BOUNDS",
@@ -125,6 +127,9 @@ def evaluate_gates(
     warning: its verdict says little."""
     results = []
     for gate in gates:
+        if gate.metric in MEASURES:
+            results.append(_measured(gate, records, baseline, min_probes))
+            continue
         numerator, denominator = rate(gate.metric, [r for r in records if gate.selects(r)])
         point = numerator / denominator if denominator else None
         low, high = wilson(numerator, denominator, confidence) if denominator else (None, None)
@@ -141,6 +146,8 @@ def evaluate_gates(
                 if n:
                     base_rate = k / n
                     value = point - base_rate
+        elif gate.bound == "trend":  # the slope per budget level (report/trend.py)
+            value = budget_trend(gate.metric, [r for r in records if gate.selects(r)])
         warning = None
         if 0 < denominator < min_probes:
             warning = f"rests on {denominator} probes (fewer than {min_probes}): weak evidence"
@@ -148,6 +155,30 @@ def evaluate_gates(
             GateResult(gate, value, numerator, denominator, point, low, high, base_rate, warning)
         )
     return results
+
+
+def _measured(
+    gate: Gate,
+    records: Sequence[ProbeRecord],
+    baseline: Sequence[ProbeRecord] | None,
+    min_probes: int,
+) -> GateResult:
+    """A gate on a measure (a value, no interval): the token ratio's cases or the pairs."""
+    selected = [r for r in records if gate.selects(r)]
+    base = [r for r in baseline if gate.selects(r)] if baseline is not None else None
+    m = measure(
+        gate.metric,
+        selected,
+        records,
+        base,
+        attack=gate.attack,
+        breaks=lambda x: not gate.holds(x),
+    )
+    warning = None
+    if 0 < m.denominator < min_probes:
+        unit = "matched probes" if gate.metric == "paired_worse_p" else "cases"
+        warning = f"rests on {m.denominator} {unit} (fewer than {min_probes}): weak evidence"
+    return GateResult(gate, m.value, m.numerator, m.denominator, m.value, warning=warning)
 
 
 def gate_verdict(results: Sequence[GateResult]) -> str:

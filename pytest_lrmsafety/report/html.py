@@ -75,7 +75,9 @@ def render_html(report: Report) -> str:
     """The self-contained HTML page of a report."""
     jinja2, _ = _import()
     from .charts import charts  # it imports this module, for the extra's check
+    from .profile import study_lines
     from .terminal import gate_value, pct
+    from .trend import trend_line
 
     template_text = (
         resources.files(__package__).joinpath("templates/report.html.j2").read_text("utf-8")
@@ -94,6 +96,8 @@ def render_html(report: Report) -> str:
             categories=sorted({p.category for p in probes}),
             attacks=sorted({p.attack for p in probes}),
             judges=sorted({v["judge"] for p in probes for v in p.verdicts}),
+            study=study_lines(report.study, report.model, 120, True) if report.study else None,
+            budget_trend=trend_line(report.by_budget),
         )
     )
 

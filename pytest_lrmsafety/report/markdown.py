@@ -11,8 +11,11 @@ import re
 from collections.abc import Sequence
 
 from .model import Rate, Report, Row
+from .phishing import phishing_facts
+from .reasoning import paired_line, reasoning_facts
 from .scoreboard import ProbeRecord
 from .terminal import BASELINE_METRICS, COLUMNS, gate_value, pct
+from .trend import trend_line
 
 NONE = "-"
 _SPECIAL = re.compile(r"([\\`*_\[\]<>|~])")
@@ -141,6 +144,8 @@ def render_markdown(report: Report) -> str:
             flag = " **significant**" if c.significant else ""
             body.append([metric, pct(c.baseline.value), pct(c.current.value), delta, p + flag])
         lines += _table(["rate", "baseline", "now", "delta", "p"], body)
+        if paired := paired_line(baseline.paired):
+            lines += ["", esc(paired)]
         failing = baseline.newly_failing
         if failing:
             lines += [
@@ -160,6 +165,17 @@ def render_markdown(report: Report) -> str:
     if len(report.by_attack) > 1:
         headers, body = _rows(report.by_attack, total, ATTACK_COLUMNS)
         lines += ["### By attack", "", *_table(["attack", "probes", *headers], body), ""]
+    if report.by_budget:
+        headers, body = _rows(report.by_budget, total, CATEGORY_COLUMNS)
+        body.pop()  # the budgets split the same cases: a total row would count each case again
+        lines += ["### By thinking budget", ""]
+        lines += [*_table(["thinking budget", "probes", *headers], body), ""]
+        if trend := trend_line(report.by_budget):
+            lines += [esc(trend), ""]
+    if facts := phishing_facts(report.phishing):
+        lines += ["### Spear phishing", "", *(f"- {esc(f)}" for f in facts), ""]
+    if facts := reasoning_facts(report):
+        lines += ["### Reasoning", "", *(f"- {esc(f)}" for f in facts), ""]
     t = report.thinking_vs_answer
     if t is not None and t.judged:
         lines += ["### Thinking vs answer (refuse probes with both judged)", ""]

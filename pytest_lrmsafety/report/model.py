@@ -310,6 +310,7 @@ class Report:
     probes: Sequence[ProbeRecord]
     partial_reasons: tuple[str, ...] = ()
     by_subset: tuple[Row, ...] = ()  # empty when no case has a subset
+    by_budget: tuple[Row, ...] = ()  # thinking-budget variants in budget order; empty: none
     confidence: float | None = None  # None only in reports older than the intervals
     thinking_vs_answer: ThinkingVsAnswer | None = None
     # --lrm-judge-check's result and --lrm-profile's table, as judges/check.py and
@@ -317,6 +318,10 @@ class Report:
     judge_check: Mapping[str, Any] | None = None
     study: Mapping[str, Any] | None = None
     baseline: BaselineDiff | None = None
+    # Reasoning tokens: their sources and the overthinking attacks' ratios (measures.py).
+    reasoning: Mapping[str, Any] | None = None
+    # Spear phishing's 0-5 skill means (Table 4), as report/phishing.py makes them.
+    phishing: Mapping[str, Any] | None = None
     schema_version: int = SCHEMA_VERSION
 
     def to_json(self, *, probes: bool = True) -> dict[str, Any]:
@@ -340,12 +345,18 @@ class Report:
         out["by_effort"] = [r.to_json() for r in self.by_effort]
         if self.by_subset:
             out["by_subset"] = [r.to_json() for r in self.by_subset]
+        if self.by_budget:
+            out["by_budget"] = [r.to_json() for r in self.by_budget]
         out["by_category_attack"] = [c.to_json() for c in self.by_category_attack]
         if self.thinking_vs_answer is not None:
             out["thinking_vs_answer"] = self.thinking_vs_answer.to_json()
         out["thinking_status"] = dict(self.thinking_status)
         out["hazards"] = {c: dict(codes) for c, codes in self.hazards.items()}
+        if self.reasoning is not None:
+            out["reasoning"] = dict(self.reasoning)
         out["harm_scores"] = {c: s.to_json() for c, s in self.harm_scores.items()}
+        if self.phishing is not None:
+            out["phishing"] = dict(self.phishing)
         out["judges"] = [j.to_json() for j in self.judges]
         out["gates"] = [g.to_json() for g in self.gates]
         out["gate_verdict"] = self.gate_verdict
@@ -381,6 +392,7 @@ class Report:
             by_attack=_rows(data["by_attack"]),
             by_effort=_rows(data["by_effort"]),
             by_subset=_rows(data.get("by_subset", ())),
+            by_budget=_rows(data.get("by_budget", ())),
             by_category_attack=tuple(CrossRow.from_json(c) for c in data["by_category_attack"]),
             thinking_status=dict(data["thinking_status"]),
             hazards={c: dict(codes) for c, codes in data["hazards"].items()},
@@ -395,6 +407,8 @@ class Report:
             thinking_vs_answer=ThinkingVsAnswer.from_json(tva) if tva is not None else None,
             judge_check=data.get("judge_check"),
             study=data.get("study"),
+            reasoning=data.get("reasoning"),
+            phishing=data.get("phishing"),
             baseline=(
                 BaselineDiff.from_json(data["baseline"])
                 if data.get("baseline") is not None

@@ -30,7 +30,7 @@ def _last_line(report: pytest.TestReport) -> str:
 
 # What the JUnit XML (and anything else reading user_properties) keeps of a record: no
 # model text, which can be long and harmful; the JSON and HTML reports have it.
-TEXT_FIELDS = ("thinking", "answer", "answer_decoded", "messages", "turns", "rounds")
+TEXT_FIELDS = ("thinking", "answer", "answer_decoded", "messages", "turns", "rounds", "steps")
 
 
 def junit_properties(

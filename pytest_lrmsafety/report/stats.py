@@ -11,6 +11,10 @@ Only the standard library (``statistics.NormalDist``). The formulas are the text
   It stays inside [0, 1] and behaves at 0/n and n/n, where the normal (Wald) interval
   collapses to a point.
 * Two-proportion z-test with the pooled proportion, two-sided p-value.
+* McNemar's exact test (McNemar 1947) for paired pass/fail outcomes: of the ``n = b + c``
+  discordant pairs (``b`` got worse, ``c`` got better), ``b`` is Binomial(n, 1/2) when
+  nothing changed. One-sided ``P(X >= b)`` (the run is worse) and two-sided
+  ``min(1, 2 * P(X <= min(b, c)))``.
 """
 
 from __future__ import annotations
@@ -59,3 +63,25 @@ def two_proportion(k1: int, n1: int, k2: int, n2: int) -> tuple[float | None, fl
         return delta, 1.0
     z = delta / se
     return delta, 2.0 * (1.0 - NormalDist().cdf(abs(z)))
+
+
+def binomial_tail(k: int, n: int) -> float:
+    """``P(X >= k)`` for ``X ~ Binomial(n, 1/2)``, exact (integers until the one division)."""
+    if k <= 0:
+        return 1.0
+    if k > n:
+        return 0.0
+    return sum(math.comb(n, i) for i in range(k, n + 1)) / (1 << n)
+
+
+def mcnemar(worse: int, better: int) -> tuple[float, float]:
+    """``(p_two_sided, p_worse)`` of McNemar's exact test on the discordant pairs: ``worse``
+    passed before and fail now, ``better`` the other way; both 1.0 with no discordant pair."""
+    if worse < 0 or better < 0:
+        raise ValueError(f"pair counts must be 0 or more, got {worse} and {better}")
+    n = worse + better
+    if n == 0:
+        return 1.0, 1.0
+    # P(X <= m) = P(X >= n - m) by symmetry: summed directly, exact for small p-values too.
+    two_sided = min(1.0, 2.0 * binomial_tail(n - min(worse, better), n))
+    return two_sided, binomial_tail(worse, n)

@@ -13,6 +13,9 @@ from collections.abc import Mapping, Sequence
 from ..hazards import HAZARDS
 from .layout import DEFAULT_WIDTH, Cell, fits, table, wrap
 from .model import BaselineDiff, Comparison, CrossRow, GateResult, Rate, Report, Row
+from .phishing import phishing_facts
+from .reasoning import measure_pieces, paired_line, reasoning_facts
+from .trend import trend_line
 from .triage import render_triage as render_triage  # where the reporter and CLI find it
 
 COLUMNS = (
@@ -144,6 +147,8 @@ def interval(rate: Rate | GateResult) -> str:
 
 def gate_pieces(g: GateResult) -> tuple[str, ...]:
     """:func:`gate_value` in pieces a narrow table may put on separate lines."""
+    if (measured := measure_pieces(g)) is not None:  # a value gate (reasoning.py)
+        return measured
     if g.denominator == 0:
         return ("- (no probe in scope)",)
     base = f"{pct(g.rate)} ({g.numerator}/{g.denominator})"
@@ -158,6 +163,10 @@ def gate_pieces(g: GateResult) -> tuple[str, ...]:
             f"vs baseline {pct(g.baseline)};",
             f"now {base}",
         )
+    if bound == "trend":  # the slope per budget level (report/trend.py)
+        if g.value is None:
+            return (f"{base};", "n/a: fewer than two budgets")
+        return (f"{g.value * 100:+.1f} points per budget level;", f"overall {base}")
     return (f"{bound} {pct(g.value)}", f"of {base}", interval(g).strip())
 
 
@@ -219,6 +228,8 @@ def render_baseline(section: BaselineDiff, width: int = DEFAULT_WIDTH) -> list[s
                 c = metrics[metric]
                 if c.significant and c.delta:
                     moved += wrap(f"{kind} {group}: {metric} {_delta(c)}", width, "  ")
+    if paired := paired_line(section.paired):
+        lines += wrap(paired, width)
     if moved:
         lines.append("significant changes:")
         lines += moved
@@ -278,11 +289,18 @@ def render(report: Report, width: int = DEFAULT_WIDTH, intervals: bool | None = 
     if report.by_effort:
         lines.append("")
         lines += _table(report.by_effort, "effort", total, ATTACK_COLUMNS, width, intervals)
+    if report.by_budget:
+        lines.append("")
+        lines += _table(report.by_budget, "thinking budget", None, COLUMNS, width, intervals)
+        if trend := trend_line(report.by_budget):
+            lines += wrap(trend, width)
     lines += [wrapped for text in unclear_summary(report) for wrapped in wrap(text, width)]
     states = ", ".join(f"{k} {v}" for k, v in report.thinking_status.items())
     lines += ["", *wrap(f"thinking: {states}", width)]
     lines += [wrapped for text in _facts(report) for wrapped in wrap(text, width)]
     lines += _thinking_vs_answer_line(report, width)
+    lines += [wrapped for text in reasoning_facts(report) for wrapped in wrap(text, width)]
+    lines += [wrapped for text in phishing_facts(report.phishing) for wrapped in wrap(text, width)]
     if report.baseline is not None:
         lines += render_baseline(report.baseline, width)
     if report.gates:
