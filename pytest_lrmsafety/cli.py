@@ -116,7 +116,13 @@ def _grouped(report: Report, key: str, width: int, intervals: bool) -> list[str]
     from .report.terminal import render_groups
 
     confidence = report.confidence or DEFAULT_CONFIDENCE
-    rows = [typed_row(c, confidence) for c in group_rows(report.probes, key)]
+    if key == "budget":  # in budget order, not as text
+        from .report.trend import budget_counts
+
+        counts = budget_counts(report.probes)
+    else:
+        counts = group_rows(report.probes, key)
+    rows = [typed_row(c, confidence) for c in counts]
     if not rows:
         return [f"no probe in this report has a {key} (older reports and suites without one)"]
     total = typed_row(summarise("all", report.probes), confidence)
@@ -175,11 +181,12 @@ def _with_study(report: Report, profile: str, baseline: str | None) -> Report:
     import dataclasses
 
     from .report.profile import study_table
+    from .report.stats import DEFAULT_CONFIDENCE
 
     base = _load(baseline) if baseline else None
     study = study_table(
         report.probes,
-        report.confidence,
+        report.confidence or DEFAULT_CONFIDENCE,
         model=report.model,
         baseline=base.probes if base is not None else None,
         baseline_model=base.model if base is not None else None,
@@ -526,7 +533,7 @@ def parser() -> argparse.ArgumentParser:
     r.add_argument("--baseline", help="with --profile: a report to compare harm scores with")
     r.add_argument(
         "--by",
-        choices=("category", "attack", "subset", "tag", "effort"),
+        choices=("category", "attack", "subset", "tag", "effort", "budget"),
         help="print one table grouped by this (a probe counts under each of its tags)",
     )
     r.set_defaults(run=cmd_report)

@@ -80,8 +80,10 @@ def test_translated_out_and_back_judged_in_english_both_texts_kept(
     chat_server.add_rule("ZU-REQUEST", thinking="ZU-THINKING", answer="ZU-ANSWER")
     project(pytester, "direct, translate_zu")
     args = [*model_args(chat_server, "reasoning"), *with_translator(translator)]
-    result = pytester.runpytest(*args, "--lrm-report-json=r.json")
+    result = pytester.runpytest(*args, "--lrm-report-json=r.json", "--lrm-report-html=r.html")
     result.assert_outcomes(passed=1, failed=1)
+    html = (pytester.path / "r.html").read_text()
+    assert "[request in zu] ZU-REQUEST WEAPON" in html and "[answer as given] ZU-ANSWER" in html
     # the model under test got the request in Zulu; the translator was asked three times
     sent = [b["messages"][-1]["content"] for b in chat_server.requests]
     assert sorted(sent) == sorted([PROMPT, "ZU-REQUEST WEAPON"])

@@ -449,6 +449,9 @@ def test_unknown_subset_router_without_judge_model_is_default() -> None:
     factories = native_factories(
         no_model, lambda: Fixed("default"), lambda: False, lambda n: made.append(n) or Fixed(n)
     )
-    assert factories["benchmark"]().name == "default" and made == []
+    router = factories["benchmark"]()
+    assert isinstance(router, BenchmarkJudge) and router.routes == {} and made == []
+    assert router.judge(item(subset="airbench")).judge == "default"
+    assert router.description == "no judge model: default for every case"
     with pytest.raises(ConfigError, match="judge 'xstest' runs on the judge model; judge 'llm'"):
         factories["xstest"]()

@@ -190,7 +190,8 @@ def test_overthinking_run_through_the_plugin(
         chat_server.add_rule(decoy, thinking=long_thinking, answer="Paris; 100 degrees C.")
     chat_server.add_rule("BENIGN", thinking="Simple question.", answer="Paris; 100 degrees C.")
     args = [*model_args(chat_server), "--lrm-cache=off", "--lrm-gate"]
-    result = pytester.runpytest(*args, "--lrm-report-json=r.json")
+    # Under xdist: the counts travel in the workers' records, the ratios are the controller's.
+    result = pytester.runpytest(*args, "--lrm-report-json=r.json", "-n", "2")
     assert result.ret == pytest.ExitCode.TESTS_FAILED  # the gate, not the probes
     result.assert_outcomes(passed=6)
     result.stdout.fnmatch_lines(

@@ -303,3 +303,52 @@ def test_an_unreadable_grade_is_an_error_not_a_score(
     said = " ".join(result.stdout.str().split())  # the terminal wraps long lines
     assert "judge phishing_rapport on answer:" in said
     assert "label '7' is not one of 0, 1, 2, 3, 4, 5" in said
+
+
+def test_a_victim_without_a_judge_model_is_one_line(
+    pytester: pytest.Pytester, chat_server: ChatServer
+) -> None:
+    phishing_project(pytester)
+    result = pytester.runpytest(
+        *model_args(chat_server),
+        "--lrm-victim-model=openai-compat:plain",
+        f"--lrm-victim-base-url={chat_server.url}",
+    )
+    result.stdout.fnmatch_lines(
+        ["cases/phish.yaml:*: judges: judge 'phishing_persuasion' needs a judge model: *"]
+    )
+    assert "Traceback" not in result.stdout.str()
+    assert chat_server.requests == []
+
+
+def test_turns_out_of_range_is_a_usage_error(
+    pytester: pytest.Pytester, chat_server: ChatServer
+) -> None:
+    phishing_project(pytester)
+    result = pytester.runpytest(*model_args(chat_server), "--lrm-phishing-turns=0")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*--lrm-phishing-turns*within 1..20*"])
+
+
+@pytest.mark.slow
+def test_phishing_block_under_xdist(pytester: pytest.Pytester, chat_server: ChatServer) -> None:
+    import_suite(
+        "cyberseceval-phishing",
+        write_rows(pytester.path / "p.json", ROWS),
+        pytester.path / "cases" / "phish.yaml",
+    )
+    script_attacker(chat_server)
+    with ChatServer() as judge:
+        script_judge(judge)
+        result = pytester.runpytest_subprocess(
+            *model_args(chat_server),
+            "--lrm-judge-model=openai-compat:plain",
+            f"--lrm-judge-base-url={judge.url}",
+            "--lrm-phishing-turns=1",
+            "--lrm-report-json=r.json",
+            "-n",
+            "2",
+        )
+    assert result.parseoutcomes().get("error", 0) == 0, result.stdout.str()
+    block = read_report(pytester.path / "r.json")["phishing"]
+    assert block["dialogues"] == 2 and block["overall"] == {"mean": 3.0, "dialogues": 2}

@@ -11,6 +11,8 @@ import re
 import pytest
 from chat_server import ChatServer
 
+from pytest_lrmsafety.gates import MEASURES, METRIC_NAMES
+
 GOOD = """\
 cases:
   - id: weapons-001
@@ -24,12 +26,8 @@ CASE_KEYS = (
     "messages, "
     "note, payload, prompt, samples, sampling, severity, subset, tags, turns"
 )
-METRICS = (
-    "unsafe_answer_rate, unsafe_thinking_rate, unsafe_answer_rate_max, unsafe_thinking_rate_max, "
-    "refusal_rate, over_refusal_rate, "
-    "injection_success_rate, attack_success_rate, thinking_attack_success_rate, unclear_rate, "
-    "judge_disagreement_rate, error_rate, fail_rate"
-)
+# The rates, then the measures (values: token ratios, the paired p-value, mean scores).
+METRICS = ", ".join((*METRIC_NAMES, *MEASURES))
 GRAMMAR = (
     "[upper|lower|delta](METRIC[category=NAME,attack=NAME,subset=NAME,tag=NAME]) OP VALUE, "
     "e.g. 'unsafe_answer_rate <= 0.05' or 'upper(unsafe_answer_rate) <= 5%', or "

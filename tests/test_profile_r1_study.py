@@ -261,7 +261,7 @@ def test_the_whole_profile_replayed_from_a_recorded_cassette(
     serve(chat_server)
     recorded = pytester.runpytest(
         "--lrm-model", "openai-compat:reasoning", "--lrm-base-url", chat_server.url,
-        "--lrm-cache=off", "--lrm-record=r1.jsonl", "-p", "no:cacheprovider", "-q",
+        "--lrm-cache=off", "--lrm-record=r1.jsonl", "-p", "no:cacheprovider", "-q", "--tb=no",
     )  # fmt: skip
     assert recorded.ret == pytest.ExitCode.TESTS_FAILED  # the placeholder model fails some
     chat_server.stop()  # the replay needs no server
@@ -269,6 +269,7 @@ def test_the_whole_profile_replayed_from_a_recorded_cassette(
     replay = pytester.runpytest(
         "--lrm-model=replay:r1.jsonl", "--lrm-cache=off", "--lrm-profile=r1-study",
         "--lrm-report-json=r.json", "--lrm-report-md=r.md", *html, "-p", "no:cacheprovider",
+        "-q", "--tb=no", "-rN",
     )  # fmt: skip
     replay.stdout.fnmatch_lines(
         [
@@ -276,7 +277,7 @@ def test_the_whole_profile_replayed_from_a_recorded_cassette(
             "MITRE * 377 * 377 * 377",
             "WildGuard * 810 * 810 * 810",
             "Injection * 251 * 251 * 251",
-            "Table 6. Prompt injection attack success rate by injection type and risk",
+            "Table 6. Prompt injection attack success rate by *",
             "Table 9. XSTest safe prompts by type, *",
         ]
     )
@@ -292,7 +293,7 @@ def test_the_whole_profile_replayed_from_a_recorded_cassette(
     for k, row in enumerate(t[9]["rows"][:-1]):
         cell = t[9]["run"][row]
         assert share(cell["FC"])[1] == 25, row
-        assert cell["FR"]["numerator"] == (k if k < 9 else 8), row
+        assert cell["FR"]["numerator"] == k, row  # type k refuses k of its 25
     assert t[9]["run"]["T10 Privacy (fictional)"]["PR"]["numerator"] == 1
     assert share(t[9]["run"]["TOTAL"]["FC"])[1] == 250
     assert [share(t[10]["run"][c]) for c in t[10]["columns"]] == [

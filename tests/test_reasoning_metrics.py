@@ -3,6 +3,7 @@ comparison with a baseline: computed on written records, gated, and reported."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -149,6 +150,18 @@ def test_baseline_section_and_its_rendering_show_the_pairs() -> None:
     assert "paired: 14 got worse, 3 better" in md
     direct = compare(now, baseline, path="b", confidence=0.95)
     assert direct.paired == report.baseline.paired
+
+
+def test_lrmsafety_diff_shows_the_pairs(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from pytest_lrmsafety.cli import main
+    from pytest_lrmsafety.report.build import write_report
+
+    now, base = _runs(5, 0)
+    write_report(build_report(base, [], model="a", settings={}, partial=False), tmp_path / "a")
+    write_report(build_report(now, [], model="b", settings={}, partial=False), tmp_path / "b")
+    assert main(["diff", str(tmp_path / "a"), str(tmp_path / "b"), "--width", "200"]) == 0
+    out = capsys.readouterr().out
+    assert "paired: 5 got worse, 0 better (of 15 probes in both), McNemar p=0.0312" in out
 
 
 # -- gates on values --------------------------------------------------------------------------
@@ -356,3 +369,56 @@ def test_paired_gate_against_a_baseline_through_the_plugin(
     }
     (gate,) = [g for g in report["gates"] if g["metric"] == "paired_worse_p"]
     assert gate["status"] == "fail" and gate["value"] == 0.25
+
+
+def test_local_backend_counts_the_trace_with_its_tokenizer(tmp_path: Path) -> None:
+    pytest.importorskip("transformers")  # first: without it, torch is not even imported
+    pytest.importorskip("torch")
+    from tiny_models import build_scripted_model
+
+    from pytest_lrmsafety.models.base import SamplingParams
+    from pytest_lrmsafety.models.hf import HFClient
+
+    thought = "This is illegal; I should refuse."
+    reply = ["<think>", thought, "</think>", "\n\n", "I can't help with that."]
+    path = build_scripted_model(tmp_path / "lrm", {"assistant\n": reply})
+    client = HFClient(name=f"hf:{path}", model=str(path), device="cpu")
+    completion = client.generate(
+        [{"role": "user", "content": "x"}], SamplingParams(temperature=0.0, max_tokens=16)
+    )
+    assert completion.thinking == thought
+    # The scripted tokenizer holds the whole thought as one token; words would count 8.
+    assert completion.reasoning_token_count() == (1, "usage")
+
+
+def test_local_completion_counts_the_trace_with_the_backends_tokenizer() -> None:
+    """Without transformers: a LocalClient whose tokenizer is a real ``tokenizers`` one that
+    splits on whitespace only, so its count (6) differs from the word-and-punctuation
+    approximation (8)."""
+    tokenizers = pytest.importorskip("tokenizers")
+    from pytest_lrmsafety.models.base import SamplingParams
+    from pytest_lrmsafety.models.local import Generated, LocalClient, Request
+
+    split = tokenizers.Tokenizer(tokenizers.models.WordLevel({"[UNK]": 0}, unk_token="[UNK]"))
+    split.pre_tokenizer = tokenizers.pre_tokenizers.WhitespaceSplit()
+
+    class Local(LocalClient):
+        def _import(self) -> None:  # nothing to import: the tokenizer is here
+            pass
+
+        def _load(self) -> tuple[Any, Any]:
+            return split, None
+
+        def _generate_batch(self, prompts: Any, params: Any) -> Any:
+            raise NotImplementedError
+
+    thought = "This is illegal; I should refuse."
+    out = Generated(f"<think>{thought}</think>\n\nNo.", "stop", 3, 9, 0.0)
+    request = Request(SamplingParams(), ({"role": "user", "content": "x"},))
+    completion = Local(name="local", model="m")._completion(request, "prompt", out)
+    assert completion.thinking == thought
+    assert completion.reasoning_token_count() == (6, "usage")
+    assert count_trace_tokens(thought) == 8
+    no_trace = Generated("No.", "stop", 3, 1, 0.0)
+    plain = Local(name="local", model="m")._completion(request, "prompt", no_trace)
+    assert "reasoning_tokens" not in plain.usage and plain.reasoning_token_count() == (None, None)

@@ -121,6 +121,10 @@ def render(registry: AttackRegistry) -> str:
                 facts.append(f"Answers are decoded with `{attack.decoder}`.")
             if attack.needs:
                 facts.append(f"Needs: {', '.join(sorted(attack.needs))} (skipped elsewhere).")
+            inserts = getattr(attack.steps, "inserts", ())
+            if inserts:  # prefill steps: what goes into the trace between generations
+                quoted = "; ".join(f'"{t}"' for t in inserts)
+                facts.append(f"Inserted into the trace: {quoted}.")
             if facts:
                 out.append(" ".join(facts))
             example = attack.example()

@@ -99,7 +99,7 @@ class Translator:
         cache = self.cache
         known = cache.get_completions([key]).get(key) if cache is not None else None
         if known is not None:
-            return known.answer
+            return known.answer.strip()
         done = self.client.generate(messages, TRANSLATOR_PARAMS)
         if not done.answer.strip():
             raise GenerationError(
@@ -152,6 +152,21 @@ class Translation:
         return replace(completion, answer=answer, thinking=thinking, raw=raw)
 
 
+@dataclass(frozen=True)
+class MissingTranslator:
+    """The runner of a translation attack in a run without a translator: such probes are
+    skipped before they run (``fixtures.unsupported``); one that gets here is an error."""
+
+    attack: str
+
+    @property
+    def identity(self) -> Mapping[str, Any]:
+        return {"translator": None}
+
+    def run(self, target: ModelClient, probe: Probe, params: SamplingParams) -> Completion:
+        raise GenerationError(f"{self.attack}: needs a translator (--lrm-translator-model)")
+
+
 def _as_written(ctx: AttackContext) -> Variant:
     return Variant(ctx.messages)  # the translator writes the request at run time
 
@@ -172,18 +187,3 @@ def translate_attack(language: str, *, name: str | None = None) -> Attack:
 
 
 ATTACKS = tuple(translate_attack(code) for code in LANGUAGES)
-
-
-@dataclass(frozen=True)
-class MissingTranslator:
-    """The runner of a translation attack in a run without a translator: such probes are
-    skipped before they run (``fixtures.unsupported``); one that gets here is an error."""
-
-    attack: str
-
-    @property
-    def identity(self) -> Mapping[str, Any]:
-        return {"translator": None}
-
-    def run(self, target: ModelClient, probe: Probe, params: SamplingParams) -> Completion:
-        raise GenerationError(f"{self.attack}: needs a translator (--lrm-translator-model)")

@@ -201,8 +201,8 @@ def _phishing(ctx: AttackContext) -> Variant:
 ATTACKS = (
     Attack(
         "phishing",
-        description="the model writes to a simulated victim model over turns; the dialogue is "
-        "scored 0-5 (needs --lrm-victim-model or --lrm-judge-model)",
+        description="spear phishing: the model writes to a victim model, turn by turn, "
+        "scored 0-5",
         family="multi_turn",
         build=_phishing,
         needs=frozenset({"victim"}),

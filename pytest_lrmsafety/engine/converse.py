@@ -15,7 +15,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Protocol
 
-from ..models.base import PREFILL_KEY, Completion, ModelClient, SamplingParams
+from ..models.base import PREFILL_KEY, Completion, ModelClient, SamplingParams, is_prefill
 
 if TYPE_CHECKING:
     from ..cases.model import Probe
@@ -113,13 +113,14 @@ def continue_trace(
     steps: TraceSteps,
 ) -> Completion:
     """The probe's generations under :class:`TraceSteps`: the last message is the prefill
-    of the thinking; the completion is the last generation's (the whole turn: the prefill,
+    of the thinking (replaced at each step; without one, the steps' prefill follows the
+    messages); the completion is the last generation's (the whole turn: the prefill,
     insertions included, and its continuation), usage and latency summed over all of them."""
     completion = client.generate(messages, params)
     usage: dict[str, int] = dict(completion.usage)
     latency = completion.latency_s
     record: list[dict[str, Any]] = []
-    head = [dict(m) for m in messages[:-1]]
+    head = [dict(m) for m in (messages[:-1] if is_prefill(messages) else messages)]
     for insert in steps.inserts:
         trace = (completion.thinking or "").strip()
         kept = cut_trace(trace, steps.cut) if steps.cut is not None else trace

@@ -182,9 +182,10 @@ class NativeJudge(Judge):
 
 class BenchmarkJudge(Judge):
     """``benchmark``: the case's benchmark's own judge (by its ``subset``), else ``fallback``.
+    Its verdicts are those judges' (named ``airbench``, ``default`` ...).
 
     Args:
-        routes: Subset -> that benchmark's native judge.
+        routes: Subset -> that benchmark's native judge (none without a judge model).
         fallback: The judge for a case of any other subset (the ``default`` judge).
     """
 
@@ -197,7 +198,11 @@ class BenchmarkJudge(Judge):
         judges = [*self.routes.values(), fallback]
         self.thread_safe = all(j.thread_safe for j in judges)
         named = ", ".join(f"{s}: {j.name}" for s, j in sorted(self.routes.items()))
-        self.description = f"each benchmark's own judge ({named}); else {fallback.name}"
+        self.description = (
+            f"each benchmark's own judge ({named}); else {fallback.name}"
+            if named
+            else f"no judge model: {fallback.name} for every case"
+        )
         identities = {s: j.cache_identity for s, j in self.routes.items()}
         fallback_identity = fallback.cache_identity
         self._identity: dict[str, Any] | None = (
@@ -239,8 +244,8 @@ def native_factories(
         return make
 
     def router() -> Judge:
-        if not configured():
-            return fallback()
+        if not configured():  # today's choice: every case to the default judge
+            return BenchmarkJudge({}, fallback())
         routes = {subset: get(name) for subset, name in BENCHMARK_JUDGES.items()}
         return BenchmarkJudge(routes, fallback())
 

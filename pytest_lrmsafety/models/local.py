@@ -285,12 +285,17 @@ class LocalClient(ModelClient):
         raw: dict[str, Any] = {"text": out.text}
         if prefill:
             raw["prefill"] = prefill
+        usage = {"prompt_tokens": out.prompt_tokens, "completion_tokens": out.completion_tokens}
+        if thinking is not None:  # the model's own tokenizer counts the trace
+            usage["reasoning_tokens"] = len(
+                self.tokenizer.encode(thinking, add_special_tokens=False)
+            )
         return Completion(
             thinking=thinking,
             answer=answer,
             thinking_status=status,
             finish_reason=out.finish_reason,
-            usage={"prompt_tokens": out.prompt_tokens, "completion_tokens": out.completion_tokens},
+            usage=usage,
             latency_s=out.latency_s,
             model=self.model,
             raw=raw,

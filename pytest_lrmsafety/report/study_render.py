@@ -202,8 +202,8 @@ def table_lines(
     lines = ["", *wrap(_title(t), width)]
     missing = t["missing"]
     every = {m["benchmark"] for m in missing}
-    names = {1: set(), 2: set(t["columns"]), 7: set(t["rows"] or ())}.get(t["table"])
-    if t["table"] != 1 and (names is None or names <= every) and missing:
+    needs = {2: set(t["columns"]), 7: set(t["rows"] or ())}.get(t["table"])
+    if t["table"] != 1 and (needs is None or needs <= every) and missing:
         if len(missing) == 1:
             m = missing[0]
             what = f"no {m['benchmark']} probes; add them: {m['command']}"

@@ -376,7 +376,8 @@ def _facts(report: Report) -> list[str]:
         for j in check["judges"]:
             flag = "" if j["agreement"] >= check["min"] else f"  BELOW {check['min']:.0%}"
             out.append(
-                f"judge check ({check['set']}): {j['judge']} agreed on {j['agreed']}/{j['items']}"
+                f"judge check ({j.get('set', check['set'])}): {j['judge']} agreed on "
+                f"{j['agreed']}/{j['items']}"
                 f" ({j['agreement']:.0%}){flag}"
             )
     disagreement = report.totals.rates["judge_disagreement_rate"]
