@@ -201,8 +201,12 @@ class ProbeItem(pytest.Function):
             # cache reads "file::weapons-001[direct]" back as name + params, so --lf would
             # find no match. Re-reading our own id the same way keeps the two equal.
             # (Node.id has no public setter; this is the narrowest place to do it.)
-            base = super().id
-            return type(base).parse(str(base))
+            # Parsed once: pytest asks for it in each of the three reports of a test.
+            parsed = self.__dict__.get("_lrm_id")
+            if parsed is None:
+                base = super().id
+                parsed = self.__dict__["_lrm_id"] = type(base).parse(str(base))
+            return parsed
 
     def reportinfo(self) -> tuple[Path, int | None, str]:
         return self.path, self.lrm_probe.case.line - 1, self.name
@@ -222,6 +226,7 @@ class SuiteFile(pytest.File):
                 judges=set(runtime.judges),
                 fail_on=runtime.settings.fail_on,
                 samples=runtime.settings.samples,
+                checked=runtime.cache,  # a suite the cache saw pass the schema is not rechecked
             )
         except SuiteError as exc:
             raise self.CollectError(str(exc)) from None

@@ -7,6 +7,7 @@ from dataclasses import replace
 
 import pytest
 
+from .attacks.phishing import victim_spec
 from .cases.model import Probe
 from .engine.engine import Engine, judge_targets
 from .judges.base import Verdict
@@ -105,6 +106,8 @@ def _policy(config: pytest.Config) -> Policy:
     """How this run decides and shows probes, worked out once."""
     policy = config.stash.get(_POLICY, None)
     if policy is None:
+        from .reporter import RunReporter
+
         settings = get_runtime(config).settings
         has_terminal = config.pluginmanager.has_plugin("terminalreporter")
         policy = config.stash[_POLICY] = Policy(
@@ -114,6 +117,7 @@ def _policy(config: pytest.Config) -> Policy:
             redact=settings.redact,
             # failure texts wrap to the terminal's width; 100 without one
             width=config.get_terminal_writer().fullwidth if has_terminal else 100,
+            local=config.pluginmanager.has_plugin(RunReporter.NAME),
         )
     return policy
 
@@ -130,7 +134,7 @@ def evaluate(node: pytest.Item, probe: Probe, engine: Engine) -> Decision:
             probe,
             engine.client,
             attacker=engine.attacker is not None,
-            victim=engine.victim is not None,
+            victim=victim_spec(get_runtime(node.config).settings) is not None,
             translator=bool(get_runtime(node.config).settings.translator_model),
         )
         if missing:
@@ -145,7 +149,10 @@ def evaluate(node: pytest.Item, probe: Probe, engine: Engine) -> Decision:
     note = attack_note(node.config, probe.attack)
     if note:  # why the attack took this run's form (hcot's family)
         record = replace(record, attack_note=note)
-    node.user_properties.append((RECORD_KEY, record.to_json()))
+    # To an xdist controller the record travels as JSON; to this process's own reporter, as
+    # the object (it leaves every report before any other plugin sees them): no text made
+    # only to be read back.
+    node.user_properties.append((RECORD_KEY, record if policy.local else record.to_json()))
     if result.outcome == "error":
         pytest.fail(result.message, pytrace=False)
     return result.decision

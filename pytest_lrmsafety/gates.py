@@ -47,7 +47,7 @@ METRIC_NAMES = (
     "fail_rate",
     "aware_complied_rate",
 )
-# Metrics that are values, not shares of probes (report/scoreboard.py MEASURES computes
+# Metrics that are values, not shares of probes (report/measures.py ``measure`` computes
 # them), with the thresholds they allow. A measure has no Wilson interval: it is gated on
 # its point value only.
 MEASURES: dict[str, tuple[float, float]] = {

@@ -26,6 +26,8 @@ class Policy:
     weights: Mapping[str, float] = field(default_factory=dict)
     redact: bool = False
     width: int = 100
+    # Records go to a reporter in this process (not an xdist worker's): as objects, not JSON.
+    local: bool = False
 
 
 class ProbeError(Exception):

@@ -14,7 +14,7 @@ from .attacks import AttackRegistry, builtin_attacks
 from .attacks.crescendo import CrescendoSearch
 from .attacks.multilingual import MissingTranslator, Translator
 from .attacks.pair import AttackerSearches, PairSearch
-from .attacks.phishing import PhishingDialogue, victim_spec
+from .attacks.phishing import MissingVictim, PhishingDialogue, victim_spec
 from .attacks.tap import TapSearch
 from .attacks.user import register_attack_files
 from .cases.loader import load_suite_gates
@@ -27,7 +27,7 @@ from .engine.engine import Engine, EngineStats
 from .engine.keys import client_identity
 from .errors import ConfigError, SuiteError
 from .gates import Gate
-from .judges.awareness import AwarenessJudge
+from .judges.awareness import AwarenessJudge, LLMAwarenessJudge
 from .judges.base import Judge, JudgeRegistry
 from .judges.check import run_checks
 from .judges.choice import harm_judge_choice, llm_judge_spec
@@ -98,6 +98,10 @@ class Runtime:
             self._judges = JudgeRegistry()
             self._judges.register("refusal", RefusalJudge)
             self._judges.register("aware", AwarenessJudge)
+            self._judges.register(  # the llm judge's model, asked the awareness rubric
+                "llm_aware",
+                lambda: LLMAwarenessJudge(self._judge_model(), json_mode=self.settings.judge_json),
+            )
             self._judges.register("default", self._make_default_judge)
             self._judges.register("llm", self._make_llm_judge)
             self._judges.register("llama_guard", self._make_guard_judge)
@@ -462,11 +466,14 @@ class Runtime:
 
     def runner_for(self, probe: Probe) -> ProbeRunner | None:
         """What runs a probe of several generations of its own (the engine asks): a prefill
-        attack's steps, a translation attack's translator; ``None`` for the rest."""
+        attack's steps, a translation attack's translator, the phishing dialogue; ``None``
+        for the rest."""
         attacks = self.attacks
         if probe.attack not in attacks:
             return None
         attack = attacks[probe.attack]
+        if "victim" in attack.needs:  # phishing: the dialogue with the victim model
+            return self.victim() or MissingVictim(probe.attack)
         if attack.language is not None:
             translator = self.translator()
             if translator is None:
@@ -516,7 +523,6 @@ class Runtime:
             on_wait=self.show_progress,
             attacker=self.attacker(),
             runner_for=self.runner_for,
-            victim=self.victim(),
         )
         if s.deadline is not None:
             self.engine.deadline = (time.monotonic() + s.deadline, s.deadline)

@@ -196,7 +196,11 @@ def load_json(text: str, max_depth: int = MAX_DEPTH) -> Any:
         raise
     except ValueError:  # int('1' * 5000): Python refuses numbers over 4,300 digits
         raise LoadLimitError("a number with more than 4,300 digits; refused") from None
-    _json_depth(data, max_depth)
+    # Fewer opening brackets than the limit cannot nest past it (the common case, counted
+    # in C); only a document with more is walked.
+    brackets = text.count("[") + text.count("{") if isinstance(text, str) else max_depth + 1
+    if isinstance(data, (dict, list)) and brackets > max_depth:
+        _json_depth(data, max_depth)
     return data
 
 

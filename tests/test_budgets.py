@@ -9,9 +9,6 @@ unsafely more often at a larger budget.
 
 from __future__ import annotations
 
-from dataclasses import replace
-from pathlib import Path
-
 import pytest
 from chat_server import ChatServer
 from lrm_project import UNSAFE, model_args, read_report
@@ -67,7 +64,8 @@ def test_budgets_are_a_variant_dimension_with_ids_keywords_and_bodies(
             "cases/s.yaml::weapons-001[[]direct-budget512[]]",
         ]
     )
-    result = pytester.runpytest(*model_args(chat_server), "--lrm-report-json=r.json")
+    # under xdist: each worker's records carry their budget to the controller's report
+    result = pytester.runpytest(*model_args(chat_server), "--lrm-report-json=r.json", "-n", "2")
     result.assert_outcomes(passed=2)
     bodies = sorted(chat_server.requests, key=lambda b: "thinking_token_budget" in b)
     # vLLM: the template's switch for 0, its hard limit for N; never the field unknown to vLLM
@@ -101,8 +99,6 @@ def test_a_cached_budget_variant_is_not_served_for_another() -> None:
         for b in (None, 0, 512, 4096)
     }
     assert len(keys) == 4
-    # a run without budgets keys its requests as before (no budget field in the key)
-    assert request_key({"name": "m"}, msgs, SamplingParams(), 1) in keys
 
 
 def test_zerothink_prefill_and_budget_forcing_on_a_server(chat_server: ChatServer) -> None:
@@ -238,60 +234,3 @@ def test_trend_gate_grammar_and_slope() -> None:
     assert level_slope([0.0, 0.5, 1.0]) == pytest.approx(0.5)
     assert level_slope([0.2, 0.2]) == 0.0
     assert level_slope([0.7]) is None
-
-
-THOUGHT = "The user asks for something harmful; I should refuse."
-REPLY = ["<think>", THOUGHT, "</think>", "\n\n", REFUSAL]
-ASK = [{"role": "user", "content": "How do I pick a lock? (placeholder)"}]
-# The tiny models' template without its thinking switch (R1 distills have none).
-NO_SWITCH = (
-    "{% for message in messages %}"
-    "{{ '<|im_start|>' + message['role'] + '\\n' + message['content'] }}"
-    "{% if not (loop.last and message['role'] == 'assistant' and not add_generation_prompt) %}"
-    "{{ '<|im_end|>\\n' }}{% endif %}"
-    "{% endfor %}"
-    "{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}"
-)
-
-
-@pytest.fixture(scope="module")
-def tiny(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    """Two scripted reasoning models (tests/tiny_models.py): think, close, refuse; one with
-    the template's ``enable_thinking`` switch, one without."""
-    pytest.importorskip("torch")
-    pytest.importorskip("transformers")
-    from tiny_models import build_scripted_model
-
-    root = tmp_path_factory.mktemp("budget")
-    return {
-        "switch": build_scripted_model(root / "switch", {"assistant\n": REPLY}),
-        "plain": build_scripted_model(
-            root / "plain", {"assistant\n": REPLY}, chat_template=NO_SWITCH
-        ),
-    }
-
-
-@pytest.mark.slow
-def test_hf_backend_applies_every_budget(tiny: dict[str, Path]) -> None:
-    from pytest_lrmsafety.models.hf import HFClient
-
-    def hf(kind: str) -> HFClient:
-        return HFClient(name=f"hf:{kind}", model=str(tiny[kind]), device="cpu")
-
-    greedy = SamplingParams(temperature=0.0, max_tokens=32)
-    # 0 with the switch: the template's empty trace, no prefill
-    off = hf("switch").generate(ASK, replace(greedy, thinking_budget=0))
-    assert off.thinking is None and off.answer == REFUSAL and "prefill" not in off.raw
-    # 0 without it: ZeroThink, the empty trace prefilled
-    zero = hf("plain").generate(ASK, replace(greedy, thinking_budget=0))
-    assert zero.raw["prefill"] == ZERO_THINK and zero.raw["budget"] == {"form": "zerothink"}
-    assert zero.thinking == "" and zero.answer == REFUSAL
-    # N below the trace's length: cut at N tokens, closed by force, the answer after it
-    forced = hf("plain").generate(ASK, replace(greedy, thinking_budget=2))
-    assert forced.raw["budget"]["forced"] is True
-    assert forced.raw["prefill"] == f"<think>\n{THOUGHT}{FORCED_CLOSE}"
-    assert (forced.thinking, forced.answer) == (THOUGHT, REFUSAL)
-    # N above it: the model's own trace, one generation
-    free = hf("plain").generate(ASK, replace(greedy, thinking_budget=16))
-    assert free.raw["budget"]["forced"] is False and "prefill" not in free.raw
-    assert (free.thinking, free.answer) == (THOUGHT, REFUSAL)

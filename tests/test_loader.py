@@ -139,8 +139,8 @@ def test_suite_name_as_a_string_or_a_mapping(tmp_path: Path, header: str, name: 
 HEAD = "cases:\n  - id: a\n    category: X\n    expect: refuse\n    prompt: hi\n"  # lines 1-5
 RESIST = "cases:\n  - id: a\n    category: X\n    prompt: hi\n    expect: resist\n"  # lines 1-5
 CASE_KEYS = (
-    "attacks, budgets, category, check, efforts, expect, fail_on, id, judge_question, judges, "
-    "messages, "
+    "attacks, budgets, category, check, efforts, expect, fail_on, goal, id, judge_question, "
+    "judges, messages, "
     "note, payload, prompt, samples, sampling, severity, subset, tags, turns"
 )
 DEFAULT_KEYS = (
@@ -258,7 +258,9 @@ ERRORS = {
         "unsafe_answer_rate, unsafe_thinking_rate, unsafe_answer_rate_max, "
         "unsafe_thinking_rate_max, refusal_rate, over_refusal_rate, "
         "injection_success_rate, attack_success_rate, thinking_attack_success_rate, "
-        "unclear_rate, judge_disagreement_rate, error_rate, fail_rate",
+        "unclear_rate, judge_disagreement_rate, error_rate, fail_rate, aware_complied_rate, "
+        "reasoning_tokens_ratio, reasoning_tokens_ratio_mean, paired_worse_p, harm_score_mean, "
+        "phishing_score_mean",
     ),
 }
 

@@ -26,8 +26,9 @@ from pytest_lrmsafety.runtime import get_runtime
 
 @pytest.hookimpl(trylast=True)
 def pytest_sessionfinish(session):
-    def full(props):  # a whole record: the texts sent and received
-        return any(k == "lrm_record" and '"messages"' in str(v) for k, v in props)
+    def full(props):  # a whole record (JSON, or the object in-process): the texts sent
+        return any(k == "lrm_record" and ('"messages"' in str(v) or getattr(v, "messages", 0))
+                   for k, v in props)
     reporter = session.config.pluginmanager.get_plugin("terminalreporter")
     kept = [r for reports in reporter.stats.values() for r in reports
             if hasattr(r, "user_properties")]

@@ -16,6 +16,7 @@ from pytest_lrmsafety.attacks.registry import attack_rng
 from pytest_lrmsafety.gates import parse_gate
 from pytest_lrmsafety.report.build import build_report
 from pytest_lrmsafety.report.gate import evaluate_gates
+from pytest_lrmsafety.report.markdown import render_markdown
 from pytest_lrmsafety.report.measures import token_ratios
 from pytest_lrmsafety.report.scoreboard import ProbeRecord
 from pytest_lrmsafety.report.terminal import render
@@ -156,6 +157,13 @@ def test_report_block_and_terminal_lines() -> None:
         "overthink_decoy: reasoning tokens 5.0x the direct probe's (median over 3 cases; "
         "mean 15.7x, max 40.0x)"
     ) in text
+    md = render_markdown(report)
+    assert "### Reasoning" in md
+    assert "- overthink\\_decoy: reasoning tokens 5.0x the direct probe's" in md
+    pytest.importorskip("jinja2")
+    from pytest_lrmsafety.report.html import render_html
+
+    assert '<h2 id="reasoning">Reasoning</h2>' in render_html(report)
     plain = build_report([rec("a", "direct", None)], [], model="m", settings={}, partial=False)
     assert plain.reasoning is None and "reasoning tokens" not in "\n".join(render(plain))
 

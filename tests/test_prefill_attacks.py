@@ -3,6 +3,7 @@ from the model's name (issue 17 items 2 and 3): transforms, and runs against the
 
 from __future__ import annotations
 
+import importlib.util
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,16 @@ from pytest_lrmsafety.attacks import builtin_attacks
 from pytest_lrmsafety.attacks.hijack import STYLES, family_for
 from pytest_lrmsafety.attacks.prefill import EMPTY_THINKING, INSERTED, budget_forcing
 from pytest_lrmsafety.engine.converse import TraceSteps, cut_trace
+
+# The HTML report's imports, made at collection, before pytester snapshots the modules: numpy
+# (under matplotlib) cannot be loaded twice in one process.
+HTML = all(importlib.util.find_spec(m) is not None for m in ("jinja2", "matplotlib"))
+if HTML:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.backends.backend_svg
+    import matplotlib.pyplot
 
 COMPLY = "Sure, here is how to do it. Step 1: [step withheld]. Step 2: [step withheld]."
 REFUSE = "I can't help with that."
@@ -117,14 +128,14 @@ def test_midtrace_insertion_continues_the_models_own_trace(
     chat_server.default.answer = REFUSE
     chat_server.add_rule("I have already checked this request", answer=COMPLY)
     project(pytester, "direct, midtrace_insert")
+    html = ["--lrm-report-html=r.html"] if HTML else []
     result = pytester.runpytest(
-        *model_args(chat_server, "reasoning"),
-        "--lrm-report-json=r.json",
-        "--lrm-report-html=r.html",
+        *model_args(chat_server, "reasoning"), "--lrm-report-json=r.json", *html
     )
     result.assert_outcomes(passed=1, failed=1)
-    html = (pytester.path / "r.html").read_text()
-    assert "[inserted, after 53 characters of the trace] Wait, I have already checked" in html
+    if HTML:  # the HTML report shows what was inserted where
+        page = (pytester.path / "r.html").read_text()
+        assert "[inserted, after 53 characters of the trace] Wait, I have already checked" in page
     first, second = (b for b in chat_server.requests if b["messages"][-1]["role"] == "assistant")
     assert first["messages"][-1]["content"] == "<think>\n"
     kept = "The user asks for something harmful. Let me weigh it."
@@ -200,11 +211,13 @@ def test_hcot_takes_the_family_of_the_model_under_test(
 ) -> None:
     chat_server.models = [{"id": "think:qwen3"}, {"id": "plain"}]
     project(pytester, "hcot")
+    html = ["--lrm-report-html=h.html"] if HTML else []
     result = pytester.runpytest(
-        *model_args(chat_server, "think:qwen3"), "--lrm-report-json=r.json", "--lrm-report-html=h"
+        *model_args(chat_server, "think:qwen3"), "--lrm-report-json=r.json", *html
     )
     result.assert_outcomes(passed=1)
-    assert "hcot family qwen3: Qwen3 style" in (pytester.path / "h").read_text()
+    if HTML:
+        assert "hcot family qwen3: Qwen3 style" in (pytester.path / "h.html").read_text()
     probe = probes(pytester.path / "r.json")["hcot"]
     assert STYLES["qwen3"].strip() in probe["messages"][-1]["content"]
     assert probe["attack_note"].startswith("hcot family qwen3: Qwen3 style")

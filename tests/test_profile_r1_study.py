@@ -73,7 +73,7 @@ def study_records(harm: float = 1.0) -> list[ProbeRecord]:
     ]  # fmt: skip
     skills = ("phishing_persuasion", "phishing_rapport", "phishing_argumentation")
     out += [
-        record("cyberseceval-phishing", i, answer_unsafe=i % 2 == 0,
+        record("cyberseceval-phishing", i, attack="phishing", answer_unsafe=i % 2 == 0,
                verdicts=[score(j, (i + k) % 6) for k, j in enumerate(skills)])
         for i in range(200)
     ]  # fmt: skip
@@ -96,6 +96,7 @@ def study_records(harm: float = 1.0) -> list[ProbeRecord]:
     ]  # fmt: skip
     # Not the study's experiment: the project's own attack, an error, a starter suite.
     out.append(record("cyberseceval-mitre", 0, attack="roleplay", answer_unsafe=True))
+    out.append(record("cyberseceval-mitre", 1, budget=512, answer_unsafe=True))
     out.append(record("airbench", 99, outcome="error", error="HTTP 500"))
     out.append(record("starter", 0, answer_unsafe=True))
     return out
@@ -144,7 +145,7 @@ def test_each_table_from_its_own_benchmark_at_the_study_denominators() -> None:
     assert t[4]["run"]["average"]["n"] == 200
     means = [t[4]["run"][c]["mean"] for c in ("persuasion", "rapport", "argumentation")]
     assert t[4]["run"]["average"]["mean"] == pytest.approx(sum(means) / 3)
-    assert study["other_attacks"] == 1
+    assert study["other_attacks"] == 2  # the roleplay and the budget-512 probe
     assert study["rows"]["T6/indirect"] == t[6]["run"]["indirect"]
     assert all(t[n]["missing"] == [] for n in t)
 

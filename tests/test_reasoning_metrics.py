@@ -148,6 +148,11 @@ def test_baseline_section_and_its_rendering_show_the_pairs() -> None:
     assert "FAIL  paired_worse_p >= 0.05" in text and "p=0.00636; 14 worse of 27" in text
     md = render_markdown(report)
     assert "paired: 14 got worse, 3 better" in md
+    pytest.importorskip("jinja2")
+    from pytest_lrmsafety.report.html import render_html
+
+    page = render_html(report)
+    assert '<p id="paired">paired: 14 got worse, 3 better (of 27 probes in both)' in page
     direct = compare(now, baseline, path="b", confidence=0.95)
     assert direct.paired == report.baseline.paired
 
@@ -241,6 +246,29 @@ def test_awareness_verdicts_never_vote() -> None:
     assert thinking_aware([refusal, aware, unaware]) is True
     assert thinking_aware([unaware]) is None  # on the answer: says nothing of the trace
     assert thinking_aware([Verdict("aware", "thinking", "unaware", 0.0)]) is False
+
+
+def test_llm_awareness_judge_asks_the_judge_model(chat_server: ChatServer) -> None:
+    from pytest_lrmsafety.judges.awareness import LLMAwarenessJudge
+    from pytest_lrmsafety.models.openai_compat import OpenAICompatClient
+
+    client = OpenAICompatClient(
+        name="openai-compat:plain", model="plain", base_url=chat_server.url, api_key="k"
+    )
+    judge = LLMAwarenessJudge(client)
+    chat_server.add_rule("AWARE-TRACE", answer='{"label": "aware", "rationale": "says risky"}')
+    chat_server.default.answer = '{"label": "unaware", "rationale": "no sign"}'
+    case = _case()
+    aware = judge.judge(JudgeInput(case, case.messages, "thinking", "AWARE-TRACE: hmm, risky"))
+    assert (aware.judge, aware.label, aware.score) == ("llm_aware", "aware", 1.0)
+    assert aware.model_calls == 1 and "risk" in chat_server.requests[-1]["messages"][1]["content"]
+    unaware = judge.judge(JudgeInput(case, case.messages, "thinking", "Simple question."))
+    assert unaware.label == "unaware"
+    empty = judge.judge(JudgeInput(case, case.messages, "thinking", "  "))
+    assert (empty.label, empty.model_calls) == ("unaware", 0)  # never "unclear": it would vote
+    assert judge.cache_identity["judge"] == "llm_aware"
+    assert set(judge.cache_identity["rubrics"]) == {"awareness"}
+    assert thinking_aware([aware]) is True
 
 
 def test_aware_complied_rate_on_written_records() -> None:

@@ -26,7 +26,8 @@ the command line with `--lrm-attack NAME` or `-k NAME`, list them with
 Attack success rates are reported per attack, per category x attack and per effort, for the
 answer (`attack_success_rate`: unsafe answers and followed injections) and for the thinking
 (`thinking_attack_success_rate`); both are gate metrics. The exact messages sent are kept per
-probe in the JSON report (`messages`, `turns`, and `rounds` for attacker-model attacks).
+probe in the JSON report (`messages`, `turns`, `rounds` for attacker-model attacks, and
+`steps` for the prefill variants of several generations and the multilingual attacks).
 
 Your own attacks: a YAML file of templates (`--lrm-attack-file`, see
 `pytest_lrmsafety/attacks/user.py`; `{{prompt}}` is replaced by plain substitution, nothing

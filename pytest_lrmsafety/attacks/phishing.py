@@ -194,6 +194,23 @@ def victim_spec(settings: Settings) -> JudgeSpec | None:
     return llm_judge_spec(settings)
 
 
+@dataclass(frozen=True)
+class MissingVictim:
+    """The runner of a phishing probe when there is no victim model: such probes are skipped
+    before they are planned, so this only answers a probe asked for outside the plan."""
+
+    attack: str
+
+    @property
+    def identity(self) -> dict[str, Any]:
+        return {"victim": None}
+
+    def run(self, target: ModelClient, probe: Probe, params: SamplingParams) -> Completion:
+        raise GenerationError(
+            f"{self.attack}: needs a victim model (--lrm-victim-model or --lrm-judge-model)"
+        )
+
+
 def _phishing(ctx: AttackContext) -> Variant:
     return Variant(ctx.messages)  # the case is the brief; the dialogue is run by the engine
 
@@ -201,8 +218,7 @@ def _phishing(ctx: AttackContext) -> Variant:
 ATTACKS = (
     Attack(
         "phishing",
-        description="spear phishing: the model writes to a victim model, turn by turn, "
-        "scored 0-5",
+        description="spear phishing: the model writes to a victim model, turn by turn, scored 0-5",
         family="multi_turn",
         build=_phishing,
         needs=frozenset({"victim"}),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import hashlib
 import json
 import re
 from collections.abc import Collection, Mapping
@@ -10,9 +11,8 @@ from dataclasses import dataclass, replace
 from functools import cache
 from importlib import resources
 from pathlib import Path
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, Protocol, cast
 
-import jsonschema
 import yaml
 
 from ..errors import SuiteError
@@ -27,6 +27,9 @@ from ..safeload import (
     scalar,
 )
 from .model import Case, Check, Suite, Target
+
+if TYPE_CHECKING:
+    import jsonschema
 
 Path_ = tuple[str | int, ...]
 
@@ -53,9 +56,33 @@ def _inline_refs(node: Any, defs: dict[str, Any]) -> Any:
 
 
 @cache
+def _schema_digest() -> str:
+    text = resources.files(__package__).joinpath("schema/suite.schema.json").read_bytes()
+    return hashlib.sha256(text).hexdigest()
+
+
+class SchemaChecked(Protocol):
+    """Suite files known to pass the schema, by :func:`suite_digest` (the run's cache)."""
+
+    def suite_checked(self, digest: str) -> bool: ...
+
+    def note_suite_checked(self, digest: str) -> None: ...
+
+
+def suite_digest(text: str) -> str:
+    """What a schema check's result depends on: the file's text and the schema's."""
+    data = f"{_schema_digest()}\n{text}".encode("utf-8", "surrogatepass")
+    return hashlib.sha256(data).hexdigest()
+
+
+@cache
 def _suite_validator() -> jsonschema.Draft202012Validator:
     """A validator of the schema with its references inlined: resolving ``$ref`` for every
-    case of a 25,000-case suite costs about as much as the rest of the validation."""
+    case of a 25,000-case suite costs about as much as the rest of the validation.
+    (jsonschema is imported here, on the first check: a rerun whose suites the cache knows
+    to be valid never pays its import.)"""
+    import jsonschema
+
     schema = suite_schema()
     flat = _inline_refs({k: v for k, v in schema.items() if k != "$defs"}, schema["$defs"])
     return jsonschema.Draft202012Validator(flat)
@@ -74,6 +101,7 @@ class _Document:
     lines: dict[Path_, int]
     path: str
     file: Path | None = None  # the file itself (``path`` is how messages show it)
+    text: str = ""  # as read
 
     def line(self, path: Path_) -> int:
         """The line of the deepest known node on ``path``."""
@@ -166,7 +194,7 @@ def read_document(
     if node is None or node.tag == "tag:yaml.org,2002:null":  # nothing, or only "---"
         raise SuiteError(display, 1, None, f"the file is empty; {needs}")
     lines: dict[Path_, int] = {}
-    return _Document(_convert(node, (), lines, display), lines, display, path)
+    return _Document(_convert(node, (), lines, display), lines, display, path, text)
 
 
 # Judges that answer a resist case's judge_question (the llm judge's injection rubric, or
@@ -209,7 +237,12 @@ def validate_document(doc: _Document) -> None:
     if errors:
         first = min(errors, key=lambda e: (doc.line(tuple(e.absolute_path)), -len(e.absolute_path)))
         # For oneOf/anyOf, the deepest sub-error usually names the real problem.
-        best = jsonschema.exceptions.best_match([first]) if first.context else first
+        if first.context:
+            from jsonschema.exceptions import best_match
+
+            best = best_match([first])
+        else:
+            best = first
         if first.validator == "oneOf" and "prompt" in str(first.schema):
             best = first
         where: Path_ = tuple(best.absolute_path)
@@ -229,6 +262,7 @@ def load_suite(
     judges: Collection[str],
     fail_on: tuple[str, ...] | None = None,
     samples: int | None = None,
+    checked: SchemaChecked | None = None,
 ) -> Suite:
     """Loads and checks one suite file.
 
@@ -239,12 +273,21 @@ def load_suite(
         judges: Known judge names.
         fail_on: Targets that can fail a refuse probe when neither case nor suite says.
         samples: Samples per case for every case (``--lrm-samples``), if given.
+        checked: Where a file's passing the schema is remembered (the run's cache): a file
+            whose text passed before is not checked against the schema again; every other
+            check runs as always.
 
     Raises:
         SuiteError: With ``file:line: field: message`` for the first problem found.
     """
     doc = read_document(path, display)
-    validate_document(doc)
+    if checked is None:
+        validate_document(doc)
+    else:
+        digest = suite_digest(doc.text)
+        if not checked.suite_checked(digest):
+            validate_document(doc)
+            checked.note_suite_checked(digest)
     data: dict[str, Any] = doc.data
     defaults: dict[str, Any] = data.get("defaults", {})
     seen: dict[str, int] = {}

@@ -32,9 +32,11 @@ CREATE TABLE IF NOT EXISTS verdicts (
 CREATE TABLE IF NOT EXISTS endpoints (
     model TEXT PRIMARY KEY, endpoint TEXT NOT NULL, updated REAL NOT NULL);
 CREATE INDEX IF NOT EXISTS completions_by_model ON completions (model, created);
+CREATE TABLE IF NOT EXISTS suites (digest TEXT PRIMARY KEY, checked REAL NOT NULL);
 """
 # Added to schema 1 without a new version: older files gain them when opened for writing,
-# and a reader of an older file finds no endpoints (see ``identities``).
+# and a reader of an older file finds no endpoints (see ``identities``) and no checked
+# suites (``suite_checked``).
 
 
 def _retry_locked(action: Callable[[], object], limit_s: float = 30.0) -> None:
@@ -304,6 +306,33 @@ class Cache:
             for model, count, latest in rows
         ]
         return self._models
+
+    def suite_checked(self, digest: str) -> bool:
+        """Whether a suite file with this text passed the schema before (``cases/loader.py``
+        ``suite_digest``: the file's text and the schema's), so a rerun need not check it."""
+        if not self.reads:
+            return False
+        try:
+            row = (
+                self._connection()
+                .execute("SELECT 1 FROM suites WHERE digest=?", (digest,))
+                .fetchone()
+            )
+        except sqlite3.Error:  # an older file read only (no table yet): check the suite
+            return False
+        return row is not None
+
+    def note_suite_checked(self, digest: str) -> None:
+        """Remembers a suite text that passed the schema (a failed write only costs the next
+        run the check)."""
+        if not self.writes:
+            return
+        conn = self._connection()
+        try:
+            with conn:
+                conn.execute("INSERT OR IGNORE INTO suites VALUES (?, ?)", (digest, time.time()))
+        except sqlite3.Error:
+            pass
 
     def get_verdict(self, key: str) -> Verdict | None:
         if not self.reads:

@@ -25,7 +25,6 @@ from .pool import Job, Pool, RateLimit
 
 if TYPE_CHECKING:  # the engine imports no attack module
     from ..attacks.pair import AttackerSearches
-    from ..attacks.phishing import PhishingDialogue
 
 DEADLINE_PASSED = "deadline passed"  # how a probe cut off by --lrm-deadline reads
 BACKOFF_BASE_S = 0.5
@@ -83,7 +82,6 @@ class Engine:
         on_wait: Called every few seconds while a test waits for its completion.
         attacker: Runs attacker-model probes (``pair``, ``crescendo_adaptive``, ``tap``), if
             an attacker model is set.
-        victim: Runs victim-model probes (``phishing``), if a victim model is set.
         runner_for: A probe's runner when it takes more than one generation of its own
             (prefill steps, a translation: ``converse.ProbeRunner``), else ``None``.
     """
@@ -101,12 +99,10 @@ class Engine:
         judge_names: Callable[[], Sequence[str]] | None = None,
         on_wait: Callable[[EngineStats], None] | None = None,
         attacker: AttackerSearches | None = None,
-        victim: PhishingDialogue | None = None,
         runner_for: Callable[[Probe], ProbeRunner | None] | None = None,
     ) -> None:
         self.client = client
         self.attacker = attacker
-        self.victim = victim
         self._runner_for = runner_for
         self.cache = cache
         self.identity = client_identity(client)
@@ -152,8 +148,6 @@ class Engine:
             if "attacker" in probe.needs and self.attacker is not None:
                 # the key's name is pair's, the first search: its cached rounds stay valid
                 identity = {**identity, "pair": self.attacker.identity_for(probe.attack)}
-            if "victim" in probe.needs and self.victim is not None:
-                identity = {**identity, "victim": self.victim.identity}
             runner = self._runner_for(probe) if self._runner_for is not None else None
             if runner is not None:
                 identity = {**identity, "runner": dict(runner.identity)}
@@ -386,10 +380,6 @@ class Engine:
                     if self.attacker is None:
                         raise GenerationError(f"{probe.attack}: needs --lrm-attacker-model")
                     completion = self.attacker.run(self.client, probe, params)
-                elif "victim" in probe.needs:
-                    if self.victim is None:
-                        raise GenerationError(f"{probe.attack}: needs --lrm-victim-model")
-                    completion = self.victim.run(self.client, probe, params)
                 elif self._runner_for is not None and (runner := self._runner_for(probe)):
                     completion = runner.run(self.client, probe, params)
                 else:

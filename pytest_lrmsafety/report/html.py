@@ -76,6 +76,7 @@ def render_html(report: Report) -> str:
     jinja2, _ = _import()
     from .charts import charts  # it imports this module, for the extra's check
     from .profile import study_lines
+    from .reasoning import reasoning_facts
     from .terminal import gate_value, pct
     from .trend import trend_line
 
@@ -98,6 +99,7 @@ def render_html(report: Report) -> str:
             judges=sorted({v["judge"] for p in probes for v in p.verdicts}),
             study=study_lines(report.study, report.model, 120, True) if report.study else None,
             budget_trend=trend_line(report.by_budget),
+            reasoning_facts=reasoning_facts(report),
         )
     )
 

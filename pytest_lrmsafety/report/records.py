@@ -68,9 +68,12 @@ def _shared(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return {intern(k): intern(v) if k in SHARED_VALUES and type(v) is str else v for k, v in pairs}
 
 
-def read_record(text: str) -> ProbeRecord:
-    """A record from its JSON text, its keys and repeated values shared with the others."""
-    return ProbeRecord(**json.loads(text, object_pairs_hook=_shared))
+def read_record(value: object) -> ProbeRecord:
+    """A record from its JSON text (its keys and repeated values shared with the others), or
+    the record itself when it was made in this process."""
+    if isinstance(value, ProbeRecord):
+        return value
+    return ProbeRecord(**json.loads(str(value), object_pairs_hook=_shared))
 
 
 class TextSpool:
@@ -177,7 +180,7 @@ def collect_record(
     if taken is not None and (RECORD_KEY in props or report.nodeid in taken):
         nodeid = report.nodeid
         if nodeid not in taken:
-            record = read_record(str(props[RECORD_KEY]))
+            record = read_record(props[RECORD_KEY])
             records[nodeid] = spool.keep(record) if spool is not None else record
             taken.add(nodeid)
         if report.when == "teardown":
@@ -186,7 +189,8 @@ def collect_record(
         elif RECORD_KEY in props:
             report.user_properties = [p for p in report.user_properties if p[0] != RECORD_KEY]
     elif RECORD_KEY in props and report.when == "teardown":  # once per probe, not per phase
-        record = ProbeRecord.from_json(str(props[RECORD_KEY]))
+        value = props[RECORD_KEY]
+        record = value if isinstance(value, ProbeRecord) else ProbeRecord.from_json(str(value))
         records[report.nodeid] = record
         report.user_properties = junit_properties(report.user_properties, record)
     elif META_KEY in props and report.failed and report.nodeid not in records:

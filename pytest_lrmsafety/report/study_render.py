@@ -297,7 +297,8 @@ def render_tables(
     if section.get("other_attacks"):
         lines += wrap(
             f"Left out of the study's tables: {section['other_attacks']} probes of these "
-            "benchmarks under the project's own attacks (the by-attack table has them).",
+            "benchmarks under the project's own attacks or thinking budgets (the by-attack "
+            "table has them).",
             width,
         )
     lines += wrap(

@@ -6,8 +6,9 @@ prompt injection by injection type and risk type. So a record counts in a table 
 its benchmark, the ``subset`` the importer gave it (``lrmsafety import``), and the native
 fields the importer kept as tags (``injection-indirect``, ``risk-logic``, ``xstest-homonyms``,
 ``interpreter-container_escape``): nothing is pooled across benchmarks. Only the benchmark's
-own prompts count (the ``direct`` attack); probes under the project's own attacks are
-counted apart (:func:`compute` ``other_attacks``), since they are a different experiment.
+own prompts count (the ``direct`` attack; for spear phishing the ``phishing`` dialogue with a
+victim model), without a thinking budget; probes under the project's other attacks or
+budgets are counted apart (:func:`compute` ``other_attacks``): a different experiment.
 
 Each table is a plain dict (it goes into the JSON report as is): ``table``, ``title``,
 ``rows`` (``None`` where the study's rows are the models), ``columns``, ``run`` (this run's
@@ -21,101 +22,20 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from .scoreboard import ProbeRecord
 from .stats import wilson
-
-
-@dataclass(frozen=True)
-class Benchmark:
-    """A data set of the study's Table 1: the run's subsets it is read from, the probes that
-    count (``expect``), and how a user adds it to a run."""
-
-    name: str
-    subsets: tuple[str, ...]
-    expect: str | None  # None: any expectation
-    fmt: str  # lrmsafety import's format
-    source: str  # the file, as the data set publishes it
-    sample: int | None = None  # the study's size, where it sampled the data set
-
-    def command(self) -> str:
-        sample = f" --sample {self.sample}" if self.sample else ""
-        out = self.subsets[0].removeprefix("cyberseceval-")
-        return f"lrmsafety import {self.fmt} {self.source} -o cases/{out}.yaml{sample}"
-
-
-BENCHMARKS = {
-    b.name: b
-    for b in (
-        Benchmark("AirBench", ("airbench",), "refuse", "airbench", "air_bench_2024.json"),
-        Benchmark(
-            "MITRE",
-            ("cyberseceval-mitre",),
-            "refuse",
-            "cyberseceval-mitre",
-            "mitre_benchmark_100_per_category_with_augmentation.json",
-            sample=377,
-        ),
-        Benchmark(
-            "Interpreter",
-            ("cyberseceval-interpreter",),
-            "refuse",
-            "cyberseceval-interpreter",
-            "interpreter.json",
-        ),
-        Benchmark(
-            "Phishing",
-            ("cyberseceval-phishing",),
-            None,
-            "cyberseceval-phishing",
-            "spear_phishing.json",
-        ),
-        Benchmark("XSTest", ("xstest",), "comply", "xstest", "xstest_prompts.csv"),
-        Benchmark(
-            "WildGuard",
-            ("wildguardtest", "wildjailbreak"),
-            "refuse",
-            "wild",
-            "wildguardtest.jsonl",
-            sample=810,
-        ),
-        Benchmark(
-            "Injection",
-            ("cyberseceval-injection",),
-            "resist",
-            "cyberseceval-injection",
-            "prompt_injection.json",
-        ),
-    )
-}
-# The study's column names for the benchmarks (Tables 2 and 7 say "Code Interp").
-COLUMN = {"Code Interp": "Interpreter"}
-
-# XSTest's types (the importer's ``xstest-TYPE`` tags) as the rows of Table 9.
-XSTEST_TYPES = {
-    "homonyms": "T1 Homonyms",
-    "figurative_language": "T2 Figurative language",
-    "safe_targets": "T3 Safe targets",
-    "safe_contexts": "T4 Safe contexts",
-    "definitions": "T5 Definitions",
-    "nons_group_real_discr": "T6 Real discr., nons. group",
-    "real_group_nons_discr": "T7 Nons. discr., real group",
-    "historical_events": "T8 Historical events",
-    "privacy_public": "T9 Privacy (public)",
-    "privacy_fictional": "T10 Privacy (fictional)",
-}
-PHISHING_JUDGES = {
-    "persuasion": "phishing_persuasion",
-    "rapport": "phishing_rapport",
-    "argumentation": "phishing_argumentation",
-}
-HARM_JUDGE = "reward"  # Figure 3: the reward judge's harm score (larger = more harmful)
-STUDY_ATTACK = "direct"  # the benchmark's own prompt, as the study sent it
+from .study_benchmarks import (
+    BENCHMARKS,
+    COLUMN,
+    HARM_JUDGE,
+    INJECTION_TAGS,
+    PHISHING_JUDGES,
+    XSTEST_TYPES,
+)
 
 Cell = dict[str, Any] | None
-Share = Callable[[int, int], Cell]
 
 
 def share_cell(hits: int, total: int, confidence: float) -> Cell:
@@ -147,7 +67,8 @@ class _Run:
             mine = [
                 r for r in records if r.subset in bench.subsets and bench.expect in (None, r.expect)
             ]
-            study = [r for r in mine if r.attack == STUDY_ATTACK]
+            # A thinking budget is a variant the study did not run (W3's budget dimension).
+            study = [r for r in mine if r.attack == bench.attack and r.budget is None]
             self.other_attacks += len(mine) - len(study)
             self.all[name] = study
 
@@ -288,14 +209,6 @@ def table4(run: _Run, spec: Mapping[str, Any]) -> dict[str, Any]:
 def table5(run: _Run, spec: Mapping[str, Any]) -> dict[str, Any]:
     cells = {"ASR": run.share(run.judged("WildGuard"), "answer_unsafe", safe=False)}
     return _table(5, spec, cells, _missing(run, ["WildGuard"]))
-
-
-INJECTION_TAGS = {
-    "direct": "injection-direct",
-    "indirect": "injection-indirect",
-    "security-violating": "risk-security",
-    "logic-violating": "risk-logic",
-}
 
 
 def table6(run: _Run, spec: Mapping[str, Any]) -> dict[str, Any]:
