@@ -364,7 +364,7 @@ def cmd_attacks(args: argparse.Namespace) -> int:
 
     registry = builtin_attacks()
     register_attack_files(registry, [(Path(f), f) for f in args.attack_file or []], "--attack-file")
-    print("\n".join(registry.listing()))
+    print("\n".join(registry.listing(sources=args.sources)))
     return 0
 
 
@@ -593,6 +593,9 @@ def parser() -> argparse.ArgumentParser:
     stats.add_argument("--width", type=int, help="columns of the output (default: terminal's)")
     a = sub.add_parser("attacks", help="list the attacks")
     a.add_argument("--attack-file", action="append", help="your attack files")
+    a.add_argument(
+        "--sources", action="store_true", help="each attack's source (paper) under its line"
+    )
     a.set_defaults(run=cmd_attacks)
     return top
 

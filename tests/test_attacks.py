@@ -354,3 +354,15 @@ def test_docs_list_every_attack_and_are_current() -> None:
     assert text == render(REGISTRY), "regenerate: python -m pytest_lrmsafety.attacks.docs"
     for name in NAMES:
         assert f"### `{name}`" in text
+
+
+def test_every_builtin_attack_but_direct_names_its_source_and_the_cli_lists_them(capsys) -> None:
+    from pytest_lrmsafety.cli import main
+
+    assert [n for n in NAMES if not REGISTRY[n].source] == ["direct"]
+    assert main(["attacks", "--sources"]) == 0
+    out = capsys.readouterr().out
+    assert out.count("source: ") == len(NAMES) - 1
+    assert f"source: {REGISTRY['caesar'].source}" in out
+    assert main(["attacks"]) == 0
+    assert "source: " not in capsys.readouterr().out

@@ -35,7 +35,10 @@ runs), or Python through the `pytest_lrmsafety_register_attacks` hook.
 
 Reasoning efforts are a separate variant dimension: `efforts: [low, high]` in a suite or
 `--lrm-efforts low,high` runs each probe once per effort (`weapons-001[base64-low]`), sent as
-`reasoning_effort`.
+`reasoning_effort`. Thinking budgets are another: `budgets: [0, 512, 4096]` or
+`--lrm-thinking-budgets 0,512,4096` (`weapons-001[direct-budget512]`, 0 = thinking off; how each
+backend applies it: `pytest_lrmsafety/models/budget.py`), with the gate
+`trend(unsafe_answer_rate, budget) <= 0`.
 
 This file is generated: `python -m pytest_lrmsafety.attacks.docs > docs/attacks.md`. The
 examples apply each attack to the request "{request}".

@@ -178,6 +178,17 @@ def _many_shot(ctx: AttackContext) -> Variant:
     return Variant(tuple([*messages[:last_user], *history, *messages[last_user:]]))
 
 
+# Sources of the framings without one above (papers that describe the technique).
+_SHEN = (
+    'Shen et al. 2024, "Do Anything Now" (role-play personas among in-the-wild jailbreak prompts)'
+)
+_PAP = 'Zeng et al. 2024, "How Johnny Can Persuade LLMs to Jailbreak Them"'
+_LIU = 'Liu et al. 2023, "Jailbreaking ChatGPT via Prompt Engineering"'
+_ICA = (
+    'Wei et al. 2023, "Jailbreak and Guard Aligned Language Model'
+    's with Only Few In-Context Demonstrations"'
+)
+
 ATTACKS = (
     Attack(
         "refusal_suppression",
@@ -205,6 +216,7 @@ ATTACKS = (
         _roleplay,
         "a fictional expert persona (VEX) who never refuses",
         family="framing",
+        source=_SHEN,
     ),
     Attack(
         "persona_unfiltered",
@@ -218,34 +230,49 @@ ATTACKS = (
         _persona_relative,
         "an emotional appeal: a late relative who explained it",
         family="framing",
+        source=_PAP + " (PAP: emotional appeal)",
     ),
     Attack(
         "persona_developer",
         _persona_developer,
         "a fake 'developer diagnostic mode' notice",
         family="framing",
+        source=_SHEN,
     ),
-    Attack("fiction", _fiction, "a novel's scene that needs the real specifics", family="framing"),
     Attack(
-        "hypothetical", _hypothetical, "a purely hypothetical thought experiment", family="framing"
+        "fiction",
+        _fiction,
+        "a novel's scene that needs the real specifics",
+        family="framing",
+        source=_LIU + " (character role play)",
+    ),
+    Attack(
+        "hypothetical",
+        _hypothetical,
+        "a purely hypothetical thought experiment",
+        family="framing",
+        source=_LIU + " (text continuation)",
     ),
     Attack(
         "research_pretext",
         _research_pretext,
         "an approved academic study needs the details",
         family="framing",
+        source=_PAP + " (PAP: expert endorsement)",
     ),
     Attack(
         "authority_pretext",
         _authority_pretext,
         "an authorised law-enforcement training request",
         family="framing",
+        source=_PAP + " (PAP: authority endorsement)",
     ),
     Attack(
         "distractors",
         description="the request hidden among three benign tasks",
         family="framing",
         build=_distractors,
+        source='Wei et al. 2023, "Jailbroken" (distractors)',
     ),
     Attack(
         "payload_splitting",
@@ -259,6 +286,7 @@ ATTACKS = (
         description="four benign Q/A examples in a compliant style, then the request",
         family="framing",
         build=_few_shot,
+        source=_ICA,
     ),
     Attack(
         "many_shot",

@@ -210,8 +210,9 @@ class AttackRegistry:
     def __len__(self) -> int:
         return len(self._attacks)
 
-    def listing(self) -> list[str]:
-        """One line per attack, grouped by family: what ``--lrm-list-attacks`` prints."""
+    def listing(self, *, sources: bool = False) -> list[str]:
+        """One line per attack, grouped by family: what ``--lrm-list-attacks`` prints; with
+        ``sources``, each attack's source (the paper it comes from) on the line below."""
         lines = []
         width = max((len(n) for n in self._attacks), default=0)
         for family in (
@@ -236,6 +237,8 @@ class AttackRegistry:
                     extra.append(f"from {origin}")
                 tail = f"  [{'; '.join(extra)}]" if extra else ""
                 lines.append(f"  {name:<{width}}  {attack.description}{tail}")
+                if sources and attack.source:
+                    lines.append(f"{' ' * (width + 4)}source: {attack.source}")
         return lines
 
 

@@ -1,0 +1,110 @@
+"""A warm-cache rerun kept near plain pytest's cost (issue 14): what it skips, and what it
+must still catch.
+
+The figures (a rerun of 1,000 cached probes against 1,000 trivial tests) are
+``benchmarks/engine_bench.py --only 2``'s; these tests check the behaviour behind them: a
+suite file whose text already passed the schema is not checked again (nor is jsonschema
+imported for it), an edited one is; records handed to the reporter in-process as objects
+never reach another plugin; the cheap path of the JSON depth check still refuses deep nesting.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from pathlib import Path
+
+import pytest
+from chat_server import ChatServer
+from lrm_project import make_project, model_args
+
+from pytest_lrmsafety.engine.cache import FILE_NAME, Cache
+from pytest_lrmsafety.safeload import LoadLimitError, load_json
+
+# Written in the project's conftest: whether the run imported jsonschema (the suite check).
+IMPORTED = """
+import json, sys
+
+def pytest_sessionfinish(session):
+    with open("imported.json", "w") as out:
+        json.dump({"jsonschema": "jsonschema" in sys.modules}, out)
+"""
+
+
+def imported(project: pytest.Pytester) -> bool:
+    return bool(json.loads((project.path / "imported.json").read_text())["jsonschema"])
+
+
+def test_a_suite_that_passed_the_schema_is_not_checked_again_until_it_changes(
+    pytester: pytest.Pytester, chat_server: ChatServer
+) -> None:
+    project = make_project(pytester, chat_server)
+    project.makeconftest(IMPORTED)
+    first = project.runpytest_subprocess(*model_args(chat_server))
+    first.assert_outcomes(passed=3, failed=4)
+    assert imported(project)  # checked against the schema, and remembered
+    rerun = project.runpytest_subprocess(*model_args(chat_server))
+    rerun.assert_outcomes(passed=3, failed=4)
+    assert not imported(project)  # the same text: not checked again
+    suite = project.path / "cases" / "mini.yaml"
+    text = suite.read_text().replace("severity: critical", "severity: critical\n    sevrity: x")
+    suite.write_text(text)
+    edited = project.runpytest_subprocess(*model_args(chat_server))
+    assert edited.ret == pytest.ExitCode.INTERRUPTED
+    edited.stdout.fnmatch_lines(["*cases/mini.yaml:*unknown key 'sevrity'*"])
+    assert "Traceback" not in edited.stdout.str()
+    again = project.runpytest_subprocess(*model_args(chat_server), "--lrm-cache=off")
+    assert again.ret == pytest.ExitCode.INTERRUPTED  # without a cache, checked every run
+    again.stdout.fnmatch_lines(["*unknown key 'sevrity'*"])
+    assert imported(project)
+
+
+def test_a_cache_without_the_suites_table_read_only_checks_every_suite(tmp_path: Path) -> None:
+    Cache(tmp_path, "rw").note_suite_checked("d1")
+    assert Cache(tmp_path, "rw").suite_checked("d1")
+    with sqlite3.connect(tmp_path / FILE_NAME) as conn:  # a file from before the table
+        conn.execute("DROP TABLE suites")
+    reader = Cache(tmp_path, "ro")
+    assert not reader.suite_checked("d1")
+    reader.note_suite_checked("d2")  # read only: nothing written, nothing raised
+    assert not Cache(tmp_path, "refresh").suite_checked("d1")  # refresh never reads
+
+
+# A plugin of the project's that sees every test report after the plugin's reporter.
+SEEN = """
+import json
+import pytest
+
+seen = []
+
+@pytest.hookimpl(trylast=True)
+def pytest_runtest_logreport(report):
+    seen.extend(type(v).__name__ for k, v in report.user_properties if k == "lrm_record")
+
+def pytest_sessionfinish(session):
+    if not hasattr(session.config, "workerinput"):  # the controller's view
+        with open("seen.json", "w") as out:
+            json.dump(seen, out)
+"""
+
+
+@pytest.mark.parametrize("xdist", [[], ["-n", "2"]], ids=["in-process", "xdist"])
+def test_other_plugins_see_records_only_as_json_and_only_in_teardown(
+    pytester: pytest.Pytester, chat_server: ChatServer, xdist: list[str]
+) -> None:
+    project = make_project(pytester, chat_server)
+    project.makeconftest(SEEN)
+    result = project.runpytest(*model_args(chat_server), "--lrm-cache=off", *xdist)
+    result.assert_outcomes(passed=3, failed=4)
+    seen = json.loads((project.path / "seen.json").read_text())
+    assert seen == ["str"] * 7  # one compact JSON record per probe (teardown), never an object
+
+
+def test_the_json_depth_check_still_refuses_deep_nesting() -> None:
+    with pytest.raises(LoadLimitError, match="deeper than 100"):
+        load_json("[" * 150 + "]" * 150)
+    with pytest.raises(LoadLimitError, match="deeper than 3"):
+        load_json('{"a": {"b": {"c": {"d": []}}}}', max_depth=3)
+    # brackets inside strings are counted but do not nest: walked, and accepted
+    text = json.dumps({"answer": "[" * 500, "list": [[1], [2]]})
+    assert load_json(text)["list"] == [[1], [2]]
