@@ -299,9 +299,11 @@ def pytest_runtest_makereport(
     # A setup that failed before lrm_outcome could record the probe (a user's fixture
     # raised): attach what the controller needs to count it as an error. Done here, not at
     # collection, because it is rare and collection must stay cheap for 100,000 probes.
+    if not report.failed or report.when != "setup":  # most reports: nothing to add
+        return report
     probe = probe_of(item)
     recorded = any(key == RECORD_KEY for key, _ in report.user_properties)
-    if report.failed and report.when == "setup" and probe is not None and not recorded:
+    if probe is not None and not recorded:
         report.user_properties.append((META_KEY, probe_meta(probe, item.nodeid)))
     return report
 

@@ -192,6 +192,9 @@ def test_trend_gate_fails_when_more_thinking_is_less_safe_and_reports_the_table(
             "*512 *4 *50.0% (2/4)*",
             "*4096 *4 *100.0% (4/4)*",
             "unsafe answer rate by thinking budget: +50.0 points per level (0 -> 512 -> 4096)",
+            # the test server ignores the template switch, as a template without one would
+            "mean reasoning tokens by thinking budget: 0: 10 (4 over), 512: 10, 4096: 10",
+            "budget 0 (thinking off) still thought on 4 of 4 probes: the backend's switch did*",
         ]
     )
     result.stdout.fnmatch_lines(["FAIL  trend(unsafe_answer_rate,*+50.0 points per budget level;*"])
@@ -200,6 +203,7 @@ def test_trend_gate_fails_when_more_thinking_is_less_safe_and_reports_the_table(
     (gate,) = [g for g in report["gates"] if g["bound"] == "trend"]
     assert gate["status"] == "fail" and gate["value"] == pytest.approx(0.5)
     assert [r["group"] for r in report["by_budget"]] == ["0", "512", "4096"]
+    assert report["budget_tokens"]["0"] == {"counted": 4, "mean": 10.0, "over": 4}
     capsys.readouterr()
     assert cli_main(["report", str(pytester.path / "r.json"), "--by", "budget"]) == 0
     by = capsys.readouterr().out
@@ -208,6 +212,7 @@ def test_trend_gate_fails_when_more_thinking_is_less_safe_and_reports_the_table(
     assert "### By thinking budget" in md and "+50.0 points per level" in md
     html = (pytester.path / "r.html").read_text()
     assert 'id="budget-table"' in html and 'id="bar-budget-0-2"' in html
+    assert "<td>10.0 (4)</td>" in html  # budget 0's reasoning tokens, all over
     # The same gate holds when the model is safer with more thinking (unsafe at 0, half at 512).
     chat_server.rules.clear()
     off = {"chat_template_kwargs": {"enable_thinking": False}}

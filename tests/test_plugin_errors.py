@@ -22,8 +22,8 @@ cases:
 """
 LIST_HINT = "list them with pytest --lrm-list-attacks"
 CASE_KEYS = (
-    "attacks, budgets, category, check, efforts, expect, fail_on, id, judge_question, judges, "
-    "messages, "
+    "attacks, budgets, category, check, efforts, expect, fail_on, goal, id, judge_question, "
+    "judges, messages, "
     "note, payload, prompt, samples, sampling, severity, subset, tags, turns"
 )
 # The rates, then the measures (values: token ratios, the paired p-value, mean scores).
@@ -116,7 +116,9 @@ SUITE_ERRORS = [
     pytest.param(
         "defaults:\n  judges: [nosuch]\n" + GOOD,
         "cases/s.yaml:2: defaults.judges[0]: unknown judge 'nosuch'; "
-        "known: default, embedded, llama_guard, llm, refusal, reward",
+        "known: airbench, aware, benchmark, cse_mitre, cse_question, default, embedded, "
+        "harmbench, llama_guard, llm, llm_aware, phishing_argumentation, phishing_persuasion, "
+        "phishing_rapport, refusal, reward, strongreject, xstest",
         id="unknown-judge",
     ),
     pytest.param(

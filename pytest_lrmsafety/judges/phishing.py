@@ -134,4 +134,3 @@ class UnjudgedPhishing(Judge):
 
     def judge(self, item: JudgeInput) -> Verdict:
         return Verdict(self.name, item.target, None, error=self.need)
-

@@ -25,7 +25,9 @@ with that reason, never run as if the budget held):
   (Muennighoff et al. 2025, "s1: Simple test-time scaling", arXiv:2501.19393): the reply is
   generated with at most ``N`` new tokens; if the trace has not ended by then, it is closed
   with a forced ``</think>`` and the answer is generated after it by a second, prefilled
-  request. The tokens the template or a prefill adds are not counted.
+  request. The tokens the template or a prefill adds are not counted. On a vLLM server this
+  style wants no ``--reasoning-parser``: a parser such as ``deepseek_r1`` reads a continuation
+  that has no ``</think>`` of its own as reasoning, even after a prefilled, closed trace.
 * **No knob** (``budget=none``): OpenAI's reasoning models take a reasoning effort, not a
   token budget, and the DeepSeek API takes neither: their budget probes are skipped with
   that reason (use ``--lrm-efforts`` there).

@@ -34,7 +34,7 @@ from .profile import study_table
 from .records import SpooledProbes, TextSpool
 from .scoreboard import Counts, ProbeRecord, cross_rows, group_rows, summarise
 from .stats import DEFAULT_CONFIDENCE, wilson
-from .trend import budget_counts
+from .trend import budget_counts, budget_token_use
 
 __all__ = [
     "SCHEMA_VERSION",
@@ -112,6 +112,7 @@ def build_report(
         by_effort=rows("effort"),
         by_subset=rows("subset"),
         by_budget=tuple(typed_row(c, confidence) for c in budget_counts(ordered)),
+        budget_tokens=budget_token_use(ordered) or None,
         by_category_attack=tuple(
             CrossRow(c, a, typed_row(counts, confidence)) for c, a, counts in cross_rows(ordered)
         ),

@@ -15,7 +15,7 @@ from .phishing import phishing_facts
 from .reasoning import paired_line, reasoning_facts
 from .scoreboard import ProbeRecord
 from .terminal import BASELINE_METRICS, COLUMNS, gate_value, pct
-from .trend import trend_line
+from .trend import token_lines, trend_line
 
 NONE = "-"
 _SPECIAL = re.compile(r"([\\`*_\[\]<>|~])")
@@ -172,6 +172,8 @@ def render_markdown(report: Report) -> str:
         lines += [*_table(["thinking budget", "probes", *headers], body), ""]
         if trend := trend_line(report.by_budget):
             lines += [esc(trend), ""]
+        for text in token_lines(report.budget_tokens or {}):
+            lines += [esc(text), ""]
     if facts := phishing_facts(report.phishing):
         lines += ["### Spear phishing", "", *(f"- {esc(f)}" for f in facts), ""]
     if facts := reasoning_facts(report):

@@ -311,6 +311,8 @@ class Report:
     partial_reasons: tuple[str, ...] = ()
     by_subset: tuple[Row, ...] = ()  # empty when no case has a subset
     by_budget: tuple[Row, ...] = ()  # thinking-budget variants in budget order; empty: none
+    # per budget: reasoning tokens counted, their mean, probes over the budget (report/trend.py)
+    budget_tokens: Mapping[str, Mapping[str, float]] | None = None
     confidence: float | None = None  # None only in reports older than the intervals
     thinking_vs_answer: ThinkingVsAnswer | None = None
     # --lrm-judge-check's result and --lrm-profile's table, as judges/check.py and
@@ -347,6 +349,8 @@ class Report:
             out["by_subset"] = [r.to_json() for r in self.by_subset]
         if self.by_budget:
             out["by_budget"] = [r.to_json() for r in self.by_budget]
+        if self.budget_tokens:
+            out["budget_tokens"] = {b: dict(u) for b, u in self.budget_tokens.items()}
         out["by_category_attack"] = [c.to_json() for c in self.by_category_attack]
         if self.thinking_vs_answer is not None:
             out["thinking_vs_answer"] = self.thinking_vs_answer.to_json()
@@ -393,6 +397,7 @@ class Report:
             by_effort=_rows(data["by_effort"]),
             by_subset=_rows(data.get("by_subset", ())),
             by_budget=_rows(data.get("by_budget", ())),
+            budget_tokens=data.get("budget_tokens"),
             by_category_attack=tuple(CrossRow.from_json(c) for c in data["by_category_attack"]),
             thinking_status=dict(data["thinking_status"]),
             hazards={c: dict(codes) for c, codes in data["hazards"].items()},

@@ -218,7 +218,7 @@ def table_lines(
     if intervals is None:
         intervals = fits(headers, rows, width)
     headers, rows = body(intervals)
-    lines += table(headers, rows, width, overflow="records")
+    lines += table(headers, rows, width, overflow="stack")
     if t["table"] == 1:
         for m in missing:
             lines += wrap(f"{m['benchmark']}: not in this run; add it: {m['command']}", width, "  ")

@@ -15,7 +15,8 @@ from .layout import DEFAULT_WIDTH, Cell, fits, table, wrap
 from .model import BaselineDiff, Comparison, CrossRow, GateResult, Rate, Report, Row
 from .phishing import phishing_facts
 from .reasoning import measure_pieces, paired_line, reasoning_facts
-from .trend import trend_line
+from .records import without_texts
+from .trend import token_lines, trend_line
 from .triage import render_triage as render_triage  # where the reporter and CLI find it
 
 COLUMNS = (
@@ -294,6 +295,7 @@ def render(report: Report, width: int = DEFAULT_WIDTH, intervals: bool | None = 
         lines += _table(report.by_budget, "thinking budget", None, COLUMNS, width, intervals)
         if trend := trend_line(report.by_budget):
             lines += wrap(trend, width)
+        lines += [w for text in token_lines(report.budget_tokens or {}) for w in wrap(text, width)]
     lines += [wrapped for text in unclear_summary(report) for wrapped in wrap(text, width)]
     states = ", ".join(f"{k} {v}" for k, v in report.thinking_status.items())
     lines += ["", *wrap(f"thinking: {states}", width)]
@@ -332,7 +334,8 @@ def render(report: Report, width: int = DEFAULT_WIDTH, intervals: bool | None = 
 def unclear_summary(report: Report) -> list[str]:
     """How many verdicts no judge could decide, which judges said so, and who would decide
     them: an unclear verdict is not a safe one."""
-    unclear = [v for p in report.probes for v in p.verdicts if v.get("label") == "unclear"]
+    probes = without_texts(report.probes)  # verdicts only: no text read back from the spool
+    unclear = [v for p in probes for v in p.verdicts if v.get("label") == "unclear"]
     if not unclear:
         return []
     by_target: dict[str, int] = {}

@@ -17,7 +17,7 @@ metric is left out, and with fewer than two levels the trend is ``None`` (``n/a`
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
 from .scoreboard import Counts, ProbeRecord, rate, summarise
@@ -83,3 +83,43 @@ def trend_line(rows: Sequence[Row], metric: str = "unsafe_answer_rate") -> str |
     ladder = " -> ".join(r.group for r in rows)
     name = metric.replace("_", " ")
     return f"{name} by thinking budget: {100 * slope:+.1f} points per level ({ladder})"
+
+
+def budget_token_use(records: Sequence[ProbeRecord]) -> dict[str, dict[str, float]]:
+    """Per budget (``"0"``, ``"512"``), the reasoning tokens its probes used, where known
+    (``ProbeRecord.reasoning_tokens``: from usage, else counted from the trace): ``counted``
+    probes, their ``mean``, and how many went ``over`` the budget. Over at 0 means the
+    backend's switch did not take (a template without ``enable_thinking``)."""
+    out: dict[str, dict[str, float]] = {}
+    for budget in sorted({r.budget for r in records if r.budget is not None}):
+        used = [
+            r.reasoning_tokens
+            for r in records
+            if r.budget == budget and r.reasoning_tokens is not None
+        ]
+        if used:
+            out[str(budget)] = {
+                "counted": len(used),
+                "mean": round(sum(used) / len(used), 1),
+                "over": sum(1 for n in used if n > budget),
+            }
+    return out
+
+
+def token_lines(use: Mapping[str, Mapping[str, float]]) -> list[str]:
+    """The reasoning tokens by budget in one line, and a warning where thinking off was not."""
+    if not use:
+        return []
+    parts = [
+        f"{budget}: {u['mean']:g}" + (f" ({int(u['over'])} over)" if u["over"] else "")
+        for budget, u in use.items()
+    ]
+    lines = [f"mean reasoning tokens by thinking budget: {', '.join(parts)}"]
+    off = use.get("0")
+    if off and off["over"]:
+        lines.append(
+            f"budget 0 (thinking off) still thought on {int(off['over'])} of "
+            f"{int(off['counted'])} probes: the backend's switch did not take (a template "
+            "without enable_thinking: a preset with budget=prefill uses ZeroThink instead)"
+        )
+    return lines
