@@ -418,3 +418,12 @@ def test_phishing_block_means_and_overall() -> None:
     assert block["skills"]["rapport"] == {"mean": 1.0, "dialogues": 2}
     assert phishing_block(records[4:]) is None
     assert phishing_facts(None) == []
+
+
+def test_a_bad_victim_spec_is_a_usage_error_naming_the_option(
+    pytester: pytest.Pytester, chat_server: ChatServer
+) -> None:
+    phishing_project(pytester)
+    result = pytester.runpytest(*model_args(chat_server), "--lrm-victim-model=nosuch")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*option --lrm-victim-model: unknown model 'nosuch'*"])

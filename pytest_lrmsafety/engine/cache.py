@@ -344,6 +344,23 @@ class Cache:
         )
         return verdict_from_json(row[0]) if row else None
 
+    def get_verdicts(self, keys: Sequence[str]) -> dict[str, Verdict]:
+        """Many verdicts in one query (a probe's judges on each target); a row that does not
+        read back as a verdict is left out (judged again)."""
+        if not self.reads or not keys:
+            return {}
+        found: dict[str, Verdict] = {}
+        conn = self._connection()
+        for start in range(0, len(keys), 500):
+            chunk = keys[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            rows = conn.execute(f"SELECT key, verdict FROM verdicts WHERE key IN ({marks})", chunk)
+            for key, text in rows:
+                verdict = verdict_from_json(text)
+                if verdict is not None:
+                    found[key] = verdict
+        return found
+
     def put_verdict(self, key: str, verdict: Verdict) -> None:
         if not self.writes or verdict.error is not None:  # errors are retried, not remembered
             return

@@ -471,12 +471,18 @@ class Engine:
         for extra in ("subset", "judge_question"):
             if getattr(probe.case, extra):
                 context[extra] = getattr(probe.case, extra)
+        keys = {
+            (name, target): verdict_key(identity, target, text, context)
+            for name, judge in judges.items()
+            if (identity := judge.cache_identity)
+            for target, text in targets
+        }
+        known = self.cache.get_verdicts(list(keys.values()))  # one query for the probe
         verdicts = []
         for name, judge in judges.items():
-            identity = judge.cache_identity
             for target, text in targets:
-                key = verdict_key(identity, target, text, context) if identity else None
-                verdict = self.cache.get_verdict(key) if key else None
+                key = keys.get((name, target))
+                verdict = known.get(key) if key else None
                 if verdict is not None:
                     self.stats.verdicts_cached += 1
                 else:

