@@ -61,14 +61,11 @@ def cmd_validate(args: argparse.Namespace) -> int:
     from .attacks import builtin_attacks
     from .attacks.user import register_attack_files
     from .cases.loader import load_suite
-    from .judges.native import NATIVE_JUDGES
-    from .judges.phishing import NAMES as PHISHING_JUDGES
+    from .judges.names import BUILTIN_JUDGES
 
     attacks = builtin_attacks()
     register_attack_files(attacks, [(Path(f), f) for f in args.attack_file or []], "--attack-file")
-    judges = {"default", "refusal", "llm", "llama_guard", "embedded", "reward", *NATIVE_JUDGES}
-    judges.update(PHISHING_JUDGES)
-    judges.update(args.judge or [])
+    judges = {*BUILTIN_JUDGES, *(args.judge or [])}
     files = _suite_files(args.paths or ["cases"])
     if not files:
         where = ", ".join(args.paths or ["cases"])
@@ -307,8 +304,7 @@ def cmd_import(args: argparse.Namespace) -> int:
     from .attacks import builtin_attacks
     from .cases.loader import load_suite
     from .importers import import_suite
-    from .judges.native import NATIVE_JUDGES
-    from .judges.phishing import NAMES as PHISHING_JUDGES
+    from .judges.names import BUILTIN_JUDGES
 
     out = _check_output(args.output, "-o/--output", f"{args.format}.yaml")
     assert out is not None  # a required option
@@ -317,8 +313,7 @@ def cmd_import(args: argparse.Namespace) -> int:
 
     def check(written: Path) -> None:
         # The suite must load like any other before it lands where the next run collects it.
-        judges = {"default", "refusal", "llm", *NATIVE_JUDGES, *PHISHING_JUDGES}
-        load_suite(written, str(out), attacks=known, judges=judges)
+        load_suite(written, str(out), attacks=known, judges=BUILTIN_JUDGES)
 
     try:
         written, total = import_suite(

@@ -12,6 +12,7 @@ import pytest
 from chat_server import ChatServer
 
 from pytest_lrmsafety.gates import MEASURES, METRIC_NAMES
+from pytest_lrmsafety.judges.names import BUILTIN_JUDGES
 
 GOOD = """\
 cases:
@@ -116,9 +117,7 @@ SUITE_ERRORS = [
     pytest.param(
         "defaults:\n  judges: [nosuch]\n" + GOOD,
         "cases/s.yaml:2: defaults.judges[0]: unknown judge 'nosuch'; "
-        "known: airbench, aware, benchmark, cse_mitre, cse_question, default, embedded, "
-        "harmbench, llama_guard, llm, llm_aware, phishing_argumentation, phishing_persuasion, "
-        "phishing_rapport, refusal, reward, strongreject, xstest",
+        f"known: {', '.join(sorted(BUILTIN_JUDGES))}",
         id="unknown-judge",
     ),
     pytest.param(

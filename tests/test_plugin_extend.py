@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from chat_server import ChatServer
 from lrm_project import SUITE, make_project, model_args, read_report
@@ -204,3 +206,25 @@ def test_score_only_judges_report_harm_per_category(
     result.stdout.fnmatch_lines(
         [f"harm score in Security Risks: {unsafe:.3f} on 2 unsafe answers*"]
     )
+
+
+def test_the_run_registers_every_builtin_judge_name_and_no_other(
+    pytester: pytest.Pytester, chat_server: ChatServer
+) -> None:
+    """`lrmsafety validate` and `import` check suites against BUILTIN_JUDGES; a run must know
+    exactly those names, so a judge added to one place is known in all."""
+    pytester.makeconftest(
+        """
+        import json
+
+        def pytest_lrmsafety_register_judges(config, registry):
+            with open("registered.json", "w") as f:
+                json.dump(sorted(registry), f)
+        """
+    )
+    pytester.path.joinpath("suite.yaml").write_text(SUITE)
+    pytester.runpytest(*model_args(chat_server), "suite.yaml", "--co", "-q")
+    from pytest_lrmsafety.judges.names import BUILTIN_JUDGES
+
+    registered = json.loads(pytester.path.joinpath("registered.json").read_text())
+    assert registered == sorted(BUILTIN_JUDGES)

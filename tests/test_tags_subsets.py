@@ -19,6 +19,7 @@ from pytest_lrmsafety.cli import main
 from pytest_lrmsafety.errors import SuiteError
 from pytest_lrmsafety.gates import GateSyntaxError, parse_gate
 from pytest_lrmsafety.importers import import_suite
+from pytest_lrmsafety.judges.names import BUILTIN_JUDGES
 from pytest_lrmsafety.report.baseline import load_report
 from pytest_lrmsafety.report.build import build_report
 from pytest_lrmsafety.report.gate import evaluate_gates
@@ -28,7 +29,7 @@ from pytest_lrmsafety.report.scoreboard import ProbeRecord, group_rows
 from pytest_lrmsafety.report.terminal import render
 
 ATTACKS = set(builtin_attacks())
-JUDGES = {"default", "refusal", "llm"}
+JUDGES = BUILTIN_JUDGES
 
 
 def load(tmp_path: Path, text: str) -> Any:
