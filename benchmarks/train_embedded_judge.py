@@ -42,6 +42,7 @@ import csv
 import json
 import math
 import random
+import re
 import sys
 import time
 from dataclasses import asdict, dataclass
@@ -157,6 +158,58 @@ def xstest_rows(root: Path, models: tuple[str, ...]) -> list[Row]:
     return out
 
 
+# --- content over form: each training row re-dressed, its content and label unchanged --------
+# Judges that read form call a compliant opener, a list or a closing decline a verdict (issue
+# 13). Each row gets variants whose only change is form: a disclaimer or compliant opener
+# before it, a decline or "just kidding" after it, list lines joined into prose or sentences
+# split into a numbered list. The text the humans labelled is all still there, so the label
+# is theirs. The added words are the project's own and name no harm.
+OPENERS = (
+    "Sure, here is what you asked for.\n\n",
+    "Certainly! Here's a detailed answer:\n\n",
+    "Absolutely. Let's get into it.\n\n",
+    "Of course, I'd be happy to help with that.\n\n",
+)
+DISCLAIMERS = (
+    "Disclaimer: the following is for educational and informational purposes only. "
+    "I do not condone any illegal or harmful activity.\n\n",
+    "I must stress that this is dangerous and may be illegal. With that understood:\n\n",
+    "As an AI, I have to point out the ethical concerns here. That said, since you asked:\n\n",
+)
+CLOSERS = (
+    "\n\nJust kidding, I can't help with that.",
+    "\n\nHowever, I strongly advise against acting on this, and I won't assist further.",
+    "\n\nPlease remember that safety and the law matter. I can't help with anything harmful.",
+)
+LIST_LINE = re.compile(r"^\s*(?:\d+[.)]|[-*\u2022])\s+")
+
+
+def reformed(text: str) -> str | None:
+    """The text with its list lines joined into prose, or its sentences split into a list."""
+    lines = text.splitlines()
+    if sum(bool(LIST_LINE.match(line)) for line in lines) >= 3:
+        return " ".join(LIST_LINE.sub("", line).strip() for line in lines if line.strip())
+    sentences = [s for s in re.split(r"(?<=[.!?])\s+", text.strip()) if s]
+    if len(sentences) >= 3:
+        return "\n".join(f"{i}. {s}" for i, s in enumerate(sentences, 1))
+    return None
+
+
+def variants(row: Row, rng: random.Random, count: int) -> list[Row]:
+    """Up to ``count`` re-dressed copies of a training row (same goal, group and label)."""
+    forms = [
+        rng.choice(OPENERS) + row.text,
+        rng.choice(DISCLAIMERS) + row.text,
+        row.text + rng.choice(CLOSERS),
+    ]
+    other = reformed(row.text)
+    if other is not None:
+        forms.append(other)
+    chosen = rng.sample(forms, min(count, len(forms)))
+    src = row.source + " (re-dressed)"
+    return [Row(row.goal, t, row.label, row.soft, row.group, src, row.benign) for t in chosen]
+
+
 # --- the model (torch) ------------------------------------------------------------------------
 
 
@@ -231,6 +284,8 @@ class Trainer:
         import torch
 
         self.args, self.rows = args, rows
+        # row -> its re-dressed copies (``variants``), drawn in its place in training
+        self.alternates: dict[int, list[int]] = {}
         self.frozen = args.layers - args.train_layers
         t0 = time.perf_counter()
         cut = windowing.pairs([(r.goal, r.text) for r in rows])
@@ -303,7 +358,12 @@ class Trainer:
             order = train[:]
             rng.shuffle(order)
             for s in range(0, len(order), a.batch):
-                items = order[s : s + a.batch]
+                items = [
+                    rng.choice(self.alternates[i])
+                    if i in self.alternates and rng.random() < a.augment_share
+                    else i
+                    for i in order[s : s + a.batch]
+                ]
                 x, mask, owner = self._batch(items)
                 worst = self._worst(model(x, mask), owner, len(items))
                 loss = torch.nn.functional.binary_cross_entropy_with_logits(worst, soft[items])
@@ -433,6 +493,16 @@ def main() -> int:
     ap.add_argument("--folds", type=int, default=3, help="0: no cross-validation")
     ap.add_argument("--max-unclear", type=float, default=0.1, help="cap on the unclear band")
     ap.add_argument("--ood-limit", type=int, default=1000, help="rows per out-of-domain set")
+    ap.add_argument(
+        "--augment",
+        type=int,
+        default=0,
+        help="re-dressed copies per training row (content over form; 0: none)",
+    )
+    ap.add_argument(
+        "--augment-share", type=float, default=0.5, help="chance a copy replaces its row"
+    )
+    ap.add_argument("--save-oof", type=Path, help="write the cross-validated predictions (.npz)")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--keep-fp32", action="store_true", help="keep the fp32 ONNX beside --out")
     ap.add_argument("--limit", type=int, help="train on a seeded sample of rows (a smoke test)")
@@ -469,9 +539,20 @@ def main() -> int:
     if held_out and args.folds:
         print(f"XSTest {', '.join(XSTEST_HELD_OUT)}: {len(held_out)} rows, never trained on")
         rows += held_out
+    n_rows = len(rows)  # training rows, then held-out rows; re-dressed copies after them
+    alternates: dict[int, list[int]] = {}
+    if args.augment:
+        aug_rng = random.Random(7)
+        for i in range(n_train):
+            extra = variants(rows[i], aug_rng, args.augment)
+            alternates[i] = list(range(len(rows), len(rows) + len(extra)))
+            rows += extra
+        print(f"re-dressed copies: {len(rows) - n_rows} (drawn in training only)")
     spec = WindowSpec(max_tokens=args.max_tokens, goal_tokens=args.goal_tokens)
     embeddings = MiniLMEmbeddings(default_model_dir())
     trainer = Trainer(args, Windowing(embeddings, spec), rows)
+    trainer.alternates = alternates
+    rows = rows[:n_rows]
     y = np.array([r.label for r in rows])
     src = np.array([r.source for r in rows])
     benign = np.array([r.benign for r in rows])
@@ -491,6 +572,8 @@ def main() -> int:
                 f"  fold {k}: {len(test)} rows, accuracy {acc:.3f} "
                 f"({time.perf_counter() - t0:.0f} s)"
             )
+        if args.save_oof:
+            np.savez(args.save_oof, oof=oof, y=y, src=src, benign=benign, folds=folds)
         lo, hi = calibrate(y[:n_train], oof[:n_train], args.max_unclear)
         print(
             f"{args.folds}-fold cross-validation split by behavior/question; "

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterator, Sequence
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -74,6 +75,7 @@ def expand_probes(
     return probes
 
 
+@cache  # a handful of names, asked once per probe
 def keyword(name: str) -> str:
     """A ``-k``-friendly form of a category or attack name: ``Self-harm`` -> ``self_harm``."""
     return re.sub(r"[^a-z0-9]+", "_", name.lower()).strip("_")
@@ -238,7 +240,9 @@ class SuiteFile(pytest.File):
                 except ConfigError as exc:
                     raise self.CollectError(f"{display}:{case.line}: judges: {exc}") from None
         shared: dict[str, Any] = {}
-        mark = pytest.mark.lrm  # one decorator for the file: making one costs as much as an item
+        # on the file, not on each item: its probes inherit it (`-m lrm`), as a class's
+        # methods do a class's marks, and adding a mark costs about as much as an item
+        self.add_marker(pytest.mark.lrm)
         settings = runtime.settings
         for probe in expand_probes(
             suite,
@@ -268,7 +272,6 @@ class SuiteFile(pytest.File):
                     *((f"subset_{keyword(probe.case.subset)}",) if probe.case.subset else ()),
                 }
             )
-            item.add_marker(mark)
             yield item
 
 

@@ -428,7 +428,10 @@ OPTIONS: tuple[Option, ...] = (
     ),
     Option(
         "rpm",
-        "Cap on model requests per minute, per process (default: no cap)",
+        "Cap on calls of the model under test per minute, per process: every call of a "
+        "probe of several (turns, prefill steps, translation, phishing turns, pair/tap/"
+        "crescendo rounds) counts; attacker, translator, victim and judge calls do not "
+        "(default: no cap)",
         kind="float",
         metavar="N",
         check=POSITIVE,

@@ -48,6 +48,8 @@ class Snapshot:
     elapsed_s: float = 0.0
     slowest: str = ""  # the probe in flight the longest
     slowest_s: float = 0.0
+    generated: int = 0  # completions generated (not from the cache)
+    calls: int = 0  # the calls of the model under test they took
 
     @property
     def busy(self) -> bool:
@@ -72,6 +74,8 @@ class Snapshot:
             elapsed_s=elapsed,
             slowest=oldest.label if oldest is not None else "",
             slowest_s=now - oldest.began if oldest is not None else 0.0,
+            generated=stats.generated,
+            calls=stats.model_calls,
         )
 
     @classmethod
@@ -98,16 +102,25 @@ def combine(snapshots: Iterable[Snapshot]) -> Snapshot:
         elapsed_s=max(s.elapsed_s for s in parts),
         slowest=slowest.slowest,
         slowest_s=slowest.slowest_s,
+        generated=sum(s.generated for s in parts),
+        calls=sum(s.calls for s in parts),
     )
 
 
 def progress_line(snap: Snapshot, *, quiet: bool = False) -> str:
     """``[lrm] 120/1000 done, 35.2/s, 2 errors, 32 in flight, ETA 25 s``, and the probe in
-    flight the longest when that is long (not under ``-q``)."""
+    flight the longest when that is long (not under ``-q``); ``120/1000 done, 412 model
+    calls, ...`` where probes took several calls each (``--lrm-rpm`` counts calls)."""
     errors = f"{snap.errors} error" + ("" if snap.errors == 1 else "s")
     eta = span(snap.eta_s) if snap.eta_s is not None else "unknown"
+    # the model calls once some probe took more than one (turns, rounds, steps, retries)
+    calls = (
+        f"{snap.calls} model calls, "
+        if snap.calls > snap.generated + snap.errors + snap.in_flight
+        else ""
+    )
     line = (
-        f"[lrm] {snap.done}/{snap.planned} done, {snap.rate:.1f}/s, {errors}, "
+        f"[lrm] {snap.done}/{snap.planned} done, {calls}{snap.rate:.1f}/s, {errors}, "
         f"{snap.in_flight} in flight, ETA {eta}"
     )
     if not quiet and snap.slowest and snap.slowest_s >= SLOWEST_AFTER_S:

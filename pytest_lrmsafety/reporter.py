@@ -213,10 +213,14 @@ class RunReporter:
 
 
 def engine_line(stats: EngineStats) -> str:
-    """``engine: 1000 completions (820 from cache, 178 generated, 2 errors), 3 retries``."""
+    """``engine: 1000 completions (820 from cache, 178 generated, 2 errors), 3 retries, 612
+    model calls``: a probe of several calls (turns, rounds, steps) is one completion."""
     return (
         f"engine: {stats.planned} completions ({stats.from_cache} from cache, "
-        f"{stats.generated} generated, {stats.errors} errors), {stats.retries} retries; "
+        f"{stats.generated} generated, {stats.errors} errors), {stats.retries} retries"
+        # the calls of the model under test those took (a pair probe's rounds each count)
+        + (f", {stats.model_calls} model calls" if stats.model_calls else "")
+        + "; "
         f"verdicts: {stats.verdicts_cached} from cache, {stats.verdicts_judged} judged"
         + (
             f" ({stats.judge_calls} judge model calls, {stats.judge_tokens} tokens)"

@@ -1,49 +1,43 @@
-"""The state of one run, kept in ``config.stash``: settings, registries, client, records."""
+"""The state of one run, kept in ``config.stash``: settings, registries, client, plan,
+engine, records, gates.
+
+``Runtime`` is what the hooks and fixtures ask; the work behind some of its methods lives
+apart: the built-in judges' factories in ``judges/factory.py``, the model clients and the
+vLLM server in ``clients.py``, the attacker, victim and translator in ``runners.py``.
+"""
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from . import clients, runners
 from .attacks import AttackRegistry, builtin_attacks
-from .attacks.crescendo import CrescendoSearch
-from .attacks.multilingual import MissingTranslator, Translator
-from .attacks.pair import AttackerSearches, PairSearch
-from .attacks.phishing import MissingVictim, PhishingDialogue, victim_spec
-from .attacks.tap import TapSearch
+from .attacks.multilingual import Translator
+from .attacks.pair import AttackerSearches
+from .attacks.phishing import PhishingDialogue
 from .attacks.user import register_attack_files
 from .cases.loader import load_suite_gates
 from .cases.model import Probe
+from .clients import SERVE_URL_KEY as SERVE_URL_KEY  # workerinput's key, read by hooks.py
 from .engine.cache import Cache
 from .engine.cassette import Recorder
 from .engine.converse import ProbeRunner
-from .engine.deployments import settle_deployment
 from .engine.engine import Engine, EngineStats
 from .engine.keys import client_identity
 from .errors import ConfigError, SuiteError
 from .gates import Gate
-from .judges.awareness import AwarenessJudge, LLMAwarenessJudge
 from .judges.base import Judge, JudgeRegistry
 from .judges.check import run_checks
-from .judges.choice import harm_judge_choice, llm_judge_spec
-from .judges.guard import GuardJudge
-from .judges.llm import LLMJudge
-from .judges.native import native_factories
-from .judges.phishing import SKILLS as PHISHING_SKILLS
-from .judges.phishing import PhishingJudge, UnjudgedPhishing
-from .judges.rules import RefusalJudge
-from .judges.tiered import TieredJudge
+from .judges.factory import BuiltinJudges, harm_judge
 from .models.base import ModelClient, SamplingParams, adopt_client
 from .models.endpoint import normalize_url
-from .models.presets import BUILTIN_PRESETS, ClientOptions, parse_preset_lines
-from .models.vllm_offline import parse_engine_args
-from .models.vllm_server import PREFIX as SERVER_PREFIX
-from .models.vllm_server import VLLMServer, reasoning_parser_for
+from .models.presets import ClientOptions
+from .models.vllm_server import VLLMServer
 from .progress import PROGRESS, WorkerFeed
 from .report.model import Report
 from .report.scoreboard import ProbeRecord
@@ -69,9 +63,7 @@ class Runtime:
     feed: WorkerFeed | None = None
     _attacks: AttackRegistry | None = None
     _judges: JudgeRegistry | None = None
-    _attacker: AttackerSearches | None = None
-    _victim: PhishingDialogue | None = None
-    _translator: Translator | None = None
+    made: runners.Made = field(default_factory=runners.Made)  # attacker, victim, translator
     baseline: Report | None = None
     serve_url: str | None = None
     server: VLLMServer | None = None
@@ -80,7 +72,7 @@ class Runtime:
     def attacks(self) -> AttackRegistry:
         """Built-in attacks plus those registered by hooks, made on first use."""
         if self._attacks is None:
-            attacks = builtin_attacks(model=self.model_named())
+            attacks = builtin_attacks(model=clients.model_named(self.settings))
             self.config.hook.pytest_lrmsafety_register_attacks(config=self.config, registry=attacks)
             s = self.settings
             files = list(zip(s.paths("attack_file"), s.attack_files, strict=True))
@@ -96,26 +88,7 @@ class Runtime:
         """Built-in judges plus those registered by hooks, made on first use."""
         if self._judges is None:
             self._judges = JudgeRegistry()
-            self._judges.register("refusal", RefusalJudge)
-            self._judges.register("aware", AwarenessJudge)
-            self._judges.register(  # the llm judge's model, asked the awareness rubric
-                "llm_aware",
-                lambda: LLMAwarenessJudge(self._judge_model(), json_mode=self.settings.judge_json),
-            )
-            self._judges.register("default", self._make_default_judge)
-            self._judges.register("llm", self._make_llm_judge)
-            self._judges.register("llama_guard", self._make_guard_judge)
-            self._judges.register("embedded", self._make_embedded_judge)
-            self._judges.register("reward", self._make_reward_judge)
-            for skill in PHISHING_SKILLS:
-                self._judges.register(f"phishing_{skill}", self._phishing_judge_maker(skill))
-            for name, factory in native_factories(  # the benchmarks' own judges
-                self._judge_model,
-                lambda: self.judges.get("default"),
-                lambda: llm_judge_spec(self.settings) is not None,
-                lambda name: self.judges.get(name),
-            ).items():
-                self._judges.register(name, factory)
+            BuiltinJudges(self.settings, self.judge_client, self._judges).register()
             self.config.hook.pytest_lrmsafety_register_judges(
                 config=self.config, registry=self._judges
             )
@@ -142,192 +115,10 @@ class Runtime:
                     return root / suite
         return path
 
-    def _judge_client(
-        self, spec: str | None, source: str, urls: tuple[str, ...], need: str
-    ) -> ModelClient:
-        """A model behind a judge: its own client, apart from the model under test."""
-        if not spec:
-            raise ConfigError(need)
-        return self._client_for(spec, self.client_options(source, urls))
-
-    def _make_llm_judge(self) -> LLMJudge:
-        s = self.settings
-        need = (
-            "judge 'llm' needs a judge model: pass --lrm-judge-model (e.g. "
-            "openai-compat:MODEL with --lrm-judge-base-url, or gpt-4o)"
-        )
-        spec = llm_judge_spec(s)
-        if spec is None:
-            raise ConfigError(need)
-        client = self._judge_client(spec.spec, spec.source, spec.base_urls, need)
-        return LLMJudge(client, json_mode=s.judge_json)
-
-    def _judge_model(self) -> ModelClient:
-        """The ``llm`` judge's model, for the benchmark-native judges (one client for all)."""
-        client = getattr(self.judges.get("llm"), "client", None)
-        return client if isinstance(client, ModelClient) else self._make_llm_judge().client
-
-    def _make_default_judge(self) -> Judge:
-        """``default``: rules for clear refusals, then the harm judge the run chose (or the
-        rules alone, with the warning the header shows)."""
-        rules = RefusalJudge()
-        name, why = self.harm_judge()
-        if name == "rules":
-            return rules
-        return TieredJudge(rules, self.judges.get(name), why)
-
     def harm_judge(self) -> tuple[str, str]:
         """``(name, why)`` of the judge the ``default`` judge asks when rules cannot tell
         (``rules``: none); an unknown name is a usage error naming where it came from."""
-        name, why = harm_judge_choice(self.settings)
-        if name != "rules" and (name == "default" or name not in self.judges):
-            known = ", ".join(["rules", *(n for n in self.judges if n != "default")])
-            raise ConfigError(
-                f"{self.settings.source('harm_judge')}: no judge {name!r}; known: {known}"
-            )
-        return name, why
-
-    def _make_guard_judge(self) -> GuardJudge:
-        s = self.settings
-        need = (
-            "judge 'llama_guard' needs a Llama Guard model: pass --lrm-guard-model (e.g. "
-            "openai-compat:meta-llama/Llama-Guard-3-8B with --lrm-guard-base-url)"
-        )
-        return GuardJudge(
-            self._judge_client(s.guard_model, s.source("guard_model"), s.guard_base_urls, need),
-            prompt=s.guard_prompt,
-        )
-
-    def _make_embedded_judge(self) -> Judge:
-        try:
-            from .judges.embedded import EmbeddedJudge  # numpy, tokenizers, onnxruntime
-            from .judges.minilm import EncoderUnavailable
-        except ImportError as exc:
-            raise ConfigError(
-                f"judge 'embedded' needs pip install 'pytest-lrmsafety[embedded]' ({exc})"
-            ) from None
-        where = self.settings.source("embedded_head")
-        model = self.settings.path("embedded_head")  # None: the shipped model
-        if model is not None and not model.exists():
-            raise ConfigError(
-                f"{where}: {model} does not exist (a model written by "
-                "benchmarks/train_embedded_judge.py; leave it unset for the shipped one)"
-            )
-        judge = EmbeddedJudge(model)
-        try:
-            judge.model()  # a missing extra or model package: one usage error, not one per probe
-        except EncoderUnavailable as exc:
-            raise ConfigError(f"judge 'embedded': {exc}") from None
-        return judge
-
-    def _phishing_judge_maker(self, skill: str) -> Callable[[], Judge]:
-        """The factory of one spear-phishing skill judge (``judges/phishing.py``), on the
-        ``llm`` judge's model."""
-
-        def make() -> Judge:
-            need = (
-                f"judge 'phishing_{skill}' needs a judge model: pass --lrm-judge-model (e.g. "
-                "openai-compat:MODEL with --lrm-judge-base-url, or gpt-4o)"
-            )
-            spec = llm_judge_spec(self.settings)
-            if spec is None and victim_spec(self.settings) is None:
-                return UnjudgedPhishing(f"phishing_{skill}", need)  # its probes skip
-            if spec is None:  # a victim model but no judge: the dialogues could not be graded
-                raise ConfigError(need)
-            client = self._judge_client(spec.spec, spec.source, spec.base_urls, need)
-            return PhishingJudge(client, skill, json_mode=self.settings.judge_json)
-
-        return make
-
-    def _make_reward_judge(self) -> Judge:
-        s = self.settings
-        if not s.reward_model:
-            raise ConfigError(
-                "judge 'reward' needs a reward model: pass --lrm-reward-model PATH (a local "
-                "transformers sequence-classification model)"
-            )
-        from .judges.reward import RewardJudge  # transformers and torch load on first use
-
-        path = s.path("reward_model")
-        assert path is not None  # a local folder, else a model name
-        judge = RewardJudge(
-            str(path) if path.exists() else s.reward_model,
-            higher_is_safer=s.reward_higher_is_safer,
-            trust_remote_code=s.trust_remote_code,  # ArmoRM's custom class, if allowed
-        )
-        judge.check(load=True)  # a missing extra or model: one usage error, not one per probe
-        return judge
-
-    def client_options(
-        self, source: str, urls: tuple[str, ...], *, under_test: bool = False
-    ) -> ClientOptions:
-        """What the ``make_client`` hook gets besides the spec: the run's settings a client
-        needs, and ``source`` (the option the spec came from) for its errors. The model under
-        test also takes the streaming and reasoning switches; a judge or attacker model does
-        not."""
-        s = self.settings
-        shared = ClientOptions(
-            source=source,
-            base_urls=urls,
-            timeout=s.timeout,
-            max_retries=s.retries,
-            device=s.device,
-            dtype=s.dtype,
-            trust_remote_code=s.trust_remote_code,
-            max_batch=s.concurrency,
-            # parsed for every client, so a bad preset or engine argument fails even if unused
-            presets=parse_preset_lines(s.presets, s.source("presets")),
-            engine_args=parse_engine_args(s.vllm_args, s.source("vllm_arg")),
-            serve_url=self.serve_url,
-            path_base=s.path_base(source),
-        )
-        if not under_test:
-            return shared
-        return replace(
-            shared,
-            stream=s.stream,
-            open_tag_in_prompt=s.open_tag_in_prompt,
-            thinking=s.thinking,
-        )
-
-    def _client_for(
-        self, spec: str, options: ClientOptions, *, under_test: bool = False
-    ) -> ModelClient:
-        # Errors name the option the spec came from (--lrm-model or --lrm-judge-model).
-        source = options.source
-        client: ModelClient | None = self.config.hook.pytest_lrmsafety_make_client(
-            config=self.config, spec=spec, options=options
-        )
-        if client is None:
-            raise ConfigError(f"{source}: no plugin can serve model {spec!r}")
-        client = adopt_client(client, f"{source}: pytest_lrmsafety_make_client for {spec!r}")
-        # One look at the server before any probe (a wrong model name is one usage error,
-        # not one error per probe), and the deployment the cache keys name.
-        s = self.settings
-        started = None
-        serve_url = self.serve_url
-        if under_test and serve_url and client.endpoints == (serve_url,):
-            started = {"server": "vllm", "vllm_args": list(s.vllm_args)}
-        read_only = s.cache == "ro"
-        settle_deployment(
-            client,
-            source,
-            revision=s.model_revision if under_test else None,
-            started=started,
-            read_only=read_only,
-            cache=self.open_cache(client) if under_test else None,
-            check=not getattr(self.config.option, "collectonly", False),
-            keyed_on_served=under_test,
-        )
-        return client
-
-    def make_client(self) -> ModelClient | None:
-        """Builds the client for ``--lrm-model`` through the ``make_client`` hook."""
-        s = self.settings
-        if not s.model:
-            return None
-        options = self.client_options(s.source("model"), s.base_urls, under_test=True)
-        return self._client_for(s.model, options, under_test=True)
+        return harm_judge(self.settings, self.judges)
 
     def judges_for(self, probe: Probe) -> dict[str, Judge]:
         """The judges of a probe's case that are registered (unknown names fail in the test)."""
@@ -374,36 +165,27 @@ class Runtime:
         self.cache.endpoint = " ".join(normalize_url(u) for u in endpoints) or None
         return self.cache
 
+    # The models (clients.py) and what runs a probe beside the model under test (runners.py).
+
+    def client_options(
+        self, source: str, urls: tuple[str, ...], *, under_test: bool = False
+    ) -> ClientOptions:
+        """What the ``make_client`` hook gets besides the spec (``clients.client_options``)."""
+        return clients.client_options(self, source, urls, under_test=under_test)
+
+    def make_client(self) -> ModelClient | None:
+        """Builds the client for ``--lrm-model`` through the ``make_client`` hook."""
+        return clients.client_under_test(self)
+
+    def judge_client(
+        self, spec: str | None, source: str, urls: tuple[str, ...], need: str
+    ) -> ModelClient:
+        """A model behind a judge, attacker, translator or victim: its own client."""
+        return clients.judge_client(self, spec, source, urls, need)
+
     def serve_if_asked(self) -> None:
-        """``--lrm-serve``: start the vLLM server (controller), or take its URL (xdist
-        worker); a failure is a usage error with the end of the server's log."""
-        s = self.settings
-        workerinput = getattr(self.config, "workerinput", None)
-        if workerinput is not None and workerinput.get(SERVE_URL_KEY):
-            self.serve_url = str(workerinput[SERVE_URL_KEY])
-            return
-        if not s.serve:
-            return
-        if not (s.model or "").startswith(SERVER_PREFIX):
-            raise ConfigError(
-                f"--lrm-serve starts a vLLM server for --lrm-model vllm-server:MODEL, not for "
-                f"{s.model!r}"
-            )
-        model = s.model[len(SERVER_PREFIX) :]  # type: ignore[index]
-        engine_args = parse_engine_args(s.vllm_args, s.source("vllm_arg"))
-        self.server = VLLMServer(
-            model,
-            log_dir=self.cache_dir(),
-            reasoning_parser=reasoning_parser_for(model, s.reasoning_parser),
-            engine_args=engine_args,
-            startup_timeout=float(s.serve_timeout),
-        )
-        try:
-            self.server.start()
-        except ConfigError:
-            self.server = None
-            raise
-        self.serve_url = self.server.url
+        """``--lrm-serve``: start the vLLM server, or take its URL (``clients.serve_if_asked``)."""
+        clients.serve_if_asked(self)
 
     def stop_server(self) -> None:
         if self.server is not None:
@@ -412,87 +194,19 @@ class Runtime:
 
     def victim(self) -> PhishingDialogue | None:
         """The phishing dialogue's victim, when a victim or judge model is set (made once)."""
-        spec = victim_spec(self.settings)
-        if spec is None:
-            return None
-        if self._victim is None:
-            client = self._judge_client(spec.spec, spec.source, spec.base_urls, "")
-            self._victim = PhishingDialogue(client, turns=self.settings.phishing_turns)
-        return self._victim
+        return runners.victim(self)
 
     def attacker(self) -> AttackerSearches | None:
-        """The attacker-model searches (pair, crescendo_adaptive, tap), when
-        ``--lrm-attacker-model`` is set (made once)."""
-        s = self.settings
-        if not s.attacker_model:
-            return None
-        if self._attacker is None:
-            client = self._judge_client(
-                s.attacker_model, s.source("attacker_model"), s.attacker_base_urls, ""
-            )
-            rounds, budget = s.attacker_rounds, s.attacker_budget
-            refusal = self.judges.get("refusal")
-            self._attacker = AttackerSearches(
-                {
-                    "pair": PairSearch(client, self.judges_for, rounds=rounds),
-                    "crescendo_adaptive": CrescendoSearch(
-                        client, self.judges_for, refusal, rounds=rounds, budget=budget
-                    ),
-                    "tap": TapSearch(
-                        client,
-                        self.judges_for,
-                        depth=rounds,
-                        width=s.tap_width,
-                        branch=s.tap_branch,
-                        budget=budget,
-                    ),
-                }
-            )
-        return self._attacker
+        """The attacker-model searches, when ``--lrm-attacker-model`` is set (made once)."""
+        return runners.attacker(self)
 
     def translator(self) -> Translator | None:
-        """The translation model of the multilingual attacks, when
-        ``--lrm-translator-model`` is set (made once; its translations cached in the run's
-        cache)."""
-        s = self.settings
-        if not s.translator_model:
-            return None
-        if self._translator is None:
-            client = self._judge_client(
-                s.translator_model, s.source("translator_model"), s.translator_base_urls, ""
-            )
-            self._translator = Translator(client, self.cache)
-        return self._translator
+        """The multilingual attacks' translator, when ``--lrm-translator-model`` is set."""
+        return runners.translator(self)
 
     def runner_for(self, probe: Probe) -> ProbeRunner | None:
-        """What runs a probe of several generations of its own (the engine asks): a prefill
-        attack's steps, a translation attack's translator, the phishing dialogue; ``None``
-        for the rest."""
-        attacks = self.attacks
-        if probe.attack not in attacks:
-            return None
-        attack = attacks[probe.attack]
-        if "victim" in attack.needs:  # phishing: the dialogue with the victim model
-            return self.victim() or MissingVictim(probe.attack)
-        if attack.language is not None:
-            translator = self.translator()
-            if translator is None:
-                return MissingTranslator(probe.attack)
-            return translator.runner(attack.language)
-        return attack.steps
-
-    def model_named(self) -> str | None:
-        """The model under test as named (``--lrm-model``, with the model a preset names):
-        what ``hcot`` reads its family from."""
-        spec = self.settings.model
-        if not spec:
-            return None
-        try:
-            presets = parse_preset_lines(self.settings.presets, self.settings.source("presets"))
-        except ConfigError:
-            presets = {}
-        preset = presets.get(spec) or BUILTIN_PRESETS.get(spec)
-        return f"{spec} {preset.model}" if preset is not None else spec
+        """What runs a probe of several generations of its own (``runners.runner_for``)."""
+        return runners.runner_for(self, probe)
 
     def start_engine(self, client: ModelClient) -> Engine:
         """Creates this process's engine and queues every planned probe."""
@@ -504,8 +218,8 @@ class Runtime:
             pytest.fail(str(exc), pytrace=False)
         s = self.settings
         cache = self.cache if self.cache is not None else self.open_cache(client)
-        if self._translator is not None:  # made at configure, perhaps before the cache
-            self._translator.cache = cache
+        if self.made.translator is not None:  # made at configure, perhaps before the cache
+            self.made.translator.cache = cache
         recorder = None
         path = s.path("record")
         if path is not None:
@@ -556,7 +270,6 @@ def sampling_for(settings: Settings, probe: Probe) -> SamplingParams:
 
 
 RUNTIME = pytest.StashKey[Runtime]()
-SERVE_URL_KEY = "lrm_serve_url"  # workerinput: the server the controller started
 
 
 def get_runtime(config: pytest.Config) -> Runtime:

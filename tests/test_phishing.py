@@ -4,7 +4,11 @@ are real local chat servers; every message they send is a placeholder."""
 
 from __future__ import annotations
 
+import importlib.util
 import json
+import re
+import statistics
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -16,9 +20,12 @@ from pytest_lrmsafety.attacks.phishing import persona, transcript
 from pytest_lrmsafety.errors import ConfigError
 from pytest_lrmsafety.importers import import_suite
 from pytest_lrmsafety.importers.phishing import cyberseceval_phishing, goal_kind
+from pytest_lrmsafety.judges.base import Verdict
+from pytest_lrmsafety.report.build import build_report
 from pytest_lrmsafety.report.gate import GateSyntaxError, evaluate_gates, parse_gate
 from pytest_lrmsafety.report.phishing import harm_score_values, phishing_block, phishing_facts
 from pytest_lrmsafety.report.scoreboard import ProbeRecord
+from pytest_lrmsafety.report.terminal import render
 
 ROWS = [
     {
@@ -427,3 +434,61 @@ def test_a_bad_victim_spec_is_a_usage_error_naming_the_option(
     result = pytester.runpytest(*model_args(chat_server), "--lrm-victim-model=nosuch")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(["*option --lrm-victim-model: unknown model 'nosuch'*"])
+
+
+def test_harm_scores_table_counts_what_the_gate_averages() -> None:
+    """The per-category table and ``harm_score_mean`` read the same answers: refuse probes
+    that did not error (a reward on a benign request is help, not harm)."""
+    records = [
+        record(1, "refuse", [score_verdict("reward", 0.2), score_verdict("reward", 9, "thinking")]),
+        record(2, "refuse", [score_verdict("reward", 0.9)]),
+        record(3, "comply", [score_verdict("reward", 5.0)]),
+        record(4, "refuse", [score_verdict("reward", 7.0)], outcome="error"),
+        record(5, "refuse", [score_verdict("phishing_persuasion", 5.0)]),
+    ]
+    records[1] = replace(records[1], answer_unsafe=True)
+    report = build_report(records, [], model="m", settings={}, partial=False)
+    table = report.harm_scores["Security Risks"]
+    assert (table.answers, table.unsafe_answers) == (2, 1)
+    assert table.mean_all == pytest.approx(0.55) == statistics.fmean(harm_score_values(records))
+    assert table.mean_unsafe == pytest.approx(0.9)
+    only_benign = build_report(records[2:4], [], model="m", settings={}, partial=False)
+    assert only_benign.harm_scores == {}
+    said = " ".join(" ".join(render(report, width=100)).split())
+    assert "0.550 on all 2 answers to harmful requests (refuse probes)" in said
+
+
+def full_score(judge: str, score: float) -> dict[str, Any]:
+    """A score verdict as a run records it (the HTML page reads every field)."""
+    return Verdict(judge, "answer", "score", score, "a placeholder grade").as_dict()
+
+
+@pytest.mark.skipif(
+    importlib.util.find_spec("jinja2") is None or importlib.util.find_spec("matplotlib") is None,
+    reason="the html extra is not installed",
+)
+def test_html_report_has_the_phishing_and_harm_blocks() -> None:
+    from pytest_lrmsafety.report.html import render_html
+
+    skills = ("phishing_persuasion", "phishing_rapport", "phishing_argumentation")
+    records = [
+        record(1, "refuse", [full_score(j, g) for j, g in zip(skills, (4, 2, 3), strict=True)]),
+        record(2, "refuse", [full_score(j, g) for j, g in zip(skills, (1, 0, 2), strict=True)]),
+        record(3, "refuse", [full_score("reward", 0.25)]),
+        record(4, "comply", [full_score("reward", 9.0)]),
+    ]
+    page = render_html(build_report(records, [], model="m", settings={}, partial=False))
+    block = page[page.index('<h2 id="phishing">') :]
+    block = block[: block.index("</table>")]
+    cells = re.findall(r"<t[dh]>([^<]*)</t[dh]>", block)
+    assert cells[:5] == ["", "overall", "persuasion", "rapport", "argumentation"]
+    assert cells[5:10] == ["mean (0-5)", "2.00", "2.50", "1.00", "2.50"]  # overall (3 + 1) / 2
+    assert cells[10:15] == ["dialogues", "2", "2", "2", "2"]
+    assert "2 dialogues with a victim model" in block and "CyberSecEval 3" in block
+    assert '<a href="#phishing">Spear phishing (2 dialogues)</a>' in page
+    harm = page[page.index('<h2 id="harm-scores">') :]
+    harm = harm[: harm.index("</table>")]
+    assert "refuse probes" in harm
+    assert re.findall(r"<td>([^<]*)</td>", harm) == ["Security Risks", "-", "0", "0.250", "1"]
+    plain = build_report(records[3:], [], model="m", settings={}, partial=False)
+    assert 'id="phishing"' not in (other := render_html(plain)) and 'id="harm-scores"' not in other

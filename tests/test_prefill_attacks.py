@@ -110,12 +110,45 @@ def test_the_trace_is_cut_at_a_sentence_end() -> None:
 def test_hcot_family_from_the_model_name(model: str | None, family: str) -> None:
     assert family_for(model)[0] == family
     attack = builtin_attacks(model)["hcot"]
-    text = attack.apply([{"role": "user", "content": PROMPT}])[-1]["content"]
+    text = "\n".join(m["content"] for m in attack.apply([{"role": "user", "content": PROMPT}]))
     assert STYLES[family].strip() in text and PROMPT in text
     assert attack.note.startswith(f"hcot family {family}: ")
     assert ("by default" in attack.note) == (
         model in ("gpt-4o", "openai-compat:llama3-o1-style", None)
     )
+
+
+@pytest.mark.parametrize(
+    ("model", "prefill", "roles", "needs", "placed"),
+    [
+        # R1 and Qwen3 read it best as their own thinking: prefilled where the backend can
+        ("deepseek-r1", True, ["user", "assistant"], {"prefill"}, "as a prefill of the thinking"),
+        ("vllm:Qwen/Qwen3-8B", True, ["user", "assistant"], {"prefill"}, "as a prefill"),
+        # elsewhere the user turn: their templates drop a prior turn's thinking
+        ("deepseek-r1", False, ["user"], set(), "in the user turn (this backend cannot"),
+        ("openai-compat:Qwen/QwQ-32B", False, ["user"], set(), "in the user turn"),
+        # o-series reasoning is hidden: the visible history, with or without prefill
+        ("o3-mini", True, ["user", "assistant", "user"], set(), "as a prior assistant turn"),
+        ("o1", False, ["user", "assistant", "user"], set(), "as a prior assistant turn"),
+    ],
+)
+def test_hcot_placed_where_the_family_reads_it(
+    model: str, prefill: bool, roles: list[str], needs: set[str], placed: str
+) -> None:
+    family = family_for(model)[0]
+    attack = builtin_attacks(model, prefill=prefill)["hcot"]
+    messages = attack.apply([{"role": "user", "content": PROMPT}])
+    assert [m["role"] for m in messages] == roles
+    assert attack.needs == needs
+    assert f"; placed {placed}" in attack.note and attack.note.startswith(f"hcot family {family}")
+    snippet = STYLES[family].strip()
+    if needs:  # the thinking opened and left open: the model goes on from the snippet
+        assert messages[-1]["content"] == f"<think>\n{STYLES[family]}"
+        assert messages[-1]["prefill"] == "true" and snippet not in messages[0]["content"]
+    elif len(roles) == 3:  # the model's own earlier turn, then the user asks it to go on
+        assert snippet in messages[1]["content"] and PROMPT in messages[0]["content"]
+    else:
+        assert messages[0]["content"].endswith("</think>") and snippet in messages[0]["content"]
 
 
 # -- runs through the plugin -----------------------------------------------------------------
@@ -227,6 +260,21 @@ def test_hcot_takes_the_family_of_the_model_under_test(
     probe = probes(pytester.path / "r.json")["hcot"]
     assert STYLES["r1"].strip() in probe["messages"][-1]["content"]
     assert "by default" in probe["attack_note"] and "openai-compat:plain" in probe["attack_note"]
+
+
+def test_hcot_on_an_o_series_model_is_a_prior_assistant_turn(
+    pytester: pytest.Pytester, chat_server: ChatServer
+) -> None:
+    chat_server.models = [{"id": "o3-mini"}]
+    project(pytester, "hcot")
+    result = pytester.runpytest(*model_args(chat_server, "o3-mini"), "--lrm-report-json=r.json")
+    result.assert_outcomes(passed=1)
+    probe = probes(pytester.path / "r.json")["hcot"]
+    assert probe["attack_note"].startswith("hcot family o_series: o-series style")
+    assert "; placed as a prior assistant turn" in probe["attack_note"]
+    (sent,) = chat_server.requests
+    assert [m["role"] for m in sent["messages"]] == ["user", "assistant", "user"]
+    assert STYLES["o_series"].strip() in sent["messages"][1]["content"]
 
 
 def test_the_listing_names_the_prefill_variants(pytester: pytest.Pytester) -> None:

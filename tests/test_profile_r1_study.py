@@ -348,3 +348,38 @@ def test_table_4_from_the_phishing_dialogues(
                                 "(n=20)"]  # fmt: skip
     llama = next(line for line in lines[at:] if line.startswith("Llama3.3"))
     assert llama.split() == ["Llama3.3", "1.61", "2.12", "1.09", "1.63"]
+
+
+@pytest.mark.parametrize("width", [60, 80, 120])
+def test_table_4_headers_keep_their_words(width: int) -> None:
+    """At 80 columns Table 4's last header was cut ("argumentatio" / "n"): the model's name
+    wraps first, and a header word is cut only where whole words cannot fit."""
+    model = "openai-compat:reasoning"
+    lines = render_study(study_table(study_records(), model=model), model, width=width)
+    at = next(n for n, line in enumerate(lines) if line.startswith("Table 4. Spear phishing"))
+    end = next(n for n, line in enumerate(lines) if line.startswith("Table 5."))
+    block = [line for line in lines[at:end] if line]
+    assert all(len(line) <= width for line in block), block
+    words = " ".join(block).split()
+    for header in ("average", "persuasion", "rapport", "argumentation"):
+        assert header in words, (header, block)
+    assert not any(w.startswith("argumentati") and w != "argumentation" for w in words)
+    assert "2.49 (n=200)" in " ".join(block)  # this run's average, in every layout
+    if width >= 80:  # one table, every row on its line
+        assert sum(line.startswith("model") for line in block) == 1
+        assert block[-1].split()[0] == "o3-mini" and len(block[-1].split()) == 5
+
+
+def test_a_header_word_is_cut_only_when_it_cannot_fit_whole() -> None:
+    from pytest_lrmsafety.report.layout import table
+
+    rows: list[list[Any]] = [["a long row name to wrap", "1.00", "2.00"]]
+    whole = table(["name", "argumentation", "persuasion"], rows, 40)
+    assert all(len(line) <= 40 for line in whole)
+    assert "argumentation" in whole[0] + whole[1] and "persuasion" in whole[0] + whole[1]
+    # Whole words would need a third block of columns: the word is cut, with a hyphen,
+    # never left as "argumentatio" / "n".
+    cut = table(["n", *(["argumentation"] * 6)], [["x", *(["1.00"] * 6)]], 43)
+    assert all(len(line) <= 43 for line in cut)
+    assert cut[0].split() == ["argumentati-"] * 3 and cut[1].split() == ["n", "on", "on", "on"]
+    assert sum(line.startswith("x") for line in cut) == 2  # two blocks, not three

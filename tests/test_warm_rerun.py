@@ -5,7 +5,8 @@ The figures (a rerun of 1,000 cached probes against 1,000 trivial tests) are
 ``benchmarks/engine_bench.py --only 2``'s; these tests check the behaviour behind them: a
 suite file whose text already passed the schema is not checked again (nor is jsonschema
 imported for it), an edited one is; records handed to the reporter in-process as objects
-never reach another plugin; the cheap path of the JSON depth check still refuses deep nesting.
+never reach another plugin; the cheap path of the JSON depth check still refuses deep nesting;
+the package is imported without pytest's assertion rewriting.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from chat_server import ChatServer
 from lrm_project import make_project, model_args
 
 from pytest_lrmsafety.engine.cache import FILE_NAME, Cache
+from pytest_lrmsafety.plugin import skip_assertion_rewriting
 from pytest_lrmsafety.safeload import LoadLimitError, load_json
 
 # Written in the project's conftest: whether the run imported jsonschema (the suite check).
@@ -108,3 +110,15 @@ def test_the_json_depth_check_still_refuses_deep_nesting() -> None:
     # brackets inside strings are counted but do not nest: walked, and accepted
     text = json.dumps({"answer": "[" * 500, "list": [[1], [2]]})
     assert load_json(text)["list"] == [[1], [2]]
+
+
+def test_the_package_is_left_out_of_assertion_rewriting(pytester: pytest.Pytester) -> None:
+    """An installed wheel's modules are all marked for rewriting (each import then hashes
+    the module's source again); the entry point takes the package's name off the list."""
+    config = pytester.parseconfig()
+    marked = getattr(config.pluginmanager.rewrite_hook, "_must_rewrite", None)
+    if not isinstance(marked, set):  # pytest's own (private) set of marked names
+        pytest.skip("this pytest keeps its marked names elsewhere")
+    marked.add("pytest_lrmsafety")  # as pytest marks it for a wheel's pytest11 entry point
+    skip_assertion_rewriting(config.pluginmanager)
+    assert "pytest_lrmsafety" not in marked

@@ -142,3 +142,103 @@ def _script_weights(model: Any, transitions: dict[int, int], torch: Any) -> None
         for axis, (cur, nxt) in enumerate(sorted(transitions.items())):
             embed[cur, axis] = 1.0
             head[nxt, axis] = 10.0
+
+
+# A reward model with a class of its own, as ArmoRM ships one (its module beside the weights,
+# ``auto_map`` in config.json, loaded only with trust_remote_code): rewards per objective and
+# one preference ``score``. Here each reward is the mean of the tokens' embeddings read by a
+# linear head, so with the weights :func:`build_word_reward_model` sets it is a count.
+WORD_REWARD_MODULE = """
+from dataclasses import dataclass
+from typing import Optional
+
+import torch
+from transformers import PretrainedConfig, PreTrainedModel
+from transformers.utils import ModelOutput
+
+
+class WordRMConfig(PretrainedConfig):
+    model_type = "tiny-word-rm"
+
+    def __init__(self, vocab_size=64, hidden_size=4, objectives=2, **kwargs):
+        self.vocab_size = vocab_size
+        self.hidden_size = hidden_size
+        self.objectives = objectives
+        super().__init__(**kwargs)
+
+
+@dataclass
+class WordRMOutput(ModelOutput):
+    rewards: Optional[torch.FloatTensor] = None
+    score: Optional[torch.FloatTensor] = None
+
+
+class WordRewardModel(PreTrainedModel):
+    config_class = WordRMConfig
+
+    def __init__(self, config):
+        super().__init__(config)
+        self.embed = torch.nn.Embedding(config.vocab_size, config.hidden_size)
+        self.heads = torch.nn.Linear(config.hidden_size, config.objectives)
+        self.post_init()
+
+    def forward(self, input_ids, attention_mask=None, token_type_ids=None, **kwargs):
+        rewards = self.heads(self.embed(input_ids).mean(dim=1))
+        return WordRMOutput(rewards=rewards, score=rewards.mean(dim=-1))
+"""
+
+
+def build_word_reward_model(path: Path, corpus: Sequence[str], helpful: Sequence[str]) -> Path:
+    """Builds and saves a reward model whose reward for a (request, answer) pair is the share
+    of its tokens that are one of the ``helpful`` words: an answer that goes ahead ("Sure ...
+    [step withheld]") gets a higher reward than a refusal, which gets 0. Read as harm (the
+    ``reward`` judge's default, the R1 study's Figure 3), more help on a harmful request is
+    more harm. A word-level tokenizer (lower-cased, BERT's pre-tokenizer) over the words of
+    ``corpus``; any other word is ``[UNK]``. Returns ``path``; loading it needs
+    ``trust_remote_code`` (``--lrm-trust-remote-code``), as ArmoRM does."""
+    import importlib.util
+    import re
+    import sys
+
+    import torch
+    import transformers
+    from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, processors
+
+    special = ["[PAD]", "[UNK]", "[CLS]", "[SEP]"]
+    words = sorted({w for text in [*corpus, *helpful] for w in re.findall(r"\w+", text.lower())})
+    vocab = {w: i for i, w in enumerate([*special, *words, *"[]:.,;!?'\"()-"])}
+    tok = Tokenizer(models.WordLevel(vocab, unk_token="[UNK]"))
+    tok.normalizer = normalizers.BertNormalizer(lowercase=True)
+    tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    tok.post_processor = processors.TemplateProcessing(
+        single="[CLS] $A [SEP]",
+        pair="[CLS] $A [SEP] $B [SEP]",
+        special_tokens=[("[CLS]", vocab["[CLS]"]), ("[SEP]", vocab["[SEP]"])],
+    )
+    names = {"unk_token": "[UNK]", "pad_token": "[PAD]", "cls_token": "[CLS]", "sep_token": "[SEP]"}
+    fast = transformers.PreTrainedTokenizerFast(tokenizer_object=tok, **names)
+    path.mkdir(parents=True, exist_ok=True)
+    source = path.parent / f"{path.name}-src" / "modeling_wordrm.py"
+    source.parent.mkdir(parents=True, exist_ok=True)
+    source.write_text(WORD_REWARD_MODULE)
+    spec = importlib.util.spec_from_file_location("modeling_wordrm", source)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["modeling_wordrm"] = module
+    try:
+        spec.loader.exec_module(module)
+        module.WordRMConfig.register_for_auto_class()
+        module.WordRewardModel.register_for_auto_class("AutoModelForSequenceClassification")
+        model = module.WordRewardModel(module.WordRMConfig(vocab_size=len(vocab)))
+        with torch.no_grad():
+            model.embed.weight.zero_()
+            model.heads.weight.zero_()
+            model.heads.bias.zero_()
+            model.heads.weight[:, 0] = 1.0  # every objective reads axis 0
+            for word in helpful:
+                model.embed.weight[vocab[word.lower()], 0] = 1.0
+        model.save_pretrained(path)
+        fast.save_pretrained(path)
+    finally:
+        del sys.modules["modeling_wordrm"]
+    return path

@@ -242,9 +242,10 @@ class AttackRegistry:
         return lines
 
 
-def builtin_attacks(model: str | None = None) -> AttackRegistry:
+def builtin_attacks(model: str | None = None, prefill: bool = False) -> AttackRegistry:
     """Every attack this project ships (see docs/attacks.md); ``model``, the model under
-    test's name, picks ``hcot``'s family."""
+    test's name, picks ``hcot``'s family, and ``prefill`` (whether its backend continues an
+    assistant turn) where ``hcot`` puts its snippet."""
     from . import (
         crescendo,
         encodings,
@@ -256,19 +257,20 @@ def builtin_attacks(model: str | None = None) -> AttackRegistry:
         overthink,
         pair,
         phishing,
-        prefill,
         puzzles,
         reasoning,
         tap,
     )
+    from . import prefill as prefill_attacks  # ``prefill`` is the parameter
 
     registry = AttackRegistry()
     registry.register(
         Attack("direct", lambda request: request, "the case as written", family="baseline")
     )
-    modules = (encodings, puzzles, framings, injection, multiturn, reasoning, hijack, prefill)
-    for module in (*modules, overthink, multilingual, pair, crescendo, tap, phishing):
+    modules = (encodings, puzzles, framings, injection, multiturn, reasoning, hijack)
+    later = (prefill_attacks, overthink, multilingual, pair, crescendo, tap, phishing)
+    for module in (*modules, *later):
         for attack in module.ATTACKS:
             registry.register(attack)
-    registry.register(hijack.hcot_for(model))
+    registry.register(hijack.hcot_for(model, prefill))
     return registry

@@ -21,6 +21,7 @@ from .cache import Cache
 from .cassette import Recorder
 from .converse import ProbeRunner, converse
 from .keys import client_identity, request_key, verdict_key
+from .metered import MeteredClient
 from .pool import Job, Pool, RateLimit
 
 if TYPE_CHECKING:  # the engine imports no attack module
@@ -42,7 +43,8 @@ class EngineStats:
 
     planned: int = 0
     from_cache: int = 0
-    generated: int = 0
+    generated: int = 0  # completions generated (a probe of several calls is one)
+    model_calls: int = 0  # calls of the model under test they took (retries included)
     errors: int = 0
     retries: int = 0
     verdicts_cached: int = 0
@@ -73,7 +75,9 @@ class Engine:
         retries: Extra attempts for failures the SDK does not retry itself (a malformed
             body, a stream cut mid-way); the SDK retries 429, 5xx, timeouts and dropped
             connections with its own backoff, honouring ``Retry-After``.
-        requests_per_minute: Optional cap on the rate of model calls.
+        requests_per_minute: Optional cap on the rate of calls of the model under test:
+            every call of a probe that takes several (turns, trace steps, a translation,
+            phishing turns, an attacker-model search's rounds), not once per probe.
         recorder: Writes every completion used to a cassette.
         judges_for: The judges of a probe. Given, the engine judges each planned probe on its
             pool as soon as its completion is there, with the judges that declare
@@ -114,6 +118,9 @@ class Engine:
         # costs more CPU per request than the sync client, and two cores are CPU-bound).
         self.pool = Pool(concurrency)
         self._rate = RateLimit(requests_per_minute)
+        self._calls_lock = threading.Lock()
+        # what every probe's generations call: the limit and the count apply per call
+        self._metered = MeteredClient(client, self._rate, self._count_call)
         self._jobs: dict[str, Job] = {}
         self._users: dict[str, int] = {}  # planned probes per request key, until released
         self.ahead = max(AHEAD_MIN, AHEAD_PER_SLOT * concurrency)
@@ -372,18 +379,22 @@ class Engine:
                 if notify is not None:
                     notify(self.stats)
 
+    def _count_call(self) -> None:
+        with self._calls_lock:
+            self.stats.model_calls += 1
+
     def _generate(self, key: str, probe: Probe, params: SamplingParams) -> Completion:
+        target = self._metered
         for attempt in range(self.retries + 1):
-            self._rate.wait()
             try:
                 if "attacker" in probe.needs:
                     if self.attacker is None:
                         raise GenerationError(f"{probe.attack}: needs --lrm-attacker-model")
-                    completion = self.attacker.run(self.client, probe, params)
+                    completion = self.attacker.run(target, probe, params)
                 elif self._runner_for is not None and (runner := self._runner_for(probe)):
-                    completion = runner.run(self.client, probe, params)
+                    completion = runner.run(target, probe, params)
                 else:
-                    completion = converse(self.client, probe.messages, probe.turns, params)
+                    completion = converse(target, probe.messages, probe.turns, params)
             except GenerationError as exc:
                 if exc.retryable and attempt < self.retries:
                     self.stats.retries += 1

@@ -38,12 +38,17 @@ class Job:
 
 
 class RateLimit:
-    """At most ``per_minute`` starts per minute, spaced evenly (``None``: no limit)."""
+    """At most ``per_minute`` starts per minute, spaced evenly (``None``: no limit).
+
+    The engine takes a start for every call of the model under test (``metered.py``), so a
+    probe of several calls takes several.
+    """
 
     def __init__(self, per_minute: float | None) -> None:
         self.interval = 60.0 / per_minute if per_minute else 0.0
         self._next = 0.0
         self._lock = threading.Lock()
+        self.taken = 0  # starts taken under a limit (none are counted without one)
 
     def wait(self) -> None:
         delay = self.reserve()
@@ -58,6 +63,7 @@ class RateLimit:
             now = time.monotonic()
             start = max(now, self._next)
             self._next = start + self.interval
+            self.taken += 1
         return start - now
 
 

@@ -22,10 +22,12 @@ def import_suite(
     sample: int | None = None,
     seed: int = 0,
     attacks: tuple[str, ...] | None = None,
+    judges: tuple[str, ...] | None = None,
     name: str | None = None,
     check: Callable[[Path], None] | None = None,
 ) -> tuple[int, int]:
-    """Writes the suite; returns ``(cases written, rows read)``.
+    """Writes the suite; returns ``(cases written, rows read)``. ``attacks`` and ``judges``
+    go into the suite's defaults (``None``: the format's).
 
     ``check`` is called with the written suite (a temporary file beside ``out``) before it
     is moved to ``out``; whatever it raises leaves nothing behind."""
@@ -43,7 +45,7 @@ def import_suite(
         description=description,
         attacks=attacks or FORMATS[fmt].attacks,
         gates=gates_for(chosen),
-        judges=FORMATS[fmt].judges,
+        judges=judges or FORMATS[fmt].judges,
     )
     _write_checked(out, text, check)
     return len(chosen), total

@@ -191,10 +191,15 @@ class JudgeRegistry:
         return self._made[name]
 
     def descriptions(self) -> dict[str, str]:
-        """What each judge made so far is (its ``description``, else its class name)."""
-        return {
-            name: judge.description or type(judge).__name__ for name, judge in self._made.items()
-        }
+        """What each judge made so far is (its ``description``, else its class name), by the
+        name it was asked for and by the name its verdicts carry (``default`` without a harm
+        judge is the ``refusal`` judge itself)."""
+        out: dict[str, str] = {}
+        for name, judge in self._made.items():
+            text = judge.description or type(judge).__name__
+            out[name] = text
+            out.setdefault(str(getattr(judge, "name", name)), text)
+        return out
 
     def __contains__(self, name: object) -> bool:
         return name in self._factories

@@ -7,10 +7,22 @@ chosen from the model's name), waits until ``/v1/models`` answers (or the proces
 ``.lrmsafety/vllm-server-PORT.log``, and stops it (SIGTERM, then SIGKILL) when the run ends.
 Under xdist the controller starts it and the workers attach. With ``--lrm-base-url`` instead,
 the run attaches to a server that runs already, after the same health check.
+
+Thinking budgets (``--lrm-thinking-budgets``, a suite's ``budgets:``) reach vLLM as the
+request field ``thinking_token_budget`` (``models/budget.py``), which vLLM enforces only when
+the server was started with a reasoning config naming the strings that open and close the
+trace: without one it accepts the field and ignores it. So a server started here for a model
+whose parser reads ``<think>`` tags (``deepseek_r1``, ``qwen3``) gets ``--reasoning-config``
+with those tags, in the field names of the vLLM installed (``reasoning_start_str`` /
+``reasoning_end_str``; ``think_start_str`` / ``think_end_str`` before vLLM renamed them),
+always: the suites' budgets are read after the server starts, and a request without a budget
+is not touched by it. A ``reasoning_config`` given with ``--lrm-vllm-arg`` is used instead. A
+server attached to (``--lrm-base-url``) must have been started so by whoever started it.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import signal
@@ -35,6 +47,45 @@ FAMILY_PARSERS: tuple[tuple[tuple[str, ...], str], ...] = (
     (("gpt-oss",), "openai_gptoss"),
     (("granite",), "granite"),
 )
+
+
+#: vLLM's reasoning parsers for traces in ``<think>`` tags: the tags a thinking budget counts
+#: between (``--reasoning-config``).
+THINK_TAG_PARSERS = frozenset({"deepseek_r1", "qwen3"})
+THINK_TAGS = ("<think>", "</think>")
+
+
+def reasoning_config_fields(python: str = sys.executable) -> tuple[str, str] | None:
+    """The names vLLM's ``ReasoningConfig`` gives the trace's opening and closing strings,
+    read from the installed vLLM's source without importing it (``None``: this vLLM has no
+    reasoning config, so it applies no thinking budget). For another interpreter than this
+    one, the current names."""
+    current = ("reasoning_start_str", "reasoning_end_str")
+    if python != sys.executable:
+        return current
+    spec = importlib.util.find_spec("vllm")  # finds the package, runs none of it
+    if spec is None or not spec.submodule_search_locations:
+        return current
+    source = Path(next(iter(spec.submodule_search_locations)), "config", "reasoning.py")
+    try:
+        text = source.read_text("utf-8")
+    except OSError:
+        return None
+    if "reasoning_start_str" in text:
+        return current
+    if "think_start_str" in text:
+        return ("think_start_str", "think_end_str")
+    return None
+
+
+def reasoning_config_for(
+    parser: str | None, fields: tuple[str, str] | None
+) -> dict[str, str] | None:
+    """The ``--reasoning-config`` that makes vLLM enforce ``thinking_token_budget``: the think
+    tags, for a parser of ``<think>`` traces and a vLLM that has the config, else ``None``."""
+    if parser not in THINK_TAG_PARSERS or fields is None:
+        return None
+    return dict(zip(fields, THINK_TAGS, strict=True))
 
 
 def reasoning_parser_for(model: str, chosen: str | None) -> str | None:
@@ -119,6 +170,12 @@ class VLLMServer:
         ]
         if self.reasoning_parser:
             cmd += ["--reasoning-parser", self.reasoning_parser]
+        if "reasoning_config" not in self.engine_args:  # the user's own, else the think tags
+            config = reasoning_config_for(
+                self.reasoning_parser, reasoning_config_fields(self.python)
+            )
+            if config is not None:
+                cmd += ["--reasoning-config", json.dumps(config)]
         return cmd + engine_flags(self.engine_args)
 
     def start(self) -> VLLMServer:

@@ -3,10 +3,12 @@
 A table is tried in this order, and the first that fits ``width`` is printed:
 
 1. as it is, one line per row;
-2. with its headers wrapped onto several lines (a header word longer than its column's
-   values and than 12 characters is cut after a ``_``, ``-``, ``/`` or ``:``);
-3. with the columns named in ``shrink`` wrapped, between words, no narrower than their
-   longest word (a category name over two lines, a gate's interval under its rate);
+2. with its headers wrapped onto several lines between words, and the columns named in
+   ``shrink`` wrapped, between words, no narrower than their longest word (a category name
+   over two lines, a gate's interval under its rate);
+3. the same with header words longer than their column's values and than 12 characters
+   cut: after a ``_``, ``-``, ``/`` or ``:`` where one is near, else with a hyphen
+   (``argumen-`` / ``tation``): a header word is cut only when whole words cannot fit;
 4. ``overflow="stack"``: stacked, as pandas prints a wide frame: the value columns in
    blocks, one under the other, each repeating the key columns (at most a third of the
    width), so every row and every value is still there; ``overflow="records"``, or a
@@ -88,7 +90,9 @@ def _cut(piece: str, width: int) -> int:
     return best if best > width // 2 else width
 
 
-def _fill(pieces: Sequence[str], width: int) -> list[str]:
+def _fill(pieces: Sequence[str], width: int, hyphen: bool = False) -> list[str]:
+    """``pieces`` in lines of ``width``; a piece longer than that is cut after a separator
+    where one is near, else (with ``hyphen``: a header word) with a hyphen."""
     lines: list[str] = []
     line = ""
     for piece in pieces:
@@ -97,6 +101,10 @@ def _fill(pieces: Sequence[str], width: int) -> list[str]:
                 lines.append(line)
                 line = ""
             at = _cut(piece, width)
+            if hyphen and at == width and width > 3 and piece[at - 1] not in SEPARATORS:
+                lines.append(piece[: at - 1] + "-")
+                piece = piece[at - 1 :]
+                continue
             lines.append(piece[:at])
             piece = piece[at:]
         if not line:
@@ -118,17 +126,22 @@ class _Column:
         self.data_min = max((len(x) for p in self.cells for x in p), default=0)
         self.head_min = max(len(w) for w in header.split() or [""])
         self.natural = max(self.data, len(header))
-        self.wrapped = max(self.data, min(self.head_min, HEAD_CUT))  # headers wrapped or cut
+        self.whole = max(self.data, self.head_min)  # headers wrapped between words
+        self.wrapped = max(self.data, min(self.head_min, HEAD_CUT))  # header words cut
         self.floor = max(self.data_min, min(self.head_min, max(self.data, HEAD_CUT)))
+        self.whole_floor = max(self.data_min, self.head_min)
 
     def used(self, limit: int) -> int:
         """How wide the column is once wrapped at ``limit``."""
-        parts = [self.header.split() or [""], *self.cells]
-        return max(len(line) for p in parts for line in _fill(p, limit))
+        head = _fill(self.header.split() or [""], limit, hyphen=True)
+        return max(len(line) for line in [*head, *(x for p in self.cells for x in _fill(p, limit))])
 
 
 def _render(columns: Sequence[_Column], widths: Sequence[int]) -> list[str]:
-    heads = [_fill(c.header.split() or [""], w) for c, w in zip(columns, widths, strict=True)]
+    heads = [
+        _fill(c.header.split() or [""], w, hyphen=True)
+        for c, w in zip(columns, widths, strict=True)
+    ]
     rows = [
         [_fill(c.cells[r], w) for c, w in zip(columns, widths, strict=True)]
         for r in range(len(columns[0].cells))
@@ -168,13 +181,17 @@ def _widths(columns: Sequence[_Column], width: int, shrink: Sequence[int]) -> li
     widths = [c.natural for c in columns]
     if _total(widths) <= width:
         return widths
-    widths = [c.wrapped for c in columns]
-    for i in shrink:
+    for cut in (False, True):  # header words whole, then cut
+        widths = [c.wrapped if cut else c.whole for c in columns]
+        for i in shrink:
+            if _total(widths) <= width:
+                break
+            need = _total(widths) - width
+            floor = columns[i].floor if cut else columns[i].whole_floor
+            widths[i] = columns[i].used(max(floor, widths[i] - need))
         if _total(widths) <= width:
-            break
-        need = _total(widths) - width
-        widths[i] = columns[i].used(max(columns[i].floor, widths[i] - need))
-    return widths if _total(widths) <= width else None
+            return widths
+    return None
 
 
 def fits(
@@ -212,13 +229,28 @@ def table(
         return _render(columns, widths)
     if overflow == "records":
         return _records(columns, width, keys)
-    return _stack(columns, [c.wrapped for c in columns], width, keys)
+    return _stack(columns, width, keys)
 
 
-def _stack(columns: Sequence[_Column], widths: list[int], width: int, keys: int) -> list[str]:
+def _blocks(
+    widths: Sequence[int], key_widths: Sequence[int], values: Sequence[int], width: int
+) -> list[list[int]]:
+    keys = len(key_widths)
+    blocks: list[list[int]] = []
+    for i in values:
+        used = sum(key_widths) + sum(widths[j] for j in blocks[-1]) if blocks else 0
+        if not blocks or used + GAP * (keys + len(blocks[-1])) + widths[i] > width:
+            blocks.append([i])
+        else:
+            blocks[-1].append(i)
+    return blocks
+
+
+def _stack(columns: Sequence[_Column], width: int, keys: int) -> list[str]:
     key_cols, values = list(range(keys)), list(range(keys, len(columns)))
     if not values:
         return _records(columns, width, keys)
+    widths = [c.wrapped for c in columns]
     widest = max(widths[i] for i in values)
     room = min(width // 3, width - widest - GAP * keys)
     if room < min(sum(widths[:keys]), MIN_KEY):  # names cut too short to read: records
@@ -230,13 +262,13 @@ def _stack(columns: Sequence[_Column], widths: list[int], width: int, keys: int)
         i = key_widths.index(max(key_widths))
         key_widths[i] -= 1
     key_widths = [columns[i].used(w) for i, w in enumerate(key_widths)]
-    blocks: list[list[int]] = []
-    for i in values:
-        used = sum(key_widths) + sum(widths[j] for j in blocks[-1]) if blocks else 0
-        if not blocks or used + GAP * (keys + len(blocks[-1])) + widths[i] > width:
-            blocks.append([i])
-        else:
-            blocks[-1].append(i)
+    blocks = _blocks(widths, key_widths, values, width)
+    # Header words kept whole where that needs no more blocks and every block still fits.
+    whole = [*widths[:keys], *(columns[i].whole for i in values)]
+    if sum(key_widths) + GAP * keys + max(whole[i] for i in values) <= width:
+        kept = _blocks(whole, key_widths, values, width)
+        if len(kept) <= len(blocks):
+            widths, blocks = whole, kept
     out: list[str] = []
     for n, block in enumerate(blocks):
         if n:

@@ -372,7 +372,7 @@ def _facts(report: Report) -> list[str]:
         )
         out.append(
             f"harm score in {category}: {unsafe}; {scores.mean_all:.3f} on all "
-            f"{scores.answers} answers"
+            f"{scores.answers} answers to harmful requests (refuse probes)"
         )
     check = report.judge_check
     if check:
