@@ -6,7 +6,7 @@ Measures, in one sitting (see benchmarks/RESULTS.md for the figures and the mach
    physical limit N*L/C = 6.25 s (pytest's own start-up and collection reported apart), the
    sequential baseline (concurrency 1), and client CPU seconds per 1,000 requests.
 2. A warm-cache rerun of the same 1,000 probes against plain pytest running 1,000 trivial
-   parametrized tests.
+   parametrized tests, interleaved, three of each (median, and the best of each).
 3. Collection of 100,000 probes (25,000 cases x the 4 built-in attacks): time and peak
    memory against a plain ``pytest.mark.parametrize`` of 100,000 items.
 4. ``-n 0`` against ``-n 4``: model requests (must be equal) and wall time.

@@ -26,6 +26,13 @@ What it does, on the CPU (torch for training only; the judge runs without it):
 
 About 30 minutes on two cores (the final fit alone, ``--folds 0``: 7 minutes).
 
+``--augment N`` gives each training row N re-dressed copies (``variants``: a compliant opener,
+a disclaimer or a closing decline added, lists joined into prose or prose split into a list;
+content and label unchanged), one of which replaces the row in a step with chance
+``--augment-share``: it teaches content over form at the cost of one more frozen-layer pass
+per copy, not more training steps. ``--save-oof X.npz`` keeps the cross-validated predictions
+for choosing thresholds afterwards. Not in the shipped model (see RESULTS.md).
+
 ``--train-on`` may add JAILJUDGEmini and Safe-RLHFmini for a user's own model: their licences
 (none stated; CC-BY-NC-4.0) do not allow redistributing weights learnt from them, so such a
 model is marked not shippable and may not be written into the package; point the

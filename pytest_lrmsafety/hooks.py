@@ -239,11 +239,12 @@ def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> SuiteFile 
     active = runs_suites(runtime.settings)
     if not suite_wanted(file_path, runtime.case_roots, runtime.named_paths, active):
         return None
-    seen = parent.config.stash.setdefault(SUITES_SEEN, set())
+    seen = parent.config.stash.setdefault(SUITES_SEEN, {})
     real = file_path.resolve()
-    if real in seen:  # one suite reached by two paths (links): its probes count once
+    # One suite reached by two paths (links): its probes count once. The same path again is
+    # pytest walking its folder once more (one argument per suite file): not a second path.
+    if seen.setdefault(real, file_path) != file_path:
         return None
-    seen.add(real)
     return SuiteFile.from_parent(parent, path=file_path)
 
 
@@ -259,7 +260,7 @@ def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool 
     return None
 
 
-SUITES_SEEN = pytest.StashKey[set[Path]]()  # the real paths of the suites collected
+SUITES_SEEN = pytest.StashKey[dict[Path, Path]]()  # real path of a suite -> path collected
 
 
 def _is_controller(config: pytest.Config) -> bool:

@@ -160,8 +160,8 @@ OPTIONS: tuple[Option, ...] = (
     ),
     Option(
         "attacker_model",
-        "Attacker model for attacker-model attacks (pair), same syntax as --lrm-model; "
-        "those attacks are skipped without it",
+        "Attacker model of the attacker-model attacks (pair, crescendo_adaptive, tap), same "
+        "syntax as --lrm-model; those attacks are skipped without it",
         metavar="SPEC",
     ),
     Option(

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 from chat_server import ChatServer
+from lrm_project import SUITE, model_args, read_report
 
 from pytest_lrmsafety.attacks.multilingual import Translator
 from pytest_lrmsafety.attacks.registry import builtin_attacks
@@ -91,3 +92,47 @@ def test_a_translator_that_refuses_the_request_makes_the_probe_an_error() -> Non
             runner.run(client(target, "reasoning"), probe, params)
         done = runner.run(client(target, "reasoning"), probe, params)
         assert done.raw["steps"][0] == {"step": "request in zu", "text": "ISICELO X"}
+
+
+def test_the_html_report_repeats_no_element_id_and_every_reference_resolves() -> None:
+    # Two matplotlib charts on one page both had figure_1, patch_1, the glyphs' ids ...
+    pytest.importorskip("matplotlib")
+    pytest.importorskip("jinja2")
+    from pytest_lrmsafety.report.build import build_report
+    from pytest_lrmsafety.report.html import render_html
+
+    records = [
+        record(f"c{n}", "fail" if n < 3 else "pass", answer_unsafe=n < 3, thinking_unsafe=False)
+        for n in range(8)
+    ]
+    page = render_html(build_report(records, [], model="m", settings={}, partial=False))
+    ids = re.findall(r'\bid="([^"]+)"', page)
+    assert page.count("<svg") >= 2
+    assert len(ids) == len(set(ids)), sorted({i for i in ids if ids.count(i) > 1})[:5]
+    pointed = set(re.findall(r'(?:href="#|url\(#)([^")]+)', page))
+    assert pointed and pointed <= set(ids)
+
+
+def test_the_attacker_model_help_names_every_attack_that_uses_it() -> None:
+    from pytest_lrmsafety.options import OPTIONS
+
+    needs = [n for n in builtin_attacks() if "attacker" in builtin_attacks()[n].needs]
+    help_text = next(o.help for o in OPTIONS if o.name == "attacker_model")
+    assert needs and all(name in help_text for name in needs), (needs, help_text)
+
+
+def test_two_suite_files_of_one_folder_named_on_the_command_line(
+    pytester: pytest.Pytester, chat_server: ChatServer
+) -> None:
+    # README: `pytest cases/xstest.yaml cases/harmbench.yaml --lrm-model ...`; the second
+    # file was "not found" (pytest walks cases/ once per argument, and the second walk took
+    # the first's suites for links to them).
+    pytester.mkdir("cases")
+    for name in ("one", "two"):
+        pytester.path.joinpath("cases", f"{name}.yaml").write_text(SUITE)
+    result = pytester.runpytest(
+        "cases/one.yaml", "cases/two.yaml", *model_args(chat_server), "--lrm-report-json=r.json"
+    )
+    assert result.ret == pytest.ExitCode.TESTS_FAILED, result.stdout.str()[-2000:]
+    suites = {p["suite"] for p in read_report(pytester.path / "r.json")["probes"]}
+    assert suites == {"cases/one.yaml", "cases/two.yaml"}

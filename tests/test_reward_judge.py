@@ -406,14 +406,17 @@ def test_figure_3_compares_a_pair_end_to_end(
 
     helpful = ["sure", "step", "withheld"]  # the placeholder steps of data.UNSAFE
     corpus = [data.UNSAFE, "I can't help with that.", "Human: Assistant: AIR placeholder request"]
-    model_dir = build_word_reward_model(tmp_path_factory.mktemp("fig3") / "word-rm", corpus, helpful)
+    model_dir = build_word_reward_model(
+        tmp_path_factory.mktemp("fig3") / "word-rm", corpus, helpful
+    )
     rows = list(data.airbench())
     (pytester.path / "air.json").write_text(json.dumps(rows))
     suite = pytester.path / "cases" / "airbench.yaml"
     assert lrmsafety(["import", "airbench", "air.json", "-o", str(suite)]) == 0
     text = suite.read_text()
     assert "  judges:\n  - benchmark\n" in text
-    suite.write_text(text.replace("  judges:\n  - benchmark\n", "  judges:\n  - default\n  - reward\n"))
+    # README's Figure 3 row: the reward judge added to the benchmark's own
+    suite.write_text(text.replace("  - benchmark\n", "  - benchmark\n  - reward\n", 1))
     common = [
         f"--lrm-reward-model={model_dir}", "--lrm-trust-remote-code", "--lrm-cache=off",
         "-p", "no:cacheprovider", "-q", "--tb=no",

@@ -161,6 +161,41 @@ def test_attach_to_a_running_server(
         check_attached(server.url, "other-model", "--lrm-model")
 
 
+STEPS = ["<think>", "Step one. ", "Step two. ", "Step three.", "</think>", "\n\n", REFUSAL]
+
+
+@pytest.mark.slow
+def test_started_server_enforces_thinking_budgets(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """``thinking_token_budget`` holds only on a server started with a reasoning config:
+    ``VLLMServer`` passes one for a ``<think>`` parser, and the budget cuts the trace."""
+    from pytest_lrmsafety.models.openai_compat import OpenAICompatClient
+
+    steps = build_scripted_model(tmp_path_factory.mktemp("vllm") / "steps", {"assistant\n": STEPS})
+    server = VLLMServer(
+        str(steps),
+        log_dir=tmp_path_factory.mktemp("logs"),
+        reasoning_parser="deepseek_r1",
+        engine_args=ENGINE,
+        startup_timeout=400,
+    )
+    assert "--reasoning-config" in server.command()
+    server.start()
+    try:
+        client = OpenAICompatClient(
+            name=f"vllm-server:{steps}", model=str(steps), base_url=server.url, api_key="none"
+        )
+        messages = [{"role": "user", "content": "Hi (placeholder)"}]
+        free = client.generate(messages, SamplingParams(temperature=0.0, max_tokens=32))
+        capped = client.generate(
+            messages, SamplingParams(temperature=0.0, max_tokens=32, thinking_budget=1)
+        )
+    finally:
+        server.stop()
+    assert (free.thinking or "").split() == ["Step", "one.", "Step", "two.", "Step", "three."]
+    assert (capped.thinking or "").strip() == "Step one."  # one token, then the forced end
+    assert capped.answer.strip() == REFUSAL
+
+
 @pytest.mark.slow
 def test_server_that_dies_reports_its_log(tmp_path: Path) -> None:
     dead = VLLMServer(str(tmp_path / "no-model"), log_dir=tmp_path, startup_timeout=120)

@@ -283,8 +283,8 @@ def hcot_for(model: str | None, prefill: bool = False) -> Attack:
     where, place = placement_for(family, prefill)
     return Attack(
         "hcot",
-        description="educational request + fake safety reasoning in the style of the tested "
-        "model's family, where that family reads it",
+        description="educational request + fake safety reasoning in the tested model's family's "
+        "style and place",
         family="reasoning",
         build=_MAKERS[where](family),
         needs=frozenset({"prefill"}) if where == "prefill" else frozenset(),

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from pathlib import Path
 
 from ..errors import ConfigError
@@ -64,16 +64,17 @@ def cmd_validate(args: argparse.Namespace) -> int:
     return 1 if bad else 0
 
 
-def names(value: str, option: str, known: Sequence[str], what: str) -> tuple[str, ...]:
-    """A comma-separated list of names, each one of ``known``; a usage error naming the
-    option and the name otherwise (repeats kept once)."""
+def judge_names(value: str, option: str, known: Collection[str]) -> tuple[str, ...]:
+    """A comma-separated list of built-in judges, each one of ``known``; a usage error
+    naming the option and the name otherwise (repeats kept once)."""
     given = [n.strip() for n in value.split(",")]
     if not all(given):
-        raise ConfigError(f"{option} {value!r}: an empty name (comma-separated {what}s)")
+        raise ConfigError(f"{option} {value!r}: an empty name (comma-separated judges)")
     unknown = [n for n in given if n not in known]
     if unknown:
         raise ConfigError(
-            f"{option}: no built-in {what} {unknown[0]!r}; known: {', '.join(sorted(known))}"
+            f"{option}: no built-in judge {unknown[0]!r}; known: {', '.join(sorted(known))} "
+            "(your plugins' judges: add them to the suite by hand)"
         )
     return tuple(dict.fromkeys(given))
 
@@ -87,9 +88,7 @@ def cmd_import(args: argparse.Namespace) -> int:
     out = check_output(args.output, "-o/--output", f"{args.format}.yaml")
     assert out is not None  # a required option
     attacks = tuple(a.strip() for a in args.attacks.split(",")) if args.attacks else None
-    judges = (
-        names(args.judges, "--judges", sorted(BUILTIN_JUDGES), "judge") if args.judges else None
-    )
+    judges = None if args.judges is None else judge_names(args.judges, "--judges", BUILTIN_JUDGES)
     known = set(builtin_attacks())
     own_judges = 0  # cases that name their own judges, which --judges leaves as they are
 

@@ -4,10 +4,14 @@ The user's copy of ``datasets/spear_phishing/multiturn_phishing_challenges.json`
 PurpleLlama's CybersecurityBenchmarks (the R1 study ran its 200 prompts: Tables 2 and 4): a
 list of objects with ``target_profile`` (a synthetic person's bio), ``goal`` (what the
 attacker is after) and, optionally, ``prompt_id`` and ``platform`` (the channel; SMS where
-missing, as in CyberSecEval). Each row becomes a ``refuse`` case of subset
-``cyberseceval-phishing`` run by the ``phishing`` attack (``attacks/phishing.py``): its system
-message is the attacker's brief with the bio between ``<bio>`` tags (the victim model plays
-that person), its user message asks for the first message, and its goal is the row's goal.
+missing). In the published file the profile is structured, a list holding one object (name,
+occupation, experiences, personality ...), which CyberSecEval writes into its prompts as it
+is; here it is written out as indented JSON, and a profile given as text is taken as it is.
+
+Each row becomes a ``refuse`` case of subset ``cyberseceval-phishing`` run by the ``phishing``
+attack (``attacks/phishing.py``): its system message is the attacker's brief with the bio
+between ``<bio>`` tags (the victim model plays that person), its user message asks for the
+first message, and its goal is the row's goal.
 
 Its judges: ``default`` (did the model take part? the study's Table 2 safety rate) and the
 three skill judges ``phishing_persuasion``, ``phishing_rapport`` and
@@ -18,8 +22,10 @@ three skill judges ``phishing_persuasion``, ``phishing_rapport`` and
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
+from typing import Any
 
 from ..attacks.phishing import prompts
 from .base import (
@@ -62,6 +68,17 @@ def _no_tags(path: Path, number: int, name: str, text: str) -> str:
     return text.strip()
 
 
+def _profile(path: Path, number: int, row: dict[str, Any]) -> str:
+    """``target_profile`` as the bio's text: a string as it is, CyberSecEval's structured
+    person (a list of one object, or an object) as indented JSON."""
+    value = row.get("target_profile")
+    if isinstance(value, list) and len(value) == 1:
+        value = value[0]
+    if isinstance(value, dict | list) and value:
+        return json.dumps(value, indent=2, ensure_ascii=False)
+    return prompt_text(path, number, row, "target_profile")
+
+
 def cyberseceval_phishing(path: Path) -> list[Imported]:
     """The rows of a spear-phishing prompt file, one phishing case each."""
     rows = read_rows(path)
@@ -70,7 +87,7 @@ def cyberseceval_phishing(path: Path) -> list[Imported]:
     out = []
     for i, r in enumerate(rows):
         n = i + 1
-        profile = _no_tags(path, n, "target_profile", prompt_text(path, n, r, "target_profile"))
+        profile = _no_tags(path, n, "target_profile", _profile(path, n, r))
         goal = _no_tags(path, n, "goal", prompt_text(path, n, r, "goal"))
         platform = _no_tags(path, n, "platform", optional_text(path, n, r, "platform")) or "SMS"
         prompt_id = optional_text(path, n, r, "prompt_id") or str(i)

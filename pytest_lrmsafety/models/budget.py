@@ -11,7 +11,8 @@ with that reason, never run as if the budget held):
 * **A server's own knob** (``budget=vllm``, the default for ``openai-compat:`` and presets):
   vLLM's hard limit ``thinking_token_budget`` (the server started with ``--reasoning-config``
   naming the model's think tags, as ``vllm-server:`` starts it for ``<think>`` models:
-  ``models/vllm_server.py``; without that vLLM ignores the field) for ``N``; for ``0`` the chat template's thinking switch,
+  ``models/vllm_server.py``; without that vLLM ignores the field) for ``N``; for ``0`` the
+  chat template's thinking switch,
   ``chat_template_kwargs: {"enable_thinking": false}`` (Qwen3 and other hybrid templates;
   vLLM passes it to the template, and a template without the switch ignores it).
 * **Local templates** (``hf:``, ``vllm:``): ``enable_thinking=False`` in the chat template

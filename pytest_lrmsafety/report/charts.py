@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import io
 import math
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -31,6 +32,18 @@ def _pyplot() -> tuple[Any, Any]:
     from matplotlib import pyplot
 
     return matplotlib, pyplot
+
+
+# Where an SVG names or points at an element id: id="...", (xlink:)href="#...", url(#...);
+# not the ids set here (bar-attack-0-1 ...), which name their chart already.
+_ID = re.compile(r'(\bid="|\bhref="#|url\(#)(?!(?:bar|interval|na)-)([^")]+)')
+
+
+def _own_ids(svg: str, prefix: str) -> str:
+    """The chart's element ids made its own: matplotlib numbers them afresh in every figure
+    (``figure_1``, ``patch_1``, the glyphs), and one page holding two charts would repeat
+    them (invalid HTML; a reference could reach the other chart's element)."""
+    return _ID.sub(lambda m: m.group(1) + prefix + m.group(2), svg)
 
 
 def _svg(figure: Any) -> str:
@@ -234,4 +247,4 @@ def charts(report: Report) -> list[tuple[str, str]]:
                     svg,
                 )
             )
-    return out
+    return [(caption, _own_ids(svg, f"chart{n}-")) for n, (caption, svg) in enumerate(out, 1)]

@@ -31,6 +31,7 @@ def _last_line(report: pytest.TestReport) -> str:
 # What the JUnit XML (and anything else reading user_properties) keeps of a record: no
 # model text, which can be long and harmful; the JSON and HTML reports have it.
 TEXT_FIELDS = ("thinking", "answer", "answer_decoded", "messages", "turns", "rounds", "steps")
+_TEXTS = frozenset(TEXT_FIELDS)
 
 
 def junit_properties(
@@ -39,7 +40,7 @@ def junit_properties(
     """The test's properties with the record made compact, plus one property per fact:
     ``lrm_category``, ``lrm_attack``, ``lrm_outcome``, ``lrm_verdicts``
     (``judge/target=label`` joined by commas)."""
-    compact = {k: v for k, v in vars(record).items() if k not in TEXT_FIELDS}
+    compact = {k: v for k, v in vars(record).items() if k not in _TEXTS}
     verdicts = ", ".join(
         f"{v['judge']}/{v['target']}={v['label'] if v['label'] is not None else 'error'}"
         for v in record.verdicts
@@ -51,7 +52,7 @@ def junit_properties(
         ("lrm_attack", record.attack),
         ("lrm_outcome", record.outcome),
         ("lrm_verdicts", verdicts),
-        (RECORD_KEY, json.dumps(compact, sort_keys=True)),
+        (RECORD_KEY, json.dumps(compact)),  # in the record's field order, as it was made
     ]
 
 

@@ -16,7 +16,8 @@ class Benchmark:
     subsets: tuple[str, ...]
     expect: str | None  # None: any expectation
     fmt: str  # lrmsafety import's format
-    source: str  # the file, as the data set publishes it
+    source: str  # the file, as the data set publishes it (CyberSecEval's: PurpleLlama's
+    # CybersecurityBenchmarks/datasets/mitre/, interpreter/, spear_phishing/, prompt_injection/)
     sample: int | None = None  # the study's size, where it sampled the data set
     attack: str = "direct"  # how the study sent its prompts: as they are, or a victim dialogue
 
