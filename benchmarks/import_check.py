@@ -27,6 +27,7 @@ from pytest_lrmsafety.attacks import builtin_attacks
 from pytest_lrmsafety.cases.loader import load_suite
 from pytest_lrmsafety.importers import import_suite
 from pytest_lrmsafety.importers.base import AIR_CATEGORIES
+from pytest_lrmsafety.judges.names import BUILTIN_JUDGES
 
 csv.field_size_limit(sys.maxsize)
 
@@ -73,8 +74,11 @@ def check_injection(source: Path, cases: list[dict[str, Any]]) -> list[str]:
             problems.append(f"{c['id']}: judge question lost")
         if row["injection_type"] not in c["tags"]:
             problems.append(f"{c['id']}: injection type tag lost")
-        if "check" not in c and "llm" not in c.get("judges", []):
-            problems.append(f"{c['id']}: neither a canary check nor the llm judge")
+        # A case without a canary is judged by its judge question (the llm judge, or
+        # CyberSecEval's own protocol: cse_question, or benchmark, which routes to it).
+        asks = {"llm", "cse_question", "benchmark"} & set(c.get("judges", []))
+        if "check" not in c and not asks:
+            problems.append(f"{c['id']}: neither a canary check nor a judge-question judge")
     return problems
 
 
@@ -95,7 +99,7 @@ def main() -> int:
             out = Path(tmp) / f"{fmt}-{source.stem}.yaml"
             started = time.perf_counter()
             written, total = import_suite(fmt, source, out)
-            suite = load_suite(out, str(out), attacks=attacks, judges={"refusal", "llm"})
+            suite = load_suite(out, str(out), attacks=attacks, judges=BUILTIN_JUDGES)
             elapsed = time.perf_counter() - started
             cases = yaml.safe_load(out.read_text())["cases"]
             problems = []

@@ -305,9 +305,9 @@ OPTIONS: tuple[Option, ...] = (
     ),
     Option(
         "profile",
-        "Report in a paper's terms beside its published figures: r1-study (Zhou et al. 2025: "
-        "safety rate, jailbreak and injection attack success, over-refusal classes, answer "
-        "vs thinking)",
+        "Report in a paper's terms beside its published figures: r1-study (Zhou et al. 2025, "
+        "tables 1-7, 9, 10 and Figure 3, one benchmark each: safety rate, over-refusal "
+        "classes, spear phishing, jailbreak and injection attack success, answer vs thinking)",
         choices=("r1-study",),
         metavar="NAME",
     ),
@@ -482,7 +482,8 @@ OPTIONS: tuple[Option, ...] = (
     ),
     Option(
         "judge_model",
-        "Judge model for the 'llm' judge, same syntax as --lrm-model (kept apart from it)",
+        "Judge model for the 'llm' judge and the benchmark-native judges (airbench, xstest, "
+        "...; the phishing victim by default), same syntax as --lrm-model (kept apart from it)",
         env="LRM_JUDGE_MODEL",
         metavar="SPEC",
     ),

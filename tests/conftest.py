@@ -42,6 +42,15 @@ _warm_the_sdk()
 # pytester would drop them again; import them once here, for every run to share.
 importlib.import_module("pytest_lrmsafety.hooks")
 
+# And the HTML report's charts: numpy (under matplotlib) cannot be loaded twice in one process,
+# so a chart drawn inside an in-process run, after pytester dropped the numpy an earlier run
+# imported, fails with "cannot load module more than once per process". Loaded once here
+# when the html extra is installed, every in-process run shares them.
+with contextlib.suppress(ImportError):
+    importlib.import_module("matplotlib").use("Agg")
+    importlib.import_module("matplotlib.pyplot")
+    importlib.import_module("matplotlib.backends.backend_svg")
+
 # The default judge asks a harm judge when rules cannot tell: a judge model, else the offline
 # judge when its extra is installed. Most tests here are about other things and are written
 # against the rule judge's verdicts, so runs started by tests (in-process and subprocesses

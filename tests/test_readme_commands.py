@@ -136,3 +136,33 @@ def test_two_suite_files_of_one_folder_named_on_the_command_line(
     assert result.ret == pytest.ExitCode.TESTS_FAILED, result.stdout.str()[-2000:]
     suites = {p["suite"] for p in read_report(pytester.path / "r.json")["probes"]}
     assert suites == {"cases/one.yaml", "cases/two.yaml"}
+
+
+def test_a_closed_prefill_leaves_its_tags_out_of_the_answer() -> None:
+    # empty_thinking on a server with a separate reasoning field: the answer was
+    # "<think>\n\n</think>\n\nI can't help." and budget forcing's own trace was dropped.
+    from pytest_lrmsafety.models.base import PREFILL_KEY
+    from pytest_lrmsafety.models.budget import ZERO_THINK
+
+    params = SamplingParams(temperature=0.0)
+    with ChatServer() as server:
+        server.add_rule("Harmful", thinking="Server trace.", answer="I can't help with that.")
+        client = OpenAICompatClient(
+            name="openai-compat:reasoning",
+            model="reasoning",
+            base_url=server.url,
+            api_key="k",
+            max_retries=0,
+            prefill="vllm",
+        )
+        user = {"role": "user", "content": "Harmful request X."}
+
+        def prefilled(text: str) -> list[dict[str, str]]:
+            return [user, {"role": "assistant", "content": text, PREFILL_KEY: "true"}]
+
+        empty = client.generate(prefilled(ZERO_THINK), params)
+        assert (empty.answer, empty.thinking) == ("I can't help with that.", "Server trace.")
+        forced = "<think>\nMy own trace.\n</think>\n\n"
+        done = client.generate(prefilled(forced), params)
+        assert done.answer == "I can't help with that."
+        assert done.thinking == "My own trace.\n\nServer trace."

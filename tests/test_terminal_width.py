@@ -100,7 +100,7 @@ def records(attacks: tuple[str, ...], *, worse: bool) -> list[ProbeRecord]:
                         unclear=n % 7 == 0,
                         judges_disagree=n % 3 == 1,
                         verdicts=verdicts(unsafe),
-                        effort="high" if sample == 1 else "low-effort-setting",
+                        effort="high" if k % 2 == 0 else "low-effort-setting",
                         thinking=LONG_TEXT,
                         answer=LONG_TEXT,
                     )

@@ -166,15 +166,17 @@ STEPS = ["<think>", "Step one. ", "Step two. ", "Step three.", "</think>", "\n\n
 
 @pytest.mark.slow
 def test_started_server_enforces_thinking_budgets(tmp_path_factory: pytest.TempPathFactory) -> None:
-    """``thinking_token_budget`` holds only on a server started with a reasoning config:
-    ``VLLMServer`` passes one for a ``<think>`` parser, and the budget cuts the trace."""
+    """``thinking_token_budget`` holds only where the server knows the think tags (vLLM 0.32
+    refuses a budget without them): ``VLLMServer`` passes them in a reasoning config, here for
+    a model served without a reasoning parser (the trace split from the text), and the budget
+    cuts the trace."""
     from pytest_lrmsafety.models.openai_compat import OpenAICompatClient
 
     steps = build_scripted_model(tmp_path_factory.mktemp("vllm") / "steps", {"assistant\n": STEPS})
     server = VLLMServer(
         str(steps),
         log_dir=tmp_path_factory.mktemp("logs"),
-        reasoning_parser="deepseek_r1",
+        reasoning_parser=None,
         engine_args=ENGINE,
         startup_timeout=400,
     )

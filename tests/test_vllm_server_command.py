@@ -41,17 +41,19 @@ def fake_vllm(root: Path, reasoning_source: str | None) -> Path:
 
 
 @pytest.mark.parametrize(
-    ("model", "parser"),
+    ("model", "chosen", "parser"),
     [
-        ("deepseek-ai/DeepSeek-R1-Distill-Qwen-1.5B", "deepseek_r1"),
-        ("Qwen/Qwen3-0.6B", "qwen3"),
-        ("Qwen/QwQ-32B", "deepseek_r1"),
+        ("deepseek-ai/DeepSeek-R1-Distill-Qwen-1.5B", None, "deepseek_r1"),
+        ("Qwen/Qwen3-0.6B", None, "qwen3"),
+        ("Qwen/QwQ-32B", None, "deepseek_r1"),
+        ("my-org/reasoner-7b", None, None),  # no family: the trace split from the text
+        ("deepseek-ai/DeepSeek-R1", "none", None),
     ],
 )
 def test_a_think_tag_model_is_served_with_the_budget_reasoning_config(
-    model: str, parser: str, tmp_path: Path
+    model: str, chosen: str | None, parser: str | None, tmp_path: Path
 ) -> None:
-    cmd = command(model, tmp_path)
+    cmd = command(model, tmp_path, parser=chosen)
     assert flag(cmd, "--reasoning-parser") == parser
     start, end = reasoning_config_fields() or ("?", "?")
     config = flag(cmd, "--reasoning-config")
@@ -62,9 +64,8 @@ def test_no_reasoning_config_without_think_tags_or_when_the_user_gives_one(
     tmp_path: Path,
 ) -> None:
     assert "--reasoning-config" not in command("openai/gpt-oss-20b", tmp_path)  # channels
-    assert "--reasoning-config" not in command("meta-llama/Llama-3.1-8B", tmp_path)  # no parser
-    no_parser = command("deepseek-ai/DeepSeek-R1", tmp_path, parser="none")
-    assert "--reasoning-config" not in no_parser
+    seed = command("ByteDance-Seed/Seed-OSS-36B", tmp_path, parser="seed_oss")
+    assert "--reasoning-config" not in seed  # its parser names its own strings
     theirs = '{"reasoning_start_str": "<seed:think>", "reasoning_end_str": "</seed:think>"}'
     cmd = command("Qwen/Qwen3-8B", tmp_path, engine_args={"reasoning_config": theirs})
     assert cmd.count("--reasoning-config") == 1 and flag(cmd, "--reasoning-config") == theirs

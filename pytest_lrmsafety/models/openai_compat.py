@@ -391,11 +391,17 @@ def _with_prefill(
     prefill: str, content: str | None, reasoning: str | None
 ) -> tuple[str | None, str | None]:
     """The whole assistant turn from a prefill and its continuation. With a separate
-    reasoning field, a prefill that opened the thinking belongs to the trace."""
-    opened = prefill.lstrip().startswith("<think>") and "</think>" not in prefill
+    reasoning field, a prefill that opened the thinking belongs to the trace; one that also
+    closed it (ZeroThink's empty trace, a forced close) is trace up to ``</think>`` and answer
+    after it, its tags in neither."""
+    lead = prefill.lstrip()
+    opened = lead.startswith("<think>")
+    if reasoning is not None and opened and "</think>" not in prefill:
+        return content, lead[len("<think>") :] + reasoning
     if reasoning is not None and opened:
-        head = prefill.lstrip()[len("<think>") :]
-        return content, head + reasoning
+        trace, _, tail = lead[len("<think>") :].partition("</think>")
+        thinking = "\n\n".join(s for s in (trace.strip(), reasoning) if s)
+        return tail.lstrip() + (content or ""), thinking
     return prefill + (content or ""), reasoning
 
 

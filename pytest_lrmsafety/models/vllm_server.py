@@ -10,14 +10,18 @@ the run attaches to a server that runs already, after the same health check.
 
 Thinking budgets (``--lrm-thinking-budgets``, a suite's ``budgets:``) reach vLLM as the
 request field ``thinking_token_budget`` (``models/budget.py``), which vLLM enforces only when
-the server was started with a reasoning config naming the strings that open and close the
-trace: without one it accepts the field and ignores it. So a server started here for a model
-whose parser reads ``<think>`` tags (``deepseek_r1``, ``qwen3``) gets ``--reasoning-config``
-with those tags, in the field names of the vLLM installed (``reasoning_start_str`` /
-``reasoning_end_str``; ``think_start_str`` / ``think_end_str`` before vLLM renamed them),
-always: the suites' budgets are read after the server starts, and a request without a budget
-is not touched by it. A ``reasoning_config`` given with ``--lrm-vllm-arg`` is used instead. A
-server attached to (``--lrm-base-url``) must have been started so by whoever started it.
+the server knows the strings that open and close the trace: from ``--reasoning-config``, or
+(vLLM 0.32) from the reasoning parser. Without them vLLM 0.32 refuses such a request
+(``thinking_token_budget is set but reasoning_config is not configured``), and earlier
+versions, whose config did not read the parser, accepted the field and ignored it. So a
+server started here for a model served with a ``<think>`` parser (``deepseek_r1``,
+``qwen3``) or with none gets ``--reasoning-config`` with the ``<think>`` tags, in the field
+names of the vLLM installed (``reasoning_start_str`` / ``reasoning_end_str``;
+``think_start_str`` / ``think_end_str`` before vLLM renamed them); another parser brings its
+own strings. Always, not only for runs with budgets: the suites' budgets are read after the
+server starts, and a request without a budget is not touched by it. A ``reasoning_config``
+given with ``--lrm-vllm-arg`` is used instead. A server attached to (``--lrm-base-url``) must
+have been started so by whoever started it.
 """
 
 from __future__ import annotations
@@ -82,8 +86,10 @@ def reasoning_config_for(
     parser: str | None, fields: tuple[str, str] | None
 ) -> dict[str, str] | None:
     """The ``--reasoning-config`` that makes vLLM enforce ``thinking_token_budget``: the think
-    tags, for a parser of ``<think>`` traces and a vLLM that has the config, else ``None``."""
-    if parser not in THINK_TAG_PARSERS or fields is None:
+    tags, for a parser of ``<think>`` traces or none (the trace split from the text, where
+    open models write ``<think>``) and a vLLM that has the config, else ``None`` (another
+    parser names its own strings)."""
+    if (parser is not None and parser not in THINK_TAG_PARSERS) or fields is None:
         return None
     return dict(zip(fields, THINK_TAGS, strict=True))
 

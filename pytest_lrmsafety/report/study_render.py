@@ -239,8 +239,9 @@ def figure3_lines(f: Mapping[str, Any], width: int) -> list[str]:
         )
     if f["run"] is None:
         return lines + wrap(
-            "no 'reward' harm scores on the AirBench answers: add the reward judge to the "
-            "suite (judges: [default, reward]) and --lrm-reward-model PATH",
+            "no 'reward' harm scores on the AirBench answers: import it with the reward judge "
+            "(lrmsafety import airbench FILE -o cases/airbench.yaml --judges benchmark,reward) "
+            "and run with --lrm-reward-model PATH",
             width,
             indent="  ",
         )
