@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -363,6 +364,7 @@ def test_every_builtin_attack_but_direct_names_its_source_and_the_cli_lists_them
     assert main(["attacks", "--sources"]) == 0
     out = capsys.readouterr().out
     assert out.count("source: ") == len(NAMES) - 1
-    assert f"source: {REGISTRY['caesar'].source}" in out
+    assert f"source: {REGISTRY['caesar'].source}" in " ".join(out.split())  # wrapped
+    assert max(map(len, out.splitlines())) <= shutil.get_terminal_size().columns
     assert main(["attacks"]) == 0
     assert "source: " not in capsys.readouterr().out

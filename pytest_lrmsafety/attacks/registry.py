@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import random
+import textwrap
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -210,11 +211,12 @@ class AttackRegistry:
     def __len__(self) -> int:
         return len(self._attacks)
 
-    def listing(self, *, sources: bool = False) -> list[str]:
+    def listing(self, *, sources: bool = False, width: int = 0) -> list[str]:
         """One line per attack, grouped by family: what ``--lrm-list-attacks`` prints; with
-        ``sources``, each attack's source (the paper it comes from) on the line below."""
+        ``sources``, each attack's source (the paper it comes from) below it, wrapped to
+        ``width`` columns when given."""
         lines = []
-        width = max((len(n) for n in self._attacks), default=0)
+        name_width = max((len(n) for n in self._attacks), default=0)
         for family in (
             *FAMILIES,
             *sorted({a.family for a in self._attacks.values()} - set(FAMILIES)),
@@ -236,9 +238,21 @@ class AttackRegistry:
                 if origin:
                     extra.append(f"from {origin}")
                 tail = f"  [{'; '.join(extra)}]" if extra else ""
-                lines.append(f"  {name:<{width}}  {attack.description}{tail}")
+                pad = " " * (name_width + 4)
+                wrap = max(40, width) if width else 10**6
+                lines += textwrap.wrap(
+                    f"{attack.description}{tail}",
+                    width=wrap,
+                    initial_indent=f"  {name:<{name_width}}  ",
+                    subsequent_indent=pad,
+                )
                 if sources and attack.source:
-                    lines.append(f"{' ' * (width + 4)}source: {attack.source}")
+                    lines += textwrap.wrap(
+                        f"source: {attack.source}",
+                        width=wrap,
+                        initial_indent=pad,
+                        subsequent_indent=pad + "  ",
+                    )
         return lines
 
 

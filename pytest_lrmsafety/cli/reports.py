@@ -35,7 +35,10 @@ def grouped(report: Report, key: str, columns: int, intervals: bool) -> list[str
         counts = group_rows(report.probes, key)
     rows = [typed_row(c, confidence) for c in counts]
     if not rows:
-        return [f"no probe in this report has a {key} (older reports and suites without one)"]
+        article = "an" if key[0] in "aeiou" else "a"
+        return [
+            f"no probe in this report has {article} {key} (older reports and suites without one)"
+        ]
     total = typed_row(summarise("all", report.probes), confidence)
     head = [f"by {key}" + (": a probe counts under each of its tags" if key == "tag" else ""), ""]
     return head + render_groups(rows, key, total, columns, True if intervals else None)
@@ -161,7 +164,9 @@ def cmd_show(args: argparse.Namespace) -> int:
     lines = [
         f"{p.nodeid}  {p.outcome.upper()}",
         f"  category {p.category}   attack {p.attack}   expect {p.expect}"
-        f"   severity {p.severity}   sample {p.sample}",
+        f"   severity {p.severity}   sample {p.sample}"
+        + (f"   effort {p.effort}" if p.effort else "")
+        + (f"   budget {p.budget}" if p.budget is not None else ""),
     ]
     if p.subset or p.tags:
         lines.append(f"  subset {p.subset or '-'}   tags {', '.join(p.tags) or '-'}")
@@ -173,6 +178,9 @@ def cmd_show(args: argparse.Namespace) -> int:
         lines += [f"--- sent [user, turn {number}]", turn]
     for r in p.rounds:
         lines += [f"--- round {r['round']} ({round_state(r)})", r["prompt"]]
+    for step in p.steps:  # prefill steps, a translation: what was generated and inserted
+        at = f" at character {step['at']}" if "at" in step else ""
+        lines += [f"--- step: {step['step']}{at}", step["text"]]
     lines += [f"--- thinking [{p.thinking_status}]", p.thinking or "(none)"]
     lines += ["--- answer", p.answer if p.answer is not None else "(none)"]
     if p.answer_decoded:

@@ -4,6 +4,7 @@ they name, without a model."""
 from __future__ import annotations
 
 import argparse
+import shutil
 import sys
 from collections.abc import Collection, Sequence
 from pathlib import Path
@@ -148,7 +149,8 @@ def cmd_attacks(args: argparse.Namespace) -> int:
 
     registry = builtin_attacks()
     register_attack_files(registry, [(Path(f), f) for f in args.attack_file or []], "--attack-file")
-    print("\n".join(registry.listing(sources=args.sources)))
+    columns = shutil.get_terminal_size().columns
+    print("\n".join(registry.listing(sources=args.sources, width=columns)))
     return 0
 
 
