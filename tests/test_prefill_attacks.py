@@ -285,7 +285,7 @@ def test_the_listing_names_the_prefill_variants(pytester: pytest.Pytester) -> No
             "reasoning:",
             "*  budget_forcing *3 generations*needs prefill*",
             "*  empty_thinking *needs prefill*",
-            "*  hcot *style of the tested model*",
+            "*  hcot *the tested model's family's style and place*",
             "*  midtrace_insert *needs prefill*",
         ]
     )
