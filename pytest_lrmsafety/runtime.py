@@ -72,7 +72,8 @@ class Runtime:
     def attacks(self) -> AttackRegistry:
         """Built-in attacks plus those registered by hooks, made on first use."""
         if self._attacks is None:
-            attacks = builtin_attacks(model=clients.model_named(self.settings))
+            prefill = self.client is not None and self.client.supports_prefill
+            attacks = builtin_attacks(model=clients.model_named(self.settings), prefill=prefill)
             self.config.hook.pytest_lrmsafety_register_attacks(config=self.config, registry=attacks)
             s = self.settings
             files = list(zip(s.paths("attack_file"), s.attack_files, strict=True))

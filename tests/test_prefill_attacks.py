@@ -254,6 +254,11 @@ def test_hcot_takes_the_family_of_the_model_under_test(
     probe = probes(pytester.path / "r.json")["hcot"]
     assert STYLES["qwen3"].strip() in probe["messages"][-1]["content"]
     assert probe["attack_note"].startswith("hcot family qwen3: Qwen3 style")
+    # the test server's backend continues an assistant turn: the snippet is the thinking's start
+    assert probe["attack_note"].endswith(
+        "placed as a prefill of the thinking (the backend continues the turn)"
+    )
+    assert probe["messages"][-1]["role"] == "assistant"
 
     result = pytester.runpytest(*model_args(chat_server, "plain"), "--lrm-report-json=r.json")
     result.assert_outcomes(passed=1)
