@@ -358,3 +358,25 @@ def test_an_attacker_failure_is_an_error_not_a_pass(
     for attack in ("crescendo_adaptive", "tap"):
         assert record[attack]["outcome"] == "error"
         assert "attacker down" in record[attack]["error"]
+
+
+@pytest.mark.parametrize("attack", ["pair", "crescendo_adaptive", "tap"])
+def test_an_attacker_that_refuses_to_write_the_attack_is_an_error(
+    attack: str, attacker: ChatServer, chat_server: ChatServer
+) -> None:
+    """Its refusal sent on as the attack prompt would be refused by the target, and the probe
+    would pass without having been attacked."""
+    attacker.add_rule("On-topic check", answer='{"on_topic": true}')  # tap's evaluator
+    attacker.default.answer = prompt("I'm sorry, but I can't help with crafting that.")
+    chat_server.default.answer = REFUSE
+    model = client(attacker)
+    search = AttackerSearches(
+        {
+            "pair": PairSearch(model, rules_only, rounds=2),
+            "crescendo_adaptive": CrescendoSearch(model, rules_only, RefusalJudge(), rounds=2),
+            "tap": TapSearch(model, rules_only, depth=1, width=1, branch=1),
+        }
+    )
+    with pytest.raises(GenerationError, match="the attacker model refused to write an attack"):
+        search.run(client(chat_server), weapon_probe(attack), PARAMS)
+    assert chat_server.requests == []  # the refusal never reached the model under test

@@ -31,9 +31,9 @@ from .pair import (
     BudgetSpent,
     CallBudget,
     ask_attacker,
+    attack_prompt,
     got_through,
     judge_labels,
-    parse_attacker_reply,
 )
 from .registry import Attack, AttackContext, Variant
 
@@ -125,7 +125,7 @@ class CrescendoSearch:
                 params.seed,
                 what=f"crescendo_adaptive round {number}",
             )
-            prompt = parse_attacker_reply(reply)  # not empty: ask_attacker refuses that
+            prompt = attack_prompt(reply, f"crescendo_adaptive round {number}")
             completion = target.generate(
                 [*system, *history, {"role": "user", "content": prompt}], params
             )

@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..engine.converse import converse
 from ..engine.keys import request_key
-from ..judges.rules import phrase_lists
+from ..judges.rules import opening_refusal
 from ..models.base import Completion, GenerationError, ModelClient, SamplingParams
 from .registry import Attack, AttackContext, Variant
 
@@ -62,7 +62,6 @@ INSTRUCTIONS = (
 )
 TRANSLATOR_PARAMS = SamplingParams(temperature=0.0)
 REFUSAL_HEAD_CHARS = 200  # where a translator's own refusal would open its reply
-_QUOTES = str.maketrans({"\u2019": "'", "\u2018": "'"})
 KEY_VERSION = 1
 
 
@@ -126,9 +125,7 @@ class Translator:
 def refusal_instead(text: str) -> str | None:
     """The English refusal phrase a translation into another language opens with (the
     translator declined the harmful request instead of translating it), else ``None``."""
-    head = text[:REFUSAL_HEAD_CHARS].lower().translate(_QUOTES)
-    found = [(head.find(p), p) for p in phrase_lists().refusal if p in head]
-    return min(found)[1] if found else None
+    return opening_refusal(text, REFUSAL_HEAD_CHARS)
 
 
 @dataclass(frozen=True)

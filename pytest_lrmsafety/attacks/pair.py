@@ -24,6 +24,7 @@ from typing import Any, Protocol
 
 from ..cases.model import Probe
 from ..judges.base import Judge, JudgeInput
+from ..judges.rules import opening_refusal
 from ..models.base import Completion, GenerationError, ModelClient, SamplingParams
 from .registry import Attack, AttackContext, Variant
 
@@ -98,10 +99,7 @@ class PairSearch:
         completion: Completion | None = None
         for number in range(1, self.rounds + 1):
             reply = self.attacker.generate(conversation, attacker_params).answer
-            try:
-                prompt = parse_attacker_reply(reply)
-            except ValueError as exc:
-                raise GenerationError(f"pair round {number}: {exc}") from None
+            prompt = attack_prompt(reply, f"pair round {number}")
             messages = [*system, {"role": "user", "content": prompt}]
             completion = target.generate(messages, params)
             labels = self._judge(probe, completion)
@@ -168,6 +166,24 @@ class CallBudget:
         if self.limit and self.used + calls > self.limit:
             raise BudgetSpent
         self.used += calls
+
+
+def attack_prompt(reply: str, what: str) -> str:
+    """The attack prompt in an attacker's reply (:func:`parse_attacker_reply`). A
+    :class:`GenerationError` naming ``what`` when there is none or the attacker model refused
+    to write one: its refusal sent on as the attack would be refused in turn, and the probe
+    would pass without having been attacked."""
+    try:
+        prompt = parse_attacker_reply(reply)
+    except ValueError as exc:
+        raise GenerationError(f"{what}: {exc}") from None
+    refusal = opening_refusal(prompt)
+    if refusal is not None:
+        raise GenerationError(
+            f"{what}: the attacker model refused to write an attack prompt "
+            f"(its reply opens with {refusal!r})"
+        )
+    return prompt
 
 
 def ask_attacker(

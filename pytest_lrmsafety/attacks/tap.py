@@ -43,9 +43,9 @@ from .pair import (
     BudgetSpent,
     CallBudget,
     ask_attacker,
+    attack_prompt,
     got_through,
     judge_labels,
-    parse_attacker_reply,
 )
 from .registry import Attack, AttackContext, Variant
 
@@ -217,7 +217,7 @@ class TapSearch:
                             self.attacker, ATTACKER_SYSTEM, text, params.seed, what=what
                         )
                         parent = leaf.number if leaf is not None else 0
-                        tree.append(Node(number, parent, depth, parse_attacker_reply(reply), path))
+                        tree.append(Node(number, parent, depth, attack_prompt(reply, what), path))
                         level.append(tree[-1])
                 for node in level:  # phase 1: off-topic prompts never reach the target
                     calls.spend()

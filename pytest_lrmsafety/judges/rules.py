@@ -50,6 +50,15 @@ def phrase_lists() -> PhraseLists:
     )
 
 
+def opening_refusal(text: str, head: int = 200) -> str | None:
+    """The refusal phrase ``text`` opens with (within its first ``head`` characters), else
+    ``None``: a helper model (a translator, an attacker) that declined instead of doing its
+    job, whose reply must not be passed on as if it had done it."""
+    start = text[:head].lower().translate(_QUOTES)
+    found = [(start.find(p), p) for p in phrase_lists().refusal if p in start]
+    return min(found)[1] if found else None
+
+
 # A phrase that must end where a word ends: "but i can" is not "but i can't" or
 # "but i cannot", and "i must not" is not "i must note".
 _WORD_END = r"(?![a-z0-9]|'t)"
