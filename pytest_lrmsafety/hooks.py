@@ -33,6 +33,7 @@ from .plugin import lrm_model
 from .report.baseline import WORSE_WHEN_HIGHER, ReportError, load_report
 from .report.gate import Gate, GateSyntaxError, parse_gate
 from .report.scoreboard import META_KEY, RECORD_KEY
+from .report.skips import SKIP_KEY
 from .reporter import RunReporter
 from .runtime import RUNTIME, SERVE_URL_KEY, Runtime, get_runtime, sampling_for
 from .settings import Settings, resolve_settings
@@ -300,9 +301,15 @@ def pytest_runtest_makereport(
     # A setup that failed before lrm_outcome could record the probe (a user's fixture
     # raised): attach what the controller needs to count it as an error. Done here, not at
     # collection, because it is rare and collection must stay cheap for 100,000 probes.
-    if not report.failed or report.when != "setup":  # most reports: nothing to add
+    # A probe that skipped (the backend cannot run it) names its attack, for the report's
+    # count of skips by reason.
+    if report.when != "setup" or not (report.failed or report.skipped):  # most reports
         return report
     probe = probe_of(item)
+    if report.skipped:
+        if probe is not None:
+            report.user_properties.append((SKIP_KEY, probe.attack))
+        return report
     recorded = any(key == RECORD_KEY for key, _ in report.user_properties)
     if probe is not None and not recorded:
         report.user_properties.append((META_KEY, probe_meta(probe, item.nodeid)))

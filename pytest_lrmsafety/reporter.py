@@ -12,10 +12,12 @@ from .engine.partition import XdistPlanning
 from .errors import SuiteError
 from .progress import LiveProgress
 from .report.build import build_report, write_report
+from .report.layout import wrap
 from .report.markdown import render_markdown
 from .report.model import Report
 from .report.profile import render_study
 from .report.records import TextSpool, collect_record
+from .report.skips import SKIP_KEY, skip_reason
 from .report.terminal import render, render_triage
 from .runtime import Runtime
 
@@ -35,6 +37,7 @@ class RunReporter:
         self.collection_errors: list[str] = []
         self.write_errors: dict[str, str] = {}  # option -> why its report is missing
         self.taken: set[str] = set()  # node ids whose record this test's run gave
+        self.skips: dict[str, tuple[str, str]] = {}  # node id -> (attack, reason) of a skip
         self.texts = TextSpool()  # the records' texts, on disk until the report is written
         self.durations = self.config.getoption("durations", None) is not None  # 0: all
         self.progress = LiveProgress.install(self.config, runtime.settings.progress)
@@ -50,6 +53,10 @@ class RunReporter:
         # Under xdist the workers' reports arrive here too, user_properties included.
         # and drops its text from pytest's reports; the record kept leaves it in the spool
         collect_record(self.runtime.records, report, self.taken, self.texts)
+        if report.skipped:  # a probe the backend cannot run: its attack and reason count
+            attack = dict(report.user_properties).get(SKIP_KEY)
+            if attack is not None:
+                self.skips[report.nodeid] = (str(attack), skip_reason(report.longrepr))
         self.progress.on_report(self.runtime.engine)
         yield
         self._forget(report)
@@ -73,7 +80,8 @@ class RunReporter:
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
         self.progress.close()
         runtime = self.runtime
-        if not runtime.records:
+        skips = [s for nodeid, s in self.skips.items() if nodeid not in runtime.records]
+        if not runtime.records and not skips:
             return
         reasons = self.xdist.unrun_lines() if self.xdist is not None else []
         late = sum(1 for r in runtime.records.values() if DEADLINE_PASSED in (r.error or ""))
@@ -117,6 +125,7 @@ class RunReporter:
             min_probes=settings.gate_min_probes,
             profile=settings.profile,
             texts=self.texts,
+            skipped=skips,
         )
         self.config.stash[REPORT] = report
         self.config.hook.pytest_lrmsafety_report(config=self.config, report=report)
@@ -139,7 +148,8 @@ class RunReporter:
 
             self._write("--lrm-report-html", lambda: write_html(report, html_path))
         if settings.gate and exitstatus in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED):
-            broken = report.gate_verdict == "fail" or partial
+            # No probe ran (all skipped): no gate had anything to decide, which is no pass.
+            broken = report.gate_verdict == "fail" or partial or not report.totals.probes
             session.exitstatus = pytest.ExitCode.TESTS_FAILED if broken else pytest.ExitCode.OK
         if self.write_errors and session.exitstatus == pytest.ExitCode.OK:
             session.exitstatus = pytest.ExitCode.TESTS_FAILED  # a report CI waits for is missing
@@ -168,7 +178,7 @@ class RunReporter:
         engine = self.runtime.engine
         return engine.stats if engine is not None else None
 
-    def pytest_terminal_summary(self, terminalreporter: Any) -> None:
+    def pytest_terminal_summary(self, terminalreporter: Any, exitstatus: int) -> None:
         report = self.config.stash.get(REPORT, None)
         if report is None:
             return
@@ -184,7 +194,9 @@ class RunReporter:
                 terminalreporter.write_line(line)
         stats = self._engine_stats()
         if stats is not None:
-            terminalreporter.write_line(engine_line(stats))
+            interrupted = exitstatus == pytest.ExitCode.INTERRUPTED
+            for line in engine_lines(stats, width, interrupted=interrupted):
+                terminalreporter.write_line(line)
         for line in self.xdist.handover_lines() if self.xdist is not None else []:
             terminalreporter.write_line(line)
         client = self.runtime.client
@@ -207,16 +219,30 @@ class RunReporter:
             elif written:  # as pytest-html says where its page went: the absolute path
                 terminalreporter.write_line(f"report: {kind} written to {written.resolve()}")
         if self.runtime.settings.gate:
-            terminalreporter.write_line(
-                f"--lrm-gate: exit status is the gate verdict ({report.gate_verdict})"
-            )
+            if not report.totals.probes:
+                line = (
+                    f"--lrm-gate: no probe ran ({report.skipped.total} skipped): nothing was "
+                    "gated, which fails the run"
+                )
+            else:
+                line = f"--lrm-gate: exit status is the gate verdict ({report.gate_verdict})"
+            for wrapped in wrap(line, width):
+                terminalreporter.write_line(wrapped)
 
 
-def engine_line(stats: EngineStats) -> str:
+def engine_line(stats: EngineStats, *, interrupted: bool = False) -> str:
     """``engine: 1000 completions (820 from cache, 178 generated, 2 errors), 3 retries, 612
-    model calls``: a probe of several calls (turns, rounds, steps) is one completion."""
+    model calls``: a probe of several calls (turns, rounds, steps) is one completion. A run
+    that stopped first says how many of the planned ones arrived: ``engine: 68 of 367
+    planned completions before the interrupt (0 from cache, 68 generated, 0 errors)``."""
+    done = stats.done
+    if done < stats.planned:
+        when = " before the interrupt" if interrupted else ""
+        count = f"{done} of {stats.planned} planned completions{when}"
+    else:
+        count = f"{stats.planned} completions"
     return (
-        f"engine: {stats.planned} completions ({stats.from_cache} from cache, "
+        f"engine: {count} ({stats.from_cache} from cache, "
         f"{stats.generated} generated, {stats.errors} errors), {stats.retries} retries"
         # the calls of the model under test those took (a pair probe's rounds each count)
         + (f", {stats.model_calls} model calls" if stats.model_calls else "")
@@ -229,3 +255,21 @@ def engine_line(stats: EngineStats) -> str:
         )
         + (f"; {stats.cache_errors} results the cache could not keep" if stats.cache_errors else "")
     )
+
+
+def engine_lines(stats: EngineStats, width: int, *, interrupted: bool = False) -> list[str]:
+    """The engine line within ``width``, as the other summary lines wrap: broken after a
+    comma or semicolon outside brackets (a count and its words stay on one line) where the
+    parts fit, else between words."""
+    line = engine_line(stats, interrupted=interrupted)
+    pieces, depth, start = [], 0, 0
+    for i, char in enumerate(line):
+        depth += {"(": 1, ")": -1}.get(char, 0)
+        if char in ",;" and depth == 0 and line[i + 1 : i + 2] == " ":
+            pieces.append(line[start : i + 1])
+            start = i + 2
+    pieces.append(line[start:])
+    if max(map(len, pieces)) + 2 > width:
+        return wrap(line, width)
+    glued = " ".join(piece.replace(" ", "\0") for piece in pieces)  # a piece is one word
+    return [wrapped.replace("\0", " ") for wrapped in wrap(glued, width)]

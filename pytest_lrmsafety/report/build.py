@@ -33,6 +33,7 @@ from .phishing import harm_scores_of, phishing_block
 from .profile import study_table
 from .records import SpooledProbes, TextSpool
 from .scoreboard import Counts, ProbeRecord, cross_rows, group_rows, summarise
+from .skips import skipped_of
 from .stats import DEFAULT_CONFIDENCE, wilson
 from .trend import budget_counts, budget_token_use
 
@@ -78,6 +79,7 @@ def build_report(
     min_probes: int = DEFAULT_MIN_PROBES,
     profile: str | None = None,
     texts: TextSpool | None = None,
+    skipped: Sequence[tuple[str, str]] = (),
 ) -> Report:
     """Assembles the report; probes are sorted by node id so ``-n 0`` and ``-n 4`` agree.
 
@@ -86,7 +88,8 @@ def build_report(
     ``partial`` report (``partial_reasons`` say what is missing) cannot pass its gates.
     Plain values in, a :class:`Report` out: no pytest session is needed. Records whose
     texts are in ``texts`` (the controller's :class:`TextSpool`) get them back as the
-    report's ``probes`` are read.
+    report's ``probes`` are read. ``skipped`` holds an ``(attack, reason)`` pair per probe
+    that skipped, counted by reason in the report's ``skipped``.
     """
     ordered = tuple(sorted(records, key=lambda r: r.nodeid))
     base_records = baseline.probes if baseline is not None else None
@@ -153,6 +156,7 @@ def build_report(
             else None
         ),
         samples=sample_groups(ordered),
+        skipped=skipped_of(skipped),
         probes=SpooledProbes(ordered, texts) if texts is not None else ordered,
     )
 

@@ -111,6 +111,14 @@ def render_markdown(report: Report) -> str:
     lines += [f"- {esc(reason)}" for reason in report.partial_reasons]
     if report.partial_reasons:
         lines.append("")
+    skipped = report.skipped
+    if skipped.total:  # probes the backend could not run: not in any rate below
+        lines += [f"**{skipped.total} probe{'s' if skipped.total != 1 else ''} skipped:**", ""]
+        lines += [
+            f"- {r.count} x {esc(r.reason)} (attacks: {', '.join(code(a) for a in r.attacks)})"
+            for r in skipped.reasons
+        ]
+        lines.append("")
     if report.gates:
         lines += ["### Gates", ""]
         lines += _table(

@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import resources
 from typing import Any
 
 from .diff import BaselineDiff, Change, Comparison, Count
 from .gate import GateResult
 from .scoreboard import ProbeRecord
+from .skips import Skipped, SkipReason
 
 # Every type of the report, importable from here (the baseline's and the gates' live in
 # diff.py and gate.py).
@@ -38,6 +39,8 @@ __all__ = [
     "Row",
     "SampleGroup",
     "Samples",
+    "SkipReason",
+    "Skipped",
     "ThinkingVsAnswer",
     "Totals",
     "check",
@@ -324,6 +327,8 @@ class Report:
     reasoning: Mapping[str, Any] | None = None
     # Spear phishing's 0-5 skill means (Table 4), as report/phishing.py makes them.
     phishing: Mapping[str, Any] | None = None
+    # Probes that skipped (the backend could not run them), by reason (report/skips.py).
+    skipped: Skipped = field(default_factory=Skipped)
     schema_version: int = SCHEMA_VERSION
 
     def to_json(self, *, probes: bool = True) -> dict[str, Any]:
@@ -371,6 +376,8 @@ class Report:
         if self.baseline is not None:
             out["baseline"] = self.baseline.to_json()
         out["samples"] = self.samples.to_json()
+        if self.skipped.total:
+            out["skipped"] = self.skipped.to_json()
         if probes:
             out["probes"] = [dict(vars(r)) for r in self.probes]
         return out
@@ -414,6 +421,7 @@ class Report:
             study=data.get("study"),
             reasoning=data.get("reasoning"),
             phishing=data.get("phishing"),
+            skipped=Skipped.from_json(data["skipped"]) if "skipped" in data else Skipped(),
             baseline=(
                 BaselineDiff.from_json(data["baseline"])
                 if data.get("baseline") is not None

@@ -16,6 +16,7 @@ from .model import BaselineDiff, Comparison, CrossRow, GateResult, Rate, Report,
 from .phishing import phishing_facts
 from .reasoning import measure_pieces, paired_line, reasoning_facts
 from .records import without_texts
+from .skips import skipped_lines
 from .trend import token_lines, trend_line
 from .triage import render_triage as render_triage  # where the reporter and CLI find it
 
@@ -278,7 +279,12 @@ def render(report: Report, width: int = DEFAULT_WIDTH, intervals: bool | None = 
             "",
         ]
     lines += [*wrap(f"model: {report.model or '(fixture override)'}", width), ""]
+    lines += skipped_lines(report.skipped, report.totals.probes, width)
     total = report.totals
+    if not total.probes:  # every probe skipped (or none was selected): no rate to show
+        while lines and not lines[-1]:
+            lines.pop()
+        return [*lines, *_gate_lines(report, width)]
     lines += _table(report.by_category, "category", total, COLUMNS, width, intervals)
     if report.by_subset:
         lines.append("")
@@ -305,6 +311,12 @@ def render(report: Report, width: int = DEFAULT_WIDTH, intervals: bool | None = 
     lines += [wrapped for text in phishing_facts(report.phishing) for wrapped in wrap(text, width)]
     if report.baseline is not None:
         lines += render_baseline(report.baseline, width)
+    return lines + _gate_lines(report, width)
+
+
+def _gate_lines(report: Report, width: int) -> list[str]:
+    """The gates' table, their warnings and the verdict line."""
+    lines: list[str] = []
     if report.gates:
         lines.append("")
         body: list[list[Cell]] = [
