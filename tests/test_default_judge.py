@@ -4,6 +4,7 @@ model under test; and the LLM judge it asks, on a real server."""
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 from chat_server import ChatServer
@@ -146,9 +147,10 @@ def test_deepseek_r1_is_judged_by_deepseeks_chat_model_on_the_same_endpoint(
             "chat model on the same endpoint and key, the default judge for deepseek-r1)"
         ]
     )
-    result.stdout.fnmatch_lines(
-        ["engine: *verdicts: 0 from cache, 4 judged (3 judge model calls, * tokens)"]
-    )
+    engine = " ".join(" ".join(result.outlines).split())  # the engine line wraps at 80
+    assert re.search(
+        r"engine: .*verdicts: 0 from cache, 4 judged \(3 judge model calls, \d+ tokens\)", engine
+    ), engine
     judge_calls = [r for r in chat_server.requests if r["model"] == "deepseek-chat"]
     # refuses-001: its answer is a clear refusal (rules), its thinking goes to the judge;
     # vague-001: both go to the judge
