@@ -58,8 +58,7 @@ def unsupported(
         return f"{probe.attack}: needs a victim model (--lrm-victim-model or --lrm-judge-model)"
     if "translator" in probe.needs and not translator:
         return (
-            f"{probe.attack}: needs a translation model (--lrm-translator-model); off unless "
-            "asked"
+            f"{probe.attack}: needs a translation model (--lrm-translator-model); off unless asked"
         )
     if "prefill" in probe.needs and not client.supports_prefill:
         return (

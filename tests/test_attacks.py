@@ -91,8 +91,10 @@ def test_attack_keeps_the_system_prompt_and_changes_the_request(name: str) -> No
     # translate_*: the translator writes the request at run time
     # phishing: the case is the attacker's brief; the dialogue with the victim is run later
     attack = REGISTRY[name]
-    if name == "direct" or attack.family in ("attacker_model", "multilingual") or (
-        "victim" in attack.needs
+    if (
+        name == "direct"
+        or attack.family in ("attacker_model", "multilingual")
+        or ("victim" in attack.needs)
     ):
         assert v.messages == MESSAGES
         return
