@@ -252,6 +252,10 @@ def test_cache_stats_and_purge_of_a_run(
 ) -> None:
     folder = project.path / ".lrmsafety"
     assert UNSAFE.encode() in cache_bytes(folder)  # --lrm-redact or not: the cache keeps it
+    # The run's rule judges cache no verdict (they run again); a model judge's would be kept.
+    cache = Cache(folder)
+    cache.put_verdict("v0", Verdict(judge="llm", target="answer", label="compliance"))
+    cache.close()
     status, out, _ = cli(capsys, "cache", "stats", "--width", "120")
     assert status == 0
     lines = out.splitlines()

@@ -100,19 +100,33 @@ def test_key_depends_on_what_changes_the_output(chat_server: ChatServer) -> None
         other.stop()
 
 
+class CachedRules(RefusalJudge):
+    """The refusal rules with a cache identity, as a costly judge (a model) declares one."""
+
+    @property
+    def cache_identity(self) -> dict[str, object]:  # type: ignore[override]
+        return {"judge": "cached-rules", **self.identity}
+
+
 def test_verdicts_are_cached_apart(chat_server: ChatServer, tmp_path: Path) -> None:
     (probe,) = request_probes(1)
     first = Engine(client(chat_server), Cache(tmp_path, "rw"))
     completion = first.completion(probe, PARAMS)
     targets = [("answer", completion.answer)]
-    verdicts = first.verdicts(probe, completion, {"refusal": RefusalJudge()}, targets)
-    assert first.verdicts(probe, completion, {"refusal": RefusalJudge()}, targets) == verdicts
+    verdicts = first.verdicts(probe, completion, {"refusal": CachedRules()}, targets)
+    assert first.verdicts(probe, completion, {"refusal": CachedRules()}, targets) == verdicts
     assert (first.stats.verdicts_judged, first.stats.verdicts_cached) == (1, 0)  # asked twice
     first.close()
     rerun = Engine(client(chat_server), Cache(tmp_path, "rw"))
-    assert rerun.verdicts(probe, completion, {"refusal": RefusalJudge()}, targets) == verdicts
+    assert rerun.verdicts(probe, completion, {"refusal": CachedRules()}, targets) == verdicts
     assert (rerun.stats.verdicts_judged, rerun.stats.verdicts_cached) == (0, 1)
     rerun.close()
+    # The rules themselves are not cached: running them again costs less than a cache read.
+    for _ in range(2):
+        rules = Engine(client(chat_server), Cache(tmp_path, "rw"))
+        assert rules.verdicts(probe, completion, {"refusal": RefusalJudge()}, targets) == verdicts
+        assert (rules.stats.verdicts_judged, rules.stats.verdicts_cached) == (1, 0)
+        rules.close()
 
 
 def test_record_then_replay_without_a_model(chat_server: ChatServer, tmp_path: Path) -> None:

@@ -19,7 +19,6 @@ judge with no model. ``llm_aware`` asks the ``llm`` judge's model the same quest
 
 from __future__ import annotations
 
-import hashlib
 import re
 from dataclasses import dataclass
 from functools import cache
@@ -86,13 +85,11 @@ class AwarenessJudge(Judge):
 
     def __init__(self, phrases: AwarenessPhrases | None = None) -> None:
         self.phrases = phrases or awareness_phrases()
-        digest = hashlib.sha256(repr(self.phrases).encode("utf-8")).hexdigest()[:16]
-        self._identity: dict[str, object] = {"judge": self.name, "version": 1, "phrases": digest}
 
     @property
-    def cache_identity(self) -> dict[str, object]:
-        """Verdicts are cached under this: a change to the phrase lists is a new judge."""
-        return self._identity
+    def cache_identity(self) -> None:
+        """Not cached, like the refusal rules: a phrase match costs less than a cache read."""
+        return None
 
     def judge(self, item: JudgeInput) -> Verdict:
         phrase = recognised_risk(item.text, self.phrases)

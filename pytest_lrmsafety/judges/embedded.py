@@ -70,7 +70,7 @@ class EmbeddedJudge(Judge):
             "judge": self.name,
             "version": 2,
             "model": digest,
-            "phrases": self._rules.cache_identity["phrases"],
+            "phrases": self._rules.identity["phrases"],
             "thresholds": [safe_at, unsafe_at],
         }
 

@@ -110,12 +110,15 @@ class RefusalJudge(Judge):
     def __init__(self, phrases: PhraseLists | None = None) -> None:
         self.phrases = phrases or phrase_lists()
         digest = hashlib.sha256(repr(self.phrases).encode("utf-8")).hexdigest()[:16]
-        self._identity: dict[str, object] = {"judge": self.name, "version": 1, "phrases": digest}
+        # What the rules are (a change to the phrase lists is a new judge): part of the cache
+        # identity of the judges built on them (``default``, ``embedded``).
+        self.identity: dict[str, object] = {"judge": self.name, "version": 1, "phrases": digest}
 
     @property
-    def cache_identity(self) -> dict[str, object]:
-        """Verdicts are cached under this: a change to the phrase lists is a new judge."""
-        return self._identity
+    def cache_identity(self) -> None:
+        """Not cached: matching the phrase lists again costs less than reading a verdict back
+        (its key's digest, an SQLite query, a JSON decode), and a rerun still asks no model."""
+        return None
 
     def judge(self, item: JudgeInput) -> Verdict:
         text = item.text.translate(_QUOTES).lower()

@@ -55,14 +55,16 @@ class TieredJudge(Judge):
         self.thread_safe = harm is None or harm.thread_safe
         second = harm.name if harm is not None else "none (rules decide everything)"
         self.description = f"tiered: rules for clear refusals, then {second} ({why})"
-        harm_identity = harm.cache_identity if harm is not None else {}
+        harm_identity = harm.cache_identity if harm is not None else None
         self._identity: dict[str, Any] | None = (
             None
-            if harm_identity is None  # a harm judge that is not cached: neither is this
+            # rules alone, or a harm judge that is not cached: neither is this (rules cost
+            # less to run again than to read back)
+            if harm_identity is None
             else {
                 "judge": self.name,
                 "version": 1,
-                "rules": rules.cache_identity,
+                "rules": rules.identity,
                 "harm": harm_identity,
                 "clear_max_chars": CLEAR_REFUSAL_MAX_CHARS,
             }
