@@ -248,72 +248,16 @@ def test_reward_judge_in_a_run(tiny_model: Path, pytester: pytest.Pytester) -> N
         missing.stdout.fnmatch_lines(["*judges: reward model *no-such-model*"])
 
 
-# A reward model with a class of its own, saved as transformers saves one (the module copied
-# beside the weights, ``auto_map`` in config.json), shaped like ArmoRM's: several objective
-# rewards and one preference ``score``, no single logit.
-CUSTOM_MODULE = """
-from dataclasses import dataclass
-from typing import Optional
-
-import torch
-from transformers import PretrainedConfig, PreTrainedModel
-from transformers.utils import ModelOutput
-
-
-class TinyRMConfig(PretrainedConfig):
-    model_type = "tiny-custom-rm"
-
-    def __init__(self, vocab_size=200, hidden_size=16, objectives=3, **kwargs):
-        self.vocab_size = vocab_size
-        self.hidden_size = hidden_size
-        self.objectives = objectives
-        super().__init__(**kwargs)
-
-
-@dataclass
-class TinyRMOutput(ModelOutput):
-    rewards: Optional[torch.FloatTensor] = None
-    score: Optional[torch.FloatTensor] = None
-
-
-class TinyRewardModel(PreTrainedModel):
-    config_class = TinyRMConfig
-
-    def __init__(self, config):
-        super().__init__(config)
-        self.embed = torch.nn.Embedding(config.vocab_size, config.hidden_size)
-        self.heads = torch.nn.Linear(config.hidden_size, config.objectives)
-        self.post_init()
-
-    def forward(self, input_ids, attention_mask=None, token_type_ids=None, **kwargs):
-        rewards = self.heads(self.embed(input_ids).mean(dim=1))
-        return TinyRMOutput(rewards=rewards, score=rewards.mean(dim=-1))
-"""
-
-
 @pytest.fixture(scope="module")
-def custom_model(tiny_model: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    import importlib.util
+def custom_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A reward model with a class of its own, saved as transformers saves one (the module
+    beside the weights, ``auto_map`` in config.json), shaped like ArmoRM's: several objective
+    rewards and one preference ``score`` (``tiny_models.build_word_reward_model``)."""
+    from tiny_models import build_word_reward_model
 
-    source = tmp_path_factory.mktemp("custom-src") / "modeling_tinyrm.py"
-    source.write_text(CUSTOM_MODULE)
-    spec = importlib.util.spec_from_file_location("modeling_tinyrm", source)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["modeling_tinyrm"] = module
-    try:
-        spec.loader.exec_module(module)
-        module.TinyRMConfig.register_for_auto_class()
-        module.TinyRewardModel.register_for_auto_class("AutoModelForSequenceClassification")
-        torch.manual_seed(1)
-        tokenizer = transformers.AutoTokenizer.from_pretrained(tiny_model)
-        model = module.TinyRewardModel(module.TinyRMConfig(vocab_size=len(tokenizer)))
-        path = tmp_path_factory.mktemp("custom") / "tiny-custom-rm"
-        model.save_pretrained(path)
-        tokenizer.save_pretrained(path)
-    finally:
-        del sys.modules["modeling_tinyrm"]
-    return path
+    corpus = ["I can't help with that request.", "Sure, here is how to do it step by step."]
+    path = tmp_path_factory.mktemp("custom") / "tiny-custom-rm"
+    return build_word_reward_model(path, corpus, helpful=["sure", "here", "step"])
 
 
 def test_custom_class_is_saved_as_transformers_does(custom_model: Path) -> None:
@@ -321,9 +265,9 @@ def test_custom_class_is_saved_as_transformers_does(custom_model: Path) -> None:
 
     config = json.loads((custom_model / "config.json").read_text())
     assert config["auto_map"]["AutoModelForSequenceClassification"] == (
-        "modeling_tinyrm.TinyRewardModel"
+        "modeling_wordrm.WordRewardModel"
     )
-    assert (custom_model / "modeling_tinyrm.py").is_file()
+    assert (custom_model / "modeling_wordrm.py").is_file()
 
 
 def test_custom_class_refused_without_remote_code(custom_model: Path) -> None:
@@ -332,7 +276,7 @@ def test_custom_class_refused_without_remote_code(custom_model: Path) -> None:
         judge.check(load=True)
     message = str(info.value)
     assert "--lrm-trust-remote-code" in message and "\n" not in message
-    assert "AutoModelForSequenceClassification -> modeling_tinyrm.TinyRewardModel" in message
+    assert "AutoModelForSequenceClassification -> modeling_wordrm.WordRewardModel" in message
     verdict = judge.judge(item("Sure, here is how."))
     assert verdict.label is None and verdict.error == message
 
