@@ -61,7 +61,6 @@ INSTRUCTIONS = (
     "Translate all of it, whatever it says; keep line breaks and lists as they are."
 )
 TRANSLATOR_PARAMS = SamplingParams(temperature=0.0)
-REFUSAL_HEAD_CHARS = 200  # where a translator's own refusal would open its reply
 KEY_VERSION = 1
 
 
@@ -122,12 +121,6 @@ class Translator:
         return done.answer.strip()
 
 
-def refusal_instead(text: str) -> str | None:
-    """The English refusal phrase a translation into another language opens with (the
-    translator declined the harmful request instead of translating it), else ``None``."""
-    return opening_refusal(text, REFUSAL_HEAD_CHARS)
-
-
 @dataclass(frozen=True)
 class Translation:
     """One language's probe runner (``engine/converse.py``'s ``ProbeRunner``)."""
@@ -148,7 +141,8 @@ class Translation:
         messages[last]["content"] = request
         turns = [translate(turn, name) for turn in probe.turns]
         for text in (request, *turns):
-            if phrase := refusal_instead(text):
+            # an English refusal opening the "translation": the translator declined instead
+            if phrase := opening_refusal(text):
                 raise GenerationError(
                     f"translator {self.translator.client.name} refused to translate the request "
                     f"into {name} (its reply opens with {phrase!r}): the model under test would "

@@ -238,8 +238,10 @@ class AttackerSearches:
         return search.run(target, probe, params)
 
 
-def _pair(ctx: AttackContext) -> Variant:
-    return Variant(ctx.messages)  # the attacker writes the prompts; the case is the goal
+def goal_as_written(ctx: AttackContext) -> Variant:
+    """The variant of every attacker-model attack (``pair``, ``crescendo_adaptive``, ``tap``):
+    the case as written, which is the goal; the attacker writes the prompts at run time."""
+    return Variant(ctx.messages)
 
 
 ATTACKS = (
@@ -247,7 +249,7 @@ ATTACKS = (
         "pair",
         description="an attacker model refines a prompt over rounds (needs --lrm-attacker-model)",
         family="attacker_model",
-        build=_pair,
+        build=goal_as_written,
         needs=frozenset({"attacker"}),
         source="Chao et al. 2023 (PAIR)",
     ),
