@@ -150,6 +150,45 @@ def _probe_test(lrm_engine: Engine) -> None:
     """Declares what a collected probe needs; :meth:`ProbeItem.setup` does the work."""
 
 
+# Fixture infos (one per suite file: its items share it) whose closure is session-scoped
+# fixtures only, and that an item has set up through pytest's fixtures once.
+_SET_UP = pytest.StashKey[set[int]]()
+_SHOWS_FIXTURES = ("setupshow", "setuponly", "setupplan")
+
+
+def _note_set_up(item: ProbeItem) -> None:
+    """Remembers that the item's fixtures are set up, where each of them is session-scoped
+    (``lrm_engine``, ``lrm_model``, ``pytestconfig`` unless a conftest adds to them)."""
+    info = item._fixtureinfo
+    defs = info.name2fixturedefs
+    names = [name for name in info.names_closure if name != "request"]  # pytest's own
+    if all(name in defs and defs[name][-1].scope == "session" for name in names):
+        item.config.stash.setdefault(_SET_UP, set()).add(id(info))
+
+
+def _session_values(item: ProbeItem) -> dict[str, Any] | None:
+    """The values of the item's fixtures when all are session-scoped and already set up
+    (pytest would hand back the same cached values, at some cost per test), else ``None``:
+    an autouse or ``usefixtures`` fixture of narrower scope, a fixture that failed, or
+    ``--setup-show`` (which lists each test's fixtures) takes pytest's own path."""
+    info = item._fixtureinfo
+    if id(info) not in item.config.stash.get(_SET_UP, ()):
+        return None
+    option = item.config.option
+    if any(getattr(option, name, False) for name in _SHOWS_FIXTURES):
+        return None
+    values: dict[str, Any] = {}
+    for name in info.names_closure:
+        if name == "request":
+            values[name] = item._request
+            continue
+        cached = info.name2fixturedefs[name][-1].cached_result
+        if cached is None or cached[2] is not None:  # torn down, or it raised
+            return None
+        values[name] = cached[0]
+    return values
+
+
 class ProbeItem(pytest.Function):
     """One probe as a pytest test; fixtures (``lrm_model`` ...) resolve as for any test."""
 
@@ -160,7 +199,12 @@ class ProbeItem(pytest.Function):
         # The probe is decided during setup, as the lrm_outcome fixture would: a generation
         # or judge failure is then an ERROR, never a failed test. Calling it directly rather
         # than through four function-scoped fixtures keeps a cached rerun near plain speed.
-        super().setup()
+        values = _session_values(self)
+        if values is None:
+            super().setup()
+            _note_set_up(self)
+        else:  # what the fixtures would give again: their session-wide values, as they are
+            self.funcargs.update(values)
         engine = self.funcargs["lrm_engine"]
         assert isinstance(engine, Engine)
         self.lrm_decision = evaluate(self, self.lrm_probe, engine)

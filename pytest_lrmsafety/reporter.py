@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Generator
+from types import ModuleType
 from typing import Any
 
 import pytest
@@ -37,6 +38,8 @@ class RunReporter:
         self.collection_errors: list[str] = []
         self.write_errors: dict[str, str] = {}  # option -> why its report is missing
         self.taken: set[str] = set()  # node ids whose record this test's run gave
+        self.properties: bool | None = None  # whether a plugin may read them: at first report
+        self._terminal: Any = None  # pytest's terminal reporter (False: none), at first use
         self.skips: dict[str, tuple[str, str]] = {}  # node id -> (attack, reason) of a skip
         self.texts = TextSpool()  # the records' texts, on disk until the report is written
         self.durations = self.config.getoption("durations", None) is not None  # 0: all
@@ -52,7 +55,11 @@ class RunReporter:
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> Generator[None]:
         # Under xdist the workers' reports arrive here too, user_properties included.
         # and drops its text from pytest's reports; the record kept leaves it in the spool
-        collect_record(self.runtime.records, report, self.taken, self.texts)
+        if self.properties is None:  # every conftest is loaded by now
+            self.properties = properties_read(self.config)
+        collect_record(
+            self.runtime.records, report, self.taken, self.texts, properties=self.properties
+        )
         if report.skipped:  # a probe the backend cannot run: its attack and reason count
             attack = dict(report.user_properties).get(SKIP_KEY)
             if attack is not None:
@@ -72,8 +79,9 @@ class RunReporter:
             return
         if report.nodeid not in self.runtime.records:  # not a probe: pytest's as usual
             return
-        terminal = self.config.pluginmanager.get_plugin("terminalreporter")
-        kept = terminal.stats.get("") if terminal is not None else None
+        if self._terminal is None:
+            self._terminal = self.config.pluginmanager.get_plugin("terminalreporter") or False
+        kept = self._terminal.stats.get("") if self._terminal else None
         if kept and kept[-1] is report:
             kept.pop()
 
@@ -228,6 +236,19 @@ class RunReporter:
                 line = f"--lrm-gate: exit status is the gate verdict ({report.gate_verdict})"
             for wrapped in wrap(line, width):
                 terminalreporter.write_line(wrapped)
+
+
+def properties_read(config: pytest.Config) -> bool:
+    """Whether a plugin that may read the tests' ``user_properties`` sees their reports: JUnit
+    XML, or any plugin that is neither pytest's own nor this one (a report log, a conftest's
+    hook). Only then does each probe's teardown report get its ``lrm_*`` properties, whose
+    compact record costs a JSON text per probe."""
+    for impl in config.hook.pytest_runtest_logreport.get_hookimpls():
+        plugin = impl.plugin
+        module = plugin.__name__ if isinstance(plugin, ModuleType) else type(plugin).__module__
+        if module == "_pytest.junitxml" or not module.startswith(("_pytest.", "pytest_lrmsafety.")):
+            return True
+    return False
 
 
 def engine_line(stats: EngineStats, *, interrupted: bool = False) -> str:

@@ -122,3 +122,59 @@ def test_the_package_is_left_out_of_assertion_rewriting(pytester: pytest.Pyteste
     marked.add("pytest_lrmsafety")  # as pytest marks it for a wheel's pytest11 entry point
     skip_assertion_rewriting(config.pluginmanager)
     assert "pytest_lrmsafety" not in marked
+
+
+# A conftest that counts the fixtures each probe gets, and a session fixture's setups.
+COUNTING = """
+import json
+import pytest
+
+calls = {"per_test": 0, "session": 0, "seen": []}
+
+@pytest.fixture(scope="session")
+def lrm_model(pytestconfig, lrm_model):  # the plugin's model, wrapped: set up once
+    calls["session"] += 1
+    return lrm_model
+
+AUTOUSE
+
+def pytest_runtest_teardown(item):
+    calls["seen"].append(sorted(k for k in item.funcargs if k != "request"))
+
+def pytest_sessionfinish(session):
+    with open("calls.json", "w") as out:
+        json.dump(calls, out)
+"""
+PER_TEST = """
+@pytest.fixture(autouse=True)
+def per_test():
+    calls["per_test"] += 1
+"""
+
+
+@pytest.mark.parametrize("autouse", [False, True], ids=["session-only", "per-test-autouse"])
+def test_probes_get_their_fixtures_whether_or_not_pytest_resolves_them_each_time(
+    pytester: pytest.Pytester, chat_server: ChatServer, autouse: bool
+) -> None:
+    """A probe whose fixtures are all session-scoped and set up takes their values as they
+    are (the cheap path); one that also asks for a narrower fixture (an autouse in a
+    conftest) goes through pytest's fixtures each time, so that fixture runs for every probe."""
+    project = make_project(pytester, chat_server)
+    project.makeconftest(COUNTING.replace("AUTOUSE", PER_TEST if autouse else ""))
+    result = project.runpytest(*model_args(chat_server), "-p", "no:randomly")
+    result.assert_outcomes(passed=3, failed=4)
+    calls = json.loads((project.path / "calls.json").read_text())
+    assert calls["session"] == 1
+    assert calls["per_test"] == (7 if autouse else 0)
+    expected = sorted(["lrm_engine", "lrm_model", "pytestconfig"] + ["per_test"] * autouse)
+    assert calls["seen"] == [expected] * 7  # every probe holds the fixtures' values
+
+
+def test_setup_show_lists_the_fixtures_of_every_probe(
+    pytester: pytest.Pytester, chat_server: ChatServer
+) -> None:
+    project = make_project(pytester, chat_server)
+    result = project.runpytest(*model_args(chat_server), "--setup-show")
+    result.assert_outcomes(passed=3, failed=4)
+    used = [line for line in result.outlines if "(fixtures used: lrm_engine" in line]
+    assert len([line for line in used if "::" in line]) == 7

@@ -468,27 +468,9 @@ class Engine:
         judges: Mapping[str, Judge],
         targets: Sequence[tuple[str, str]],
     ) -> list[Verdict]:
-        context = {
-            "messages": [dict(m) for m in probe.messages],
-            "category": probe.case.category,
-            "expect": probe.case.expect,
-            "goal": probe.case.goal_text,  # judges weigh the text against it
-            # A suite's own rubrics change what the llm judge is asked: part of the key.
-            "rubrics": {name: digest for name, (_, digest) in probe.case.rubrics.items()},
-        }
-        # What else a judge may read (the benchmark judge picks its protocol by the subset;
-        # CyberSecEval's asks the judge question): in the key only where set, so other
-        # cases' keys stay as they were.
-        for extra in ("subset", "judge_question"):
-            if getattr(probe.case, extra):
-                context[extra] = getattr(probe.case, extra)
-        keys = {
-            (name, target): verdict_key(identity, target, text, context)
-            for name, judge in judges.items()
-            if (identity := judge.cache_identity)
-            for target, text in targets
-        }
-        known = self.cache.get_verdicts(list(keys.values()))  # one query for the probe
+        identities = {name: judge.cache_identity for name, judge in judges.items()}
+        keys = self._verdict_keys(probe, identities, targets) if any(identities.values()) else {}
+        known = self.cache.get_verdicts(list(keys.values())) if keys else {}  # one query
         verdicts = []
         for name, judge in judges.items():
             for target, text in targets:
@@ -507,6 +489,34 @@ class Engine:
                         self._cache_write(self.cache.put_verdict, key, verdict)
                 verdicts.append(verdict)
         return verdicts
+
+    @staticmethod
+    def _verdict_keys(
+        probe: Probe,
+        identities: Mapping[str, Mapping[str, Any] | None],
+        targets: Sequence[tuple[str, str]],
+    ) -> dict[tuple[str, str], str]:
+        """The cache keys of the verdicts of judges that cache (rule judges do not)."""
+        context = {
+            "messages": [dict(m) for m in probe.messages],
+            "category": probe.case.category,
+            "expect": probe.case.expect,
+            "goal": probe.case.goal_text,  # judges weigh the text against it
+            # A suite's own rubrics change what the llm judge is asked: part of the key.
+            "rubrics": {name: digest for name, (_, digest) in probe.case.rubrics.items()},
+        }
+        # What else a judge may read (the benchmark judge picks its protocol by the subset;
+        # CyberSecEval's asks the judge question): in the key only where set, so other
+        # cases' keys stay as they were.
+        for extra in ("subset", "judge_question"):
+            if getattr(probe.case, extra):
+                context[extra] = getattr(probe.case, extra)
+        return {
+            (name, target): verdict_key(identity, target, text, context)
+            for name, identity in identities.items()
+            if identity
+            for target, text in targets
+        }
 
     def close(self) -> None:
         self.closed = True

@@ -72,6 +72,12 @@ def _whole_words(phrases: tuple[str, ...]) -> re.Pattern[str]:
     return re.compile(f"{_WORD_START}(?:{alternatives}){_WORD_END}")
 
 
+@cache
+def _anywhere(phrases: tuple[str, ...]) -> re.Pattern[str]:
+    """One pattern for a whole list, matching inside words too."""
+    return re.compile("|".join(re.escape(p) for p in phrases))
+
+
 def _find(
     text: str, phrases: tuple[str, ...], *, last: bool = False, whole: bool = False
 ) -> tuple[int, str] | None:
@@ -89,12 +95,17 @@ def _find(
         else:
             found = _whole_words(phrases).search(text)
         return (found.start(), found.group()) if found else None
+    if not last:  # the leftmost occurrence; at one position the first alternative wins
+        if not phrases:
+            return None
+        found = _anywhere(phrases).search(text)
+        return (found.start(), found.group()) if found else None
     best: tuple[int, str] | None = None
     for phrase in phrases:
-        pos = text.rfind(phrase) if last else text.find(phrase)
+        pos = text.rfind(phrase)
         if pos < 0:
             continue
-        if best is None or (pos > best[0] if last else pos < best[0]):
+        if best is None or pos > best[0]:
             best = (pos, phrase)
     return best
 

@@ -87,6 +87,8 @@ class TextSpool:
     def __init__(self) -> None:
         self._file: IO[bytes] | None = None
         self._at: dict[str, tuple[int, int]] = {}  # node id -> (offset, length)
+        self._end = 0  # where the next text goes
+        self._read = False  # whether the file's position moved back for a read
 
     def keep(self, record: ProbeRecord) -> ProbeRecord:
         """The record without its texts, which go to the file."""
@@ -98,9 +100,12 @@ class TextSpool:
             # open for the whole run (closed by close(), or with the process)
             self._file = tempfile.TemporaryFile(prefix="lrmsafety-texts-")  # noqa: SIM115
         data = json.dumps(texts).encode("ascii")  # \u escapes: a lone surrogate is kept too
-        self._file.seek(0, 2)
-        self._at[record.nodeid] = (self._file.tell(), len(data))
+        if self._read:  # back to the end after a read; else writes stay in io's buffer
+            self._file.seek(self._end)
+            self._read = False
+        self._at[record.nodeid] = (self._end, len(data))
         self._file.write(data)
+        self._end += len(data)
         empty: dict[str, Any] = {k: _EMPTY[k]() for k in texts}
         return _copy_with(record, empty)
 
@@ -110,6 +115,7 @@ class TextSpool:
         if at is None or self._file is None:
             return record
         self._file.seek(at[0])
+        self._read = True
         return _copy_with(record, json.loads(self._file.read(at[1])))
 
     def close(self) -> None:
@@ -117,6 +123,7 @@ class TextSpool:
             self._file.close()
             self._file = None
             self._at.clear()
+            self._end, self._read = 0, False
 
 
 def _copy_with(record: ProbeRecord, changes: dict[str, Any]) -> ProbeRecord:
@@ -178,6 +185,8 @@ def collect_record(
     report: pytest.TestReport,
     taken: set[str] | None = None,
     spool: TextSpool | None = None,
+    *,
+    properties: bool = True,
 ) -> None:
     """Keeps the newest record of each probe in ``records`` (by node id).
 
@@ -189,8 +198,9 @@ def collect_record(
     text leaves every report at once: pytest's terminal reporter keeps every report to the
     end of the run, so texts left there would grow memory with each probe. The setup and
     call reports lose the record; the teardown report (the one JUnit XML reads) gets the
-    compact properties of :func:`junit_properties`. With ``spool`` too, the record kept
-    leaves its texts there (:class:`TextSpool`).
+    compact properties of :func:`junit_properties` when ``properties`` (a JUnit XML or a
+    report log was asked for: nothing else reads them, and they cost a JSON text per probe).
+    With ``spool`` too, the record kept leaves its texts there (:class:`TextSpool`).
     """
     props = dict(report.user_properties)
     if taken is not None and (RECORD_KEY in props or report.nodeid in taken):
@@ -201,7 +211,8 @@ def collect_record(
             taken.add(nodeid)
         if report.when == "teardown":
             taken.discard(nodeid)
-            report.user_properties = junit_properties(report.user_properties, records[nodeid])
+            if properties:
+                report.user_properties = junit_properties(report.user_properties, records[nodeid])
         elif RECORD_KEY in props:
             report.user_properties = [p for p in report.user_properties if p[0] != RECORD_KEY]
     elif RECORD_KEY in props and report.when == "teardown":  # once per probe, not per phase
