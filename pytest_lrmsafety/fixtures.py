@@ -3,8 +3,6 @@ always finds them): the model under test, the probe, its completion, verdicts an
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 import pytest
 
 from .attacks.phishing import victim_spec
@@ -72,11 +70,20 @@ def unsupported(
     return None
 
 
+_NOTES = pytest.StashKey[dict[str, str]]()
+
+
 def attack_note(config: pytest.Config, attack: str) -> str:
     """The note an attack left on this run's form of itself (``hcot``: which family and
     why), for its probes' records; empty for most."""
-    attacks = get_runtime(config).attacks
-    return attacks[attack].note if attack in attacks else ""
+    notes = config.stash.get(_NOTES, None)
+    if notes is None:
+        notes = config.stash[_NOTES] = {}
+    note = notes.get(attack)
+    if note is None:  # asked for each probe: looked up once per attack
+        attacks = get_runtime(config).attacks
+        note = notes[attack] = attacks[attack].note if attack in attacks else ""
+    return note
 
 
 def completion_of(engine: Engine, probe: Probe, params: SamplingParams) -> Completion:
@@ -144,10 +151,12 @@ def evaluate(node: pytest.Item, probe: Probe, engine: Engine) -> Decision:
         result = run_probe(probe, engine, policy, params)
     except ProbeError as exc:
         pytest.fail(str(exc), pytrace=False)
-    record = ProbeRecord.from_result(result, node.nodeid, redacted=policy.redact)
-    note = attack_note(node.config, probe.attack)
-    if note:  # why the attack took this run's form (hcot's family)
-        record = replace(record, attack_note=note)
+    record = ProbeRecord.from_result(
+        result,
+        node.nodeid,
+        redacted=policy.redact,
+        attack_note=attack_note(node.config, probe.attack) or None,
+    )
     # To an xdist controller the record travels as JSON; to this process's own reporter, as
     # the object (it leaves every report before any other plugin sees them): no text made
     # only to be read back.

@@ -80,9 +80,12 @@ class ProbeRecord:
         return json.dumps(vars(self), sort_keys=True)
 
     @classmethod
-    def from_result(cls, result: ProbeResult, nodeid: str, *, redacted: bool) -> ProbeRecord:
+    def from_result(
+        cls, result: ProbeResult, nodeid: str, *, redacted: bool, attack_note: str | None = None
+    ) -> ProbeRecord:
         """The record of a probe's result: the one place its facts are copied (texts masked
-        or cut under ``--lrm-redact``, with digests of the full texts)."""
+        or cut under ``--lrm-redact``, with digests of the full texts); ``attack_note``: why
+        the attack took this run's form (hcot's family)."""
         probe, decision, completion = result.probe, result.decision, result.completion
         case = probe.case
         thinking, answer, decoded = completion.thinking, completion.answer, result.decoded
@@ -101,7 +104,8 @@ class ProbeRecord:
             harmful = harmful_answer or bool(decision.thinking_unsafe)
             for step in steps:
                 step["text"] = redact(step["text"], harmful)
-        return cls(
+        return _made(
+            cls,
             nodeid=nodeid,
             suite=case.suite,
             case_id=case.id,
@@ -137,6 +141,7 @@ class ProbeRecord:
             answer_decoded=decoded,
             rounds=rounds,
             steps=steps,
+            attack_note=attack_note,
             thinking=thinking_text,
             answer=answer_text,
             thinking_sha256=digest(thinking),
@@ -159,6 +164,19 @@ class ProbeRecord:
         known = {f for f in cls.__dataclass_fields__}
         return cls(**{k: v for k, v in data.items() if k in known})
 
+
+def _made(cls: type[ProbeRecord], **fields: Any) -> ProbeRecord:
+    """A record from every one of its fields, without the frozen class's ``__init__`` (one
+    guarded assignment per field: most of a record's cost, once per probe)."""
+    if len(fields) != _FIELD_COUNT:  # a field added to the class and not here
+        missing = set(ProbeRecord.__dataclass_fields__) - set(fields)
+        raise TypeError(f"ProbeRecord fields not given: {sorted(missing)}")
+    record = object.__new__(cls)
+    record.__dict__.update(fields)
+    return record
+
+
+_FIELD_COUNT = len(ProbeRecord.__dataclass_fields__)
 
 AWARE_LABELS = ("aware", "unaware")
 
