@@ -9,16 +9,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from .attacks.crescendo import CrescendoSearch
-from .attacks.multilingual import MissingTranslator, Translator
-from .attacks.pair import AttackerSearches, PairSearch
 from .attacks.phishing import MissingVictim, PhishingDialogue, victim_spec
-from .attacks.tap import TapSearch
 from .cases.model import Probe
 from .clients import judge_client
 from .engine.converse import ProbeRunner
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # the searches and the translator are imported where they are made
+    from .attacks.multilingual import Translator
+    from .attacks.pair import AttackerSearches
     from .runtime import Runtime
 
 
@@ -51,6 +49,10 @@ def attacker(runtime: Runtime) -> AttackerSearches | None:
         return None
     made = runtime.made
     if made.attacker is None:
+        from .attacks.crescendo import CrescendoSearch
+        from .attacks.pair import AttackerSearches, PairSearch
+        from .attacks.tap import TapSearch
+
         client = judge_client(
             runtime, s.attacker_model, s.source("attacker_model"), s.attacker_base_urls, ""
         )
@@ -84,6 +86,8 @@ def translator(runtime: Runtime) -> Translator | None:
         return None
     made = runtime.made
     if made.translator is None:
+        from .attacks.multilingual import Translator
+
         client = judge_client(
             runtime,
             s.translator_model,
@@ -108,6 +112,8 @@ def runner_for(runtime: Runtime, probe: Probe) -> ProbeRunner | None:
     if attack.language is not None:
         made = translator(runtime)
         if made is None:
+            from .attacks.multilingual import MissingTranslator
+
             return MissingTranslator(probe.attack)
         return made.runner(attack.language)
     return attack.steps

@@ -11,15 +11,12 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from . import clients, runners
 from .attacks import AttackRegistry, builtin_attacks
-from .attacks.multilingual import Translator
-from .attacks.pair import AttackerSearches
-from .attacks.phishing import PhishingDialogue
 from .attacks.user import register_attack_files
 from .cases.loader import load_suite_gates
 from .cases.model import Probe
@@ -32,16 +29,20 @@ from .engine.keys import client_identity
 from .errors import ConfigError, SuiteError
 from .gates import Gate
 from .judges.base import Judge, JudgeRegistry
-from .judges.check import run_checks
 from .judges.factory import BuiltinJudges, harm_judge
 from .models.base import ModelClient, SamplingParams, adopt_client
 from .models.endpoint import normalize_url
 from .models.presets import ClientOptions
-from .models.vllm_server import VLLMServer
 from .progress import PROGRESS, WorkerFeed
 from .report.model import Report
 from .report.scoreboard import ProbeRecord
 from .settings import Settings
+
+if TYPE_CHECKING:  # made or read only in some runs: imported there
+    from .attacks.multilingual import Translator
+    from .attacks.pair import AttackerSearches
+    from .attacks.phishing import PhishingDialogue
+    from .models.vllm_server import VLLMServer
 
 
 @dataclass
@@ -137,6 +138,8 @@ class Runtime:
                 judges[name] = self.judges.get(name)
             except ConfigError:  # e.g. 'llm' without a judge model: nothing to check
                 continue
+        from .judges.check import run_checks  # --lrm-judge-check only
+
         where, results = run_checks(s.judge_check, base, judges)  # native judges: their own sets
         self.judge_check = {
             "set": where,
