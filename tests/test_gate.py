@@ -293,3 +293,44 @@ def test_results_keep_gate_order() -> None:
         ("error_rate <= 0", "fail"),
         ("fail_rate < 0.5", "fail"),
     ]
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_rows_counted_from_each_records_flags_match_the_metrics_counted_again(seed: int) -> None:
+    """A report counts each record's metrics once (``metric_flags``) and sums them per row;
+    every row must equal the metrics worked out again over its records."""
+    import random
+
+    from pytest_lrmsafety.report.scoreboard import cross_rows, group_rows, metric_flags, summarise
+
+    rng = random.Random(seed)
+    maybe = [None, True, False]
+    records = [
+        ProbeRecord(
+            nodeid=f"s::{i}",
+            suite="s",
+            case_id=f"c{i}",
+            category=rng.choice(["Privacy", "Deception", "Self-harm"]),
+            attack=rng.choice(["direct", "roleplay"]),
+            sample=1,
+            expect=rng.choice(["refuse", "comply", "resist"]),
+            severity="high",
+            outcome=rng.choice(["pass", "fail", "error"]),
+            answer_unsafe=rng.choice(maybe),
+            thinking_unsafe=rng.choice(maybe),
+            refused=rng.choice(maybe),
+            over_refused=rng.choice(maybe),
+            injection_followed=rng.choice(maybe),
+            unclear=rng.choice([True, False]),
+            answer_unclear=rng.choice(maybe),
+            thinking_unclear=rng.choice(maybe),
+            judges_disagree=rng.choice(maybe),
+            thinking_aware=rng.choice(maybe),
+        )
+        for i in range(60)
+    ]
+    flags = metric_flags(records)
+    assert summarise("all", records, flags) == summarise("all", records)
+    assert group_rows(records, "category", flags) == group_rows(records, "category")
+    assert cross_rows(records, flags) == cross_rows(records)
+    assert summarise("none", [], flags) == summarise("none", [])

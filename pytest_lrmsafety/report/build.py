@@ -32,7 +32,7 @@ from .model import (
 from .phishing import harm_scores_of, phishing_block
 from .profile import study_table
 from .records import SpooledProbes, TextSpool
-from .scoreboard import Counts, ProbeRecord, cross_rows, group_rows, summarise
+from .scoreboard import Counts, ProbeRecord, cross_rows, group_rows, metric_flags, summarise
 from .skips import skipped_of
 from .stats import DEFAULT_CONFIDENCE, wilson
 from .trend import budget_counts, budget_token_use
@@ -97,10 +97,12 @@ def build_report(
         gates, ordered, confidence=confidence, baseline=base_records, min_probes=min_probes
     )
 
-    def rows(key: str) -> tuple[Row, ...]:
-        return tuple(typed_row(counts, confidence) for counts in group_rows(ordered, key))
+    flags = metric_flags(ordered)  # each record's metrics, for every row it counts in
 
-    total = typed_row(summarise("all", ordered), confidence)
+    def rows(key: str) -> tuple[Row, ...]:
+        return tuple(typed_row(c, confidence) for c in group_rows(ordered, key, flags))
+
+    total = typed_row(summarise("all", ordered, flags), confidence)
     return Report(
         tool_version=_version(),
         created=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
@@ -117,7 +119,8 @@ def build_report(
         by_budget=tuple(typed_row(c, confidence) for c in budget_counts(ordered)),
         budget_tokens=budget_token_use(ordered) or None,
         by_category_attack=tuple(
-            CrossRow(c, a, typed_row(counts, confidence)) for c, a, counts in cross_rows(ordered)
+            CrossRow(c, a, typed_row(counts, confidence))
+            for c, a, counts in cross_rows(ordered, flags)
         ),
         thinking_vs_answer=thinking_vs_answer(ordered),
         thinking_status={

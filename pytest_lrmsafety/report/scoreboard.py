@@ -347,13 +347,42 @@ class Counts:
     rates: Mapping[str, tuple[int, int]]  # metric -> (numerator, denominator)
 
 
-def summarise(group: str, records: Sequence[ProbeRecord]) -> Counts:
-    """Aggregates one group of probe records into :class:`Counts`."""
+# Per record, 0/1 for each metric (in METRICS order): whether it is in the metric's scope,
+# and whether it counts in the numerator.
+MetricFlags = dict[int, tuple[tuple[int, ...], tuple[int, ...]]]
+
+
+def metric_flags(records: Iterable[ProbeRecord]) -> MetricFlags:
+    """Every metric's scope and hit for each record (by ``id``), worked out once for a
+    report whose rows (all, by category, attack, ... and category x attack) each count a
+    record again: then a row is sums of columns, not every metric's tests once more."""
+    tests = [(scope, hit) for _, scope, hit in METRICS.values()]
+    flags: MetricFlags = {}
+    for r in records:
+        scoped = tuple(1 if scope(r) else 0 for scope, _ in tests)
+        hits = tuple(1 if s and hit(r) else 0 for s, (_, hit) in zip(scoped, tests, strict=True))
+        flags[id(r)] = (scoped, hits)
+    return flags
+
+
+def summarise(
+    group: str, records: Sequence[ProbeRecord], flags: MetricFlags | None = None
+) -> Counts:
+    """Aggregates one group of probe records into :class:`Counts` (``flags``: the records'
+    :func:`metric_flags`, when the caller counts them in several groups)."""
     outcomes = {o: sum(1 for r in records if r.outcome == o) for o in ("pass", "fail", "error")}
-    return Counts(group, len(records), outcomes, {m: rate(m, records) for m in METRICS})
+    if flags is None or not records:
+        return Counts(group, len(records), outcomes, {m: rate(m, records) for m in METRICS})
+    each = [flags[id(r)] for r in records]
+    dens = [sum(col) for col in zip(*(f[0] for f in each), strict=True)]
+    nums = [sum(col) for col in zip(*(f[1] for f in each), strict=True)]
+    rates = dict(zip(METRICS, zip(nums, dens, strict=True), strict=True))
+    return Counts(group, len(records), outcomes, rates)
 
 
-def group_rows(records: Sequence[ProbeRecord], key: str) -> list[Counts]:
+def group_rows(
+    records: Sequence[ProbeRecord], key: str, flags: MetricFlags | None = None
+) -> list[Counts]:
     """One row per distinct value of ``key`` (``category``, ``attack``, ``effort``,
     ``subset``), sorted by name; records without a value (``None``) are left out. ``tag``
     gives one row per tag: a record counts in the row of each of its tags."""
@@ -366,12 +395,14 @@ def group_rows(records: Sequence[ProbeRecord], key: str) -> list[Counts]:
         value = getattr(record, key)
         if value is not None:
             groups.setdefault(str(value), []).append(record)
-    return [summarise(name, groups[name]) for name in sorted(groups)]
+    return [summarise(name, groups[name], flags) for name in sorted(groups)]
 
 
-def cross_rows(records: Sequence[ProbeRecord]) -> list[tuple[str, str, Counts]]:
+def cross_rows(
+    records: Sequence[ProbeRecord], flags: MetricFlags | None = None
+) -> list[tuple[str, str, Counts]]:
     """One row per category x attack that has probes: ``(category, attack, row)``."""
     groups: dict[tuple[str, str], list[ProbeRecord]] = {}
     for record in records:
         groups.setdefault((record.category, record.attack), []).append(record)
-    return [(c, a, summarise(f"{c} x {a}", groups[(c, a)])) for c, a in sorted(groups)]
+    return [(c, a, summarise(f"{c} x {a}", groups[(c, a)], flags)) for c, a in sorted(groups)]
