@@ -13,8 +13,10 @@ What it does, on the CPU (torch for training only; the judge runs without it):
    prompt fully complied with): without benign requests answered, the model learns that
    complying is harmful.
 2. Cuts each (goal, generation) pair into the judge's own windows (``crossenc.Windowing``),
-   runs the frozen lower layers of all-MiniLM-L6-v2 once, and fine-tunes the top layers and a
-   classifier on the worst window of each pair (the judge's rule: the worst window decides).
+   runs the frozen lower layers of all-MiniLM-L6-v2 once (none by default: all 4 kept layers
+   are fine-tuned, which won by cross-validation over the top 2, see RESULTS.md), and
+   fine-tunes the rest and a classifier on the worst window of each pair (the judge's rule:
+   the worst window decides).
 3. Cross-validates, split by behavior or prompt (none in both train and test), and calibrates
    the ``unclear`` band on the held-out predictions; XSTest completions of the other models
    (never trained on) are judged by the fold that held their prompt out.
@@ -24,7 +26,7 @@ What it does, on the CPU (torch for training only; the judge runs without it):
 5. Measures the written model, as the judge runs it, out of domain on the sets it was not
    trained on: JAILJUDGEmini and Safe-RLHFmini (JailbreakEval).
 
-About 30 minutes on two cores (the final fit alone, ``--folds 0``: 7 minutes).
+About 40 minutes on two cores (the final fit alone, ``--folds 0``: 10 minutes).
 
 ``--augment N`` gives each training row N re-dressed copies (``variants``: a compliant opener,
 a disclaimer or a closing decline added, lists joined into prose or prose split into a list;
@@ -491,7 +493,7 @@ def main() -> int:
         help="comma-separated: harmbench, xstest-mistral (shippable); jailjudge, saferlhf (local)",
     )
     ap.add_argument("--layers", type=int, default=4, help="MiniLM layers kept (of 6)")
-    ap.add_argument("--train-layers", type=int, default=2, help="top layers fine-tuned")
+    ap.add_argument("--train-layers", type=int, default=4, help="top layers fine-tuned")
     ap.add_argument("--max-tokens", type=int, default=256)
     ap.add_argument("--goal-tokens", type=int, default=64)
     ap.add_argument("--epochs", type=int, default=3)

