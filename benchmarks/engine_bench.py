@@ -266,10 +266,13 @@ def main() -> int:
     parser.add_argument(
         "--before",
         type=Path,
-        help="a folder holding the plugin's package before a change: measured beside it (5)",
+        help="a folder holding the plugin's package before a change: measured beside it (2, 5)",
     )
     parser.add_argument(
         "--only", type=int, action="append", help="run only this section (repeatable)"
+    )
+    parser.add_argument(
+        "--repeat", type=int, default=3, help="interleaved runs of each kind in section 2"
     )
     args = parser.parse_args()
     only = set(args.only or (1, 2, 3, 4, 5))
@@ -355,11 +358,13 @@ def main() -> int:
                 load_before = os.getloadavg()[0]
                 warms: list[Run] = []
                 plains: list[Run] = []
-                for _ in range(3):
-                    warms.append(
-                        run_pytest(project, *model, "-q", "--lrm-concurrency", str(concurrency))
-                    )
+                olds: list[Run] = []  # the code before a change (--before), same sitting
+                rerun_args = ("-q", "--lrm-concurrency", str(concurrency))
+                for _ in range(args.repeat):
+                    warms.append(run_pytest(project, *model, *rerun_args))
                     plains.append(run_pytest(plain_project, "-q"))
+                    if args.before is not None:
+                        olds.append(run_pytest(project, *model, *rerun_args, code=args.before))
 
                 def times(runs: list[Run], attr: str) -> str:
                     return ", ".join(f"{getattr(r, attr):.2f}" for r in runs)
@@ -384,6 +389,14 @@ def main() -> int:
                     f"(target <= 1.5); CPU {warm_cpu / plain_cpu:.2f}; best of three "
                     f"{best:.2f}"
                 )
+                if olds:
+                    old_s = statistics.median(r.wall_s for r in olds)
+                    old_cpu = statistics.median(r.cpu_s for r in olds)
+                    print(
+                        f"   before ({args.before}): rerun {times(olds, 'wall_s')} s (CPU "
+                        f"{times(olds, 'cpu_s')} s): ratio {old_s / plain_s:.2f}; CPU "
+                        f"{old_cpu / plain_cpu:.2f}"
+                    )
 
             if 3 in only:
                 # 3. collection
