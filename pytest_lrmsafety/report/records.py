@@ -198,8 +198,8 @@ def collect_record(
     text leaves every report at once: pytest's terminal reporter keeps every report to the
     end of the run, so texts left there would grow memory with each probe. The setup and
     call reports lose the record; the teardown report (the one JUnit XML reads) gets the
-    compact properties of :func:`junit_properties` when ``properties`` (a JUnit XML or a
-    report log was asked for: nothing else reads them, and they cost a JSON text per probe).
+    compact properties of :func:`junit_properties` when ``properties`` (a plugin may read
+    them: ``reporter.properties_read``; they cost a JSON text per probe).
     With ``spool`` too, the record kept leaves its texts there (:class:`TextSpool`).
     """
     props = dict(report.user_properties)
