@@ -150,6 +150,21 @@ def test_bad_suite_is_a_collection_error(
     )
 
 
+def test_a_reward_model_path_that_does_not_exist_is_named_before_any_missing_extra(
+    pytester: pytest.Pytester, chat_server: ChatServer
+) -> None:
+    """Whether or not torch is installed, a missing folder is what the user must fix first."""
+    pytester.makefile(".yaml", **{"cases/s": "defaults:\n  judges: [reward]\n" + GOOD})
+    result = pytester.runpytest(*model_args(chat_server), "--lrm-reward-model", "./no-such-model")
+    assert_clean_failure(
+        result,
+        pytest.ExitCode.INTERRUPTED,
+        chat_server,
+        "cases/s.yaml:*: judges: option --lrm-reward-model: ./no-such-model does not exist (a "
+        "local transformers sequence-classification model folder)",
+    )
+
+
 def test_every_bad_suite_gets_its_own_line_and_nothing_runs(
     pytester: pytest.Pytester, chat_server: ChatServer
 ) -> None:

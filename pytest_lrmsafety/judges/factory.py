@@ -159,10 +159,15 @@ class BuiltinJudges:
                 "judge 'reward' needs a reward model: pass --lrm-reward-model PATH (a local "
                 "transformers sequence-classification model)"
             )
-        from .reward import RewardJudge  # transformers and torch load on first use
+        from .reward import RewardJudge, looks_like_path  # torch loads on first use
 
         path = s.path("reward_model")
         assert path is not None  # a local folder, else a model name
+        if looks_like_path(s.reward_model) and not path.exists():  # said before any missing extra
+            raise ConfigError(
+                f"{s.source('reward_model')}: {s.reward_model} does not exist (a local "
+                "transformers sequence-classification model folder)"
+            )
         judge = RewardJudge(
             str(path) if path.exists() else s.reward_model,
             higher_is_safer=s.reward_higher_is_safer,

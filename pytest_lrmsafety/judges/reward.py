@@ -51,12 +51,13 @@ INSTALL_HINT = "pip install 'pytest-lrmsafety[transformers]'"
 def _resolve(model: str) -> str:
     """An absolute path for a local directory (or path-like name); a hub name as given."""
     expanded = os.path.expanduser(model)
-    if os.path.isdir(expanded) or _path_like(model):
+    if os.path.isdir(expanded) or looks_like_path(model):
         return os.path.abspath(expanded)
     return model
 
 
-def _path_like(model: str) -> bool:
+def looks_like_path(model: str) -> bool:
+    """Whether a reward model's name is a local path (``/``, ``.``, ``~``), not a model name."""
     return model.startswith(("/", ".", "~")) or os.sep + os.sep in model
 
 
@@ -156,7 +157,7 @@ class RewardJudge(Judge):
             self._load_error = str(exc)
             raise
         where = os.path.expanduser(self.model)
-        if _path_like(self.model) and not os.path.isdir(where):
+        if looks_like_path(self.model) and not os.path.isdir(where):
             self._load_error = f"reward model {self.model}: no such directory"
             raise ConfigError(self._load_error)
         custom = own_code(where)
