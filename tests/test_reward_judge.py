@@ -245,7 +245,9 @@ def test_reward_judge_in_a_run(tiny_model: Path, pytester: pytest.Pytester) -> N
         missing = project.runpytest_subprocess(
             *model_args(server), "--lrm-reward-model=./no-such-model"
         )
-        missing.stdout.fnmatch_lines(["*judges: reward model *no-such-model*"])
+        missing.stdout.fnmatch_lines(
+            ["*judges: option --lrm-reward-model: ./no-such-model does not exist*"]
+        )
 
 
 @pytest.fixture(scope="module")
