@@ -70,22 +70,6 @@ def unsupported(
     return None
 
 
-_NOTES = pytest.StashKey[dict[str, str]]()
-
-
-def attack_note(config: pytest.Config, attack: str) -> str:
-    """The note an attack left on this run's form of itself (``hcot``: which family and
-    why), for its probes' records; empty for most."""
-    notes = config.stash.get(_NOTES, None)
-    if notes is None:
-        notes = config.stash[_NOTES] = {}
-    note = notes.get(attack)
-    if note is None:  # asked for each probe: looked up once per attack
-        attacks = get_runtime(config).attacks
-        note = notes[attack] = attacks[attack].note if attack in attacks else ""
-    return note
-
-
 def completion_of(engine: Engine, probe: Probe, params: SamplingParams) -> Completion:
     """The probe's completion from the engine; a failure ends the test as an ``error``."""
     try:
@@ -114,7 +98,8 @@ def _policy(config: pytest.Config) -> Policy:
     if policy is None:
         from .reporter import RunReporter
 
-        settings = get_runtime(config).settings
+        runtime = get_runtime(config)
+        settings = runtime.settings
         has_terminal = config.pluginmanager.has_plugin("terminalreporter")
         policy = config.stash[_POLICY] = Policy(
             unclear=settings.unclear,
@@ -124,6 +109,7 @@ def _policy(config: pytest.Config) -> Policy:
             # failure texts wrap to the terminal's width; 100 without one
             width=config.get_terminal_writer().fullwidth if has_terminal else 100,
             local=config.pluginmanager.has_plugin(RunReporter.NAME),
+            attack_notes={n: runtime.attacks[n].note for n in runtime.attacks},
         )
     return policy
 
@@ -155,7 +141,7 @@ def evaluate(node: pytest.Item, probe: Probe, engine: Engine) -> Decision:
         result,
         node.nodeid,
         redacted=policy.redact,
-        attack_note=attack_note(node.config, probe.attack) or None,
+        attack_note=policy.attack_notes.get(probe.attack) or None,
     )
     # To an xdist controller the record travels as JSON; to this process's own reporter, as
     # the object (it leaves every report before any other plugin sees them): no text made

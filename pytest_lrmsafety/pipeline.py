@@ -28,6 +28,8 @@ class Policy:
     width: int = 100
     # Records go to a reporter in this process (not an xdist worker's): as objects, not JSON.
     local: bool = False
+    # Why each attack took this run's form (hcot's family), for its probes' records.
+    attack_notes: Mapping[str, str] = field(default_factory=dict)
 
 
 class ProbeError(Exception):

@@ -39,7 +39,6 @@ class RunReporter:
         self.write_errors: dict[str, str] = {}  # option -> why its report is missing
         self.taken: set[str] = set()  # node ids whose record this test's run gave
         self.properties: bool | None = None  # whether a plugin may read them: at first report
-        self._terminal: Any = None  # pytest's terminal reporter (False: none), at first use
         self.skips: dict[str, tuple[str, str]] = {}  # node id -> (attack, reason) of a skip
         self.texts = TextSpool()  # the records' texts, on disk until the report is written
         self.durations = self.config.getoption("durations", None) is not None  # 0: all
@@ -79,9 +78,8 @@ class RunReporter:
             return
         if report.nodeid not in self.runtime.records:  # not a probe: pytest's as usual
             return
-        if self._terminal is None:
-            self._terminal = self.config.pluginmanager.get_plugin("terminalreporter") or False
-        kept = self._terminal.stats.get("") if self._terminal else None
+        terminal = self.config.pluginmanager.get_plugin("terminalreporter")
+        kept = terminal.stats.get("") if terminal is not None else None
         if kept and kept[-1] is report:
             kept.pop()
 
