@@ -178,3 +178,37 @@ def test_setup_show_lists_the_fixtures_of_every_probe(
     result.assert_outcomes(passed=3, failed=4)
     used = [line for line in result.outlines if "(fixtures used: lrm_engine" in line]
     assert len([line for line in used if "::" in line]) == 7
+
+
+# A conftest's exit handler, registered before the plugin's (at import): it runs after it.
+AT_EXIT = """
+import atexit, gc, json, pathlib
+
+here = pathlib.Path.cwd() / "at_exit.json"
+
+def _note():
+    here.write_text(json.dumps({"frozen": gc.get_freeze_count()}))
+
+atexit.register(_note)
+"""
+
+PLAIN_TEST = "def test_plain():\n    assert True\n"
+
+
+def test_a_run_exits_without_collecting_its_whole_heap_and_a_plain_run_is_left_alone(
+    pytester: pytest.Pytester, chat_server: ChatServer
+) -> None:
+    """The interpreter's last collection at exit is skipped (what is left is frozen) after
+    every other exit handler of the run has had its turn; a run that does not use the
+    plugin keeps Python's exit as it is."""
+    project = make_project(pytester, chat_server)
+    project.makeconftest(AT_EXIT)
+    project.makepyfile(test_plain=PLAIN_TEST)
+    result = project.runpytest_subprocess(*model_args(chat_server))
+    result.assert_outcomes(passed=3, failed=4)
+    at_exit = json.loads((project.path / "at_exit.json").read_text())
+    assert at_exit["frozen"] > 0  # frozen first, and the conftest's handler still ran
+    (project.path / "at_exit.json").unlink()
+    plain = project.runpytest_subprocess("test_plain.py", "-p", "no:cacheprovider")
+    plain.assert_outcomes(passed=1)
+    assert json.loads((project.path / "at_exit.json").read_text())["frozen"] == 0
