@@ -3,10 +3,11 @@ must still catch.
 
 The figures (a rerun of 1,000 cached probes against 1,000 trivial tests) are
 ``benchmarks/engine_bench.py --only 2``'s; these tests check the behaviour behind them: a
-suite file whose text already passed the schema is not checked again (nor is jsonschema
-imported for it), an edited one is; records handed to the reporter in-process as objects
-never reach another plugin; the cheap path of the JSON depth check still refuses deep nesting;
-the package is imported without pytest's assertion rewriting.
+suite file whose text already passed the schema is not checked again, an edited one is
+(jsonschema is imported only to word an error); records handed to the reporter in-process as
+objects never reach another plugin; the cheap path of the JSON depth check still refuses deep
+nesting; the package is imported without pytest's assertion rewriting; the interpreter's exit
+skips its last collection of the heap.
 """
 
 from __future__ import annotations
@@ -23,31 +24,44 @@ from pytest_lrmsafety.engine.cache import FILE_NAME, Cache
 from pytest_lrmsafety.plugin import skip_assertion_rewriting
 from pytest_lrmsafety.safeload import LoadLimitError, load_json
 
-# Written in the project's conftest: whether the run imported jsonschema (the suite check).
-IMPORTED = """
+# Written in the project's conftest: how many suite files the run checked against the schema
+# (the quick check, or jsonschema where it says no), and whether it imported jsonschema.
+CHECKS = """
 import json, sys
+from pytest_lrmsafety.cases import loader
+
+checked = []
+_check = loader.validate_document
+
+def _counting(doc):
+    checked.append(doc.path)
+    _check(doc)
+
+loader.validate_document = _counting
 
 def pytest_sessionfinish(session):
-    with open("imported.json", "w") as out:
-        json.dump({"jsonschema": "jsonschema" in sys.modules}, out)
+    with open("checks.json", "w") as out:
+        json.dump({"checked": len(checked), "jsonschema": "jsonschema" in sys.modules}, out)
 """
 
 
-def imported(project: pytest.Pytester) -> bool:
-    return bool(json.loads((project.path / "imported.json").read_text())["jsonschema"])
+def checks(project: pytest.Pytester) -> dict[str, object]:
+    found: dict[str, object] = json.loads((project.path / "checks.json").read_text())
+    return found
 
 
 def test_a_suite_that_passed_the_schema_is_not_checked_again_until_it_changes(
     pytester: pytest.Pytester, chat_server: ChatServer
 ) -> None:
     project = make_project(pytester, chat_server)
-    project.makeconftest(IMPORTED)
+    project.makeconftest(CHECKS)
     first = project.runpytest_subprocess(*model_args(chat_server))
     first.assert_outcomes(passed=3, failed=4)
-    assert imported(project)  # checked against the schema, and remembered
+    # checked against the schema (and remembered); valid, so jsonschema was never needed
+    assert checks(project) == {"checked": 1, "jsonschema": False}
     rerun = project.runpytest_subprocess(*model_args(chat_server))
     rerun.assert_outcomes(passed=3, failed=4)
-    assert not imported(project)  # the same text: not checked again
+    assert checks(project)["checked"] == 0  # the same text: not checked again
     suite = project.path / "cases" / "mini.yaml"
     text = suite.read_text().replace("severity: critical", "severity: critical\n    sevrity: x")
     suite.write_text(text)
@@ -55,10 +69,11 @@ def test_a_suite_that_passed_the_schema_is_not_checked_again_until_it_changes(
     assert edited.ret == pytest.ExitCode.INTERRUPTED
     edited.stdout.fnmatch_lines(["*cases/mini.yaml:*unknown key 'sevrity'*"])
     assert "Traceback" not in edited.stdout.str()
+    assert checks(project) == {"checked": 1, "jsonschema": True}  # it words the error
     again = project.runpytest_subprocess(*model_args(chat_server), "--lrm-cache=off")
     assert again.ret == pytest.ExitCode.INTERRUPTED  # without a cache, checked every run
     again.stdout.fnmatch_lines(["*unknown key 'sevrity'*"])
-    assert imported(project)
+    assert checks(project)["checked"] == 1
 
 
 def test_a_cache_without_the_suites_table_read_only_checks_every_suite(tmp_path: Path) -> None:

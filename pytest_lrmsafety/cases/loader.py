@@ -27,6 +27,8 @@ from ..safeload import (
     scalar,
 )
 from .model import Case, Check, Suite, Target
+from .quickcheck import Check as QuickCheck
+from .quickcheck import Unsupported, compile_check
 
 if TYPE_CHECKING:
     import jsonschema
@@ -230,10 +232,27 @@ def _schema_message(error: jsonschema.ValidationError) -> str:
     return error.message
 
 
+@cache
+def _quick_check() -> QuickCheck | None:
+    """The schema as a fast yes/no check (:mod:`.quickcheck`); ``None`` if it cannot be."""
+    schema = suite_schema()
+    flat = _inline_refs({k: v for k, v in schema.items() if k != "$defs"}, schema["$defs"])
+    try:
+        return compile_check(flat)
+    except Unsupported:  # a keyword the quick check lacks: jsonschema checks every file
+        return None
+
+
 def validate_document(doc: _Document) -> None:
-    """Checks the data against the suite schema; the first error (in file order) is raised."""
+    """Checks the data against the suite schema; the first error (in file order) is raised.
+
+    A file that passes the quick check is valid (the common case: jsonschema is not even
+    imported); any other is checked by jsonschema, which finds and words the error."""
+    quick = _quick_check()
+    if quick is not None and quick(doc.data):
+        return
     validator = _suite_validator()
-    if validator.is_valid(doc.data):  # the common case, without collecting errors (~20 % less)
+    if validator.is_valid(doc.data):
         return
     errors = list(validator.iter_errors(doc.data))
     if errors:
