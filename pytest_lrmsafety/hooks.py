@@ -28,11 +28,10 @@ from .collect import SUITE_SUFFIXES, ProbeItem, SuiteFile, probe_meta, probe_of
 from .engine.partition import XdistPlanning, export_to_controller, my_share
 from .errors import ConfigError
 from .fixtures import NO_MODEL, unsupported
+from .gates import Gate, GateSyntaxError, parse_gate
 from .header import header_lines
 from .outputs import check_outputs
 from .plugin import lrm_model
-from .report.baseline import WORSE_WHEN_HIGHER, ReportError, load_report
-from .report.gate import Gate, GateSyntaxError, parse_gate
 from .report.scoreboard import META_KEY, RECORD_KEY
 from .report.skips import SKIP_KEY
 from .reporter import RunReporter
@@ -63,6 +62,8 @@ def pytest_configure(config: pytest.Config) -> None:
             check_available()
         baseline = settings.path("baseline")
         if baseline is not None:
+            from .report.baseline import ReportError, load_report
+
             try:
                 runtime.baseline = load_report(baseline, settings.baseline)
             except ReportError as exc:
@@ -241,6 +242,8 @@ def _ini_gates(settings: Settings) -> tuple[Gate, ...]:
             raise ConfigError(
                 "--lrm-max-regression needs --lrm-baseline (a report to compare with)"
             )
+        from .report.baseline import WORSE_WHEN_HIGHER
+
         for metric in WORSE_WHEN_HIGHER:
             expression = f"delta({metric}) <= {settings.max_regression:g}"
             gates.append(parse_gate(expression, source="lrm_max_regression"))

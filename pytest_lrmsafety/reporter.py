@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable, Generator
 from types import ModuleType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -12,17 +13,23 @@ from .engine.engine import DEADLINE_PASSED, EngineStats
 from .engine.partition import XdistPlanning
 from .errors import SuiteError
 from .progress import LiveProgress
-from .report.build import build_report, write_report
 from .report.layout import wrap
-from .report.markdown import render_markdown
-from .report.model import Report
-from .report.profile import render_study
 from .report.records import TextSpool, collect_record
 from .report.skips import SKIP_KEY, skip_reason
-from .report.terminal import render, render_triage
 from .runtime import Runtime
 
-REPORT = pytest.StashKey[Report]()
+if TYPE_CHECKING:
+    from .report.model import Report
+
+REPORT: pytest.StashKey[Report] = pytest.StashKey()
+# What only the end of the run needs: imported while the run waits for the model (at the
+# first probe's record), not before its first request.
+AT_THE_END = (
+    "pytest_lrmsafety.report.build",
+    "pytest_lrmsafety.report.markdown",
+    "pytest_lrmsafety.report.profile",
+    "pytest_lrmsafety.report.terminal",
+)
 FLAGS = {"JSON": "--lrm-report-json", "Markdown": "--lrm-report-md", "HTML": "--lrm-report-html"}
 
 
@@ -43,6 +50,7 @@ class RunReporter:
         self.texts = TextSpool()  # the records' texts, on disk until the report is written
         self.durations = self.config.getoption("durations", None) is not None  # 0: all
         self.progress = LiveProgress.install(self.config, runtime.settings.progress)
+        self.end_imported = False
 
     def pytest_collectreport(self, report: pytest.CollectReport) -> None:
         # Under xdist the good suites still run when another fails to load; the report
@@ -64,6 +72,10 @@ class RunReporter:
             if attack is not None:
                 self.skips[report.nodeid] = (str(attack), skip_reason(report.longrepr))
         self.progress.on_report(self.runtime.engine)
+        if not self.end_imported and self.runtime.records:
+            self.end_imported = True
+            for module in AT_THE_END:
+                importlib.import_module(module)
         yield
         self._forget(report)
 
@@ -107,6 +119,8 @@ class RunReporter:
         except SuiteError as exc:  # a suite changed on disk during the run
             raise pytest.UsageError(str(exc)) from None
         settings = runtime.settings
+        from .report.build import build_report, write_report
+
         report = build_report(
             list(runtime.records.values()),
             gates,
@@ -144,6 +158,8 @@ class RunReporter:
         if path is not None:
 
             def markdown() -> None:
+                from .report.markdown import render_markdown
+
                 path.parent.mkdir(parents=True, exist_ok=True)
                 path.write_text(render_markdown(report), encoding="utf-8")
 
@@ -188,6 +204,9 @@ class RunReporter:
         report = self.config.stash.get(REPORT, None)
         if report is None:
             return
+        from .report.profile import render_study
+        from .report.terminal import render, render_triage
+
         terminalreporter.write_sep("=", "lrm safety report")
         width = self.config.get_terminal_writer().fullwidth  # the width pytest prints to
         for line in render(report, width=width):

@@ -34,7 +34,6 @@ from .models.base import ModelClient, SamplingParams, adopt_client
 from .models.endpoint import normalize_url
 from .models.presets import ClientOptions
 from .progress import PROGRESS, WorkerFeed
-from .report.model import Report
 from .report.scoreboard import ProbeRecord
 from .settings import Settings
 
@@ -43,6 +42,7 @@ if TYPE_CHECKING:  # made or read only in some runs: imported there
     from .attacks.pair import AttackerSearches
     from .attacks.phishing import PhishingDialogue
     from .models.vllm_server import VLLMServer
+    from .report.model import Report
 
 
 @dataclass

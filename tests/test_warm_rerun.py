@@ -227,3 +227,38 @@ def test_a_run_exits_without_collecting_its_whole_heap_and_a_plain_run_is_left_a
     plain = project.runpytest_subprocess("test_plain.py", "-p", "no:cacheprovider")
     plain.assert_outcomes(passed=1)
     assert json.loads((project.path / "at_exit.json").read_text())["frozen"] == 0
+
+
+# Which of the report's modules a run has imported when its collection is done, and at the end.
+REPORT_MODULES = """
+import json, sys
+
+seen = {}
+
+def _report_modules():
+    return sorted(m for m in sys.modules if m.startswith("pytest_lrmsafety.report."))
+
+def pytest_collection_finish(session):
+    seen["collected"] = _report_modules()
+
+def pytest_sessionfinish(session):
+    seen["finished"] = _report_modules()
+    with open("report_modules.json", "w") as out:
+        json.dump(seen, out)
+"""
+
+
+def test_the_reports_modules_wait_until_the_run_waits_for_the_model(
+    pytester: pytest.Pytester, chat_server: ChatServer
+) -> None:
+    """Building and rendering the report is the end's work: none of it is imported before
+    the first request, which goes out that much sooner."""
+    project = make_project(pytester, chat_server)
+    project.makeconftest(REPORT_MODULES)
+    result = project.runpytest_subprocess(*model_args(chat_server))
+    result.assert_outcomes(passed=3, failed=4)
+    seen = json.loads((project.path / "report_modules.json").read_text())
+    for module in ("model", "build", "terminal", "markdown", "baseline", "gate", "measures"):
+        assert f"pytest_lrmsafety.report.{module}" not in seen["collected"], module
+        if module != "baseline":  # no --lrm-baseline: never
+            assert f"pytest_lrmsafety.report.{module}" in seen["finished"], module
