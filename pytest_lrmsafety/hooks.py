@@ -6,8 +6,6 @@ Wiring only; the logic lives in the modules named by each hook.
 
 from __future__ import annotations
 
-import atexit
-import gc
 from collections.abc import Generator
 from pathlib import Path
 from typing import Any
@@ -30,6 +28,7 @@ from .errors import ConfigError
 from .fixtures import NO_MODEL, unsupported
 from .gates import Gate, GateSyntaxError, parse_gate
 from .header import header_lines
+from .heap import freeze_for_run
 from .outputs import check_outputs
 from .plugin import lrm_model
 from .report.scoreboard import META_KEY, RECORD_KEY
@@ -181,24 +180,7 @@ def pytest_collection_finish(session: pytest.Session) -> None:
         )
     ]
     if runtime.plan:
-        # The collected tree lives to the end of the session: kept out of the collector's
-        # full passes (each walks every item, ~0.2 ms of CPU per probe over a run), and
-        # handed back to it when the configuration is cleaned up.
-        gc.freeze()
-        config.add_cleanup(gc.unfreeze)
-        _freeze_at_exit()
-
-
-def _freeze_at_exit() -> None:
-    """Keeps the interpreter's exit from walking the whole heap: at exit, after pytest's own
-    cleanup (its last collection, which finds unraisable exceptions) and after every exit
-    handler registered later than this one, what is left is frozen out of the collector's
-    passes. The interpreter's shutdown otherwise spends ~0.25 s collecting a heap that the
-    OpenAI SDK's types make large (measured on a 1,000-probe run; benchmarks/RESULTS.md).
-    What still runs at exit runs as before; cycles left at exit are not finalized, which
-    Python never promises for objects alive at exit. Registered once per process."""
-    atexit.unregister(gc.freeze)
-    atexit.register(gc.freeze)
+        freeze_for_run(config)
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gc
 import importlib
 from collections.abc import Callable, Generator
 from types import ModuleType
@@ -13,6 +12,7 @@ import pytest
 from .engine.engine import DEADLINE_PASSED, EngineStats
 from .engine.partition import XdistPlanning
 from .errors import SuiteError
+from .heap import freeze_more
 from .progress import LiveProgress
 from .report.layout import wrap
 from .report.records import TextSpool, collect_record
@@ -77,11 +77,7 @@ class RunReporter:
             self.end_imported = True
             for module in AT_THE_END:
                 importlib.import_module(module)
-            # What the run has made by now (the SDK's modules, the judges, these) lives to
-            # its end like the collected tree: frozen with it, out of the collector's full
-            # passes (~50 ms of a 1,000-probe run), and handed back with it at the cleanup.
-            if gc.get_freeze_count():  # the tree was frozen (hooks.pytest_collection_finish)
-                gc.freeze()
+            freeze_more(self.config)  # the SDK's modules, the judges, these
         yield
         self._forget(report)
 

@@ -25,8 +25,7 @@ from pytest_lrmsafety.cases.quickcheck import Unsupported, all_unique, compile_c
 from pytest_lrmsafety.errors import SuiteError
 from pytest_lrmsafety.safeload import load_yaml
 
-SCHEMA = loader.suite_schema()
-FLAT = loader._inline_refs({k: v for k, v in SCHEMA.items() if k != "$defs"}, SCHEMA["$defs"])
+FLAT = loader._flat_schema()
 QUICK = compile_check(FLAT)
 FULL = jsonschema.Draft202012Validator(FLAT)
 PACKAGE = Path(pytest_lrmsafety.__file__).parent

@@ -58,6 +58,16 @@ def _inline_refs(node: Any, defs: dict[str, Any]) -> Any:
 
 
 @cache
+def _flat_schema() -> dict[str, Any]:
+    """The schema with its references inlined (what both checks below read)."""
+    schema = suite_schema()
+    flat: dict[str, Any] = _inline_refs(
+        {k: v for k, v in schema.items() if k != "$defs"}, schema["$defs"]
+    )
+    return flat
+
+
+@cache
 def _schema_digest() -> str:
     text = resources.files(__package__).joinpath("schema/suite.schema.json").read_bytes()
     return hashlib.sha256(text).hexdigest()
@@ -85,9 +95,7 @@ def _suite_validator() -> jsonschema.Draft202012Validator:
     to be valid never pays its import.)"""
     import jsonschema
 
-    schema = suite_schema()
-    flat = _inline_refs({k: v for k, v in schema.items() if k != "$defs"}, schema["$defs"])
-    return jsonschema.Draft202012Validator(flat)
+    return jsonschema.Draft202012Validator(_flat_schema())
 
 
 def _field_name(path: Path_) -> str:
@@ -235,10 +243,8 @@ def _schema_message(error: jsonschema.ValidationError) -> str:
 @cache
 def _quick_check() -> QuickCheck | None:
     """The schema as a fast yes/no check (:mod:`.quickcheck`); ``None`` if it cannot be."""
-    schema = suite_schema()
-    flat = _inline_refs({k: v for k, v in schema.items() if k != "$defs"}, schema["$defs"])
     try:
-        return compile_check(flat)
+        return compile_check(_flat_schema())
     except Unsupported:  # a keyword the quick check lacks: jsonschema checks every file
         return None
 

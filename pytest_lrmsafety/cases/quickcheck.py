@@ -169,7 +169,7 @@ def _required(argument: Any) -> Check:
 
 
 def _count(argument: Any, keyword: str) -> int:
-    if isinstance(argument, bool) or not _is_integer(argument) or argument < 0:
+    if not _is_integer(argument) or argument < 0:
         raise Unsupported(f"{keyword} {argument!r}")
     return int(argument)
 
