@@ -256,3 +256,79 @@ def test_judges_run_on_the_pool_when_thread_safe(
     pool_threads = [t for t in judge.threads if t.startswith("lrm-engine")]
     assert len(pool_threads) == (len(judge.threads) if thread_safe else 0)
     assert len(judge.threads) == (6 if thread_safe else 3)  # the pool judges thinking too
+
+
+def _done(engine: Engine, probe: Probe) -> bool:
+    """Whether the probe's generation has finished (its job, as the engine holds it)."""
+    return engine._jobs[engine.key(probe, PARAMS)].future.done()
+
+
+def _gathering(chat_server: ChatServer, later_delay_s: float) -> tuple[Engine, list[Probe]]:
+    """Eight probes on eight threads: the first answered in 0.2 s, the fourth after it in
+    ``later_delay_s``, the rest at once."""
+    chat_server.default = Reply(thinking="t", answer="a")
+    chat_server.add_rule("request 0", thinking="t", answer="first", delay_s=0.2)
+    chat_server.add_rule("request 4", thinking="t", answer="later", delay_s=later_delay_s)
+    engine = Engine(client(chat_server), Cache(None, "off"), concurrency=8)
+    batch = request_probes(8)
+    engine.plan([(p, PARAMS) for p in batch])
+    return engine, batch
+
+
+def test_a_test_that_waited_lets_the_next_few_completions_arrive(
+    chat_server: ChatServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Half the requests in flight (4 of 8): the test of the first probe returns once the
+    # fourth after it is generated too, so the tests between find theirs ready.
+    monkeypatch.setattr("pytest_lrmsafety.engine.engine.GATHER_WAIT_S", 30.0)
+    engine, batch = _gathering(chat_server, later_delay_s=0.6)
+    assert engine.gather == 4
+    assert engine.completion(batch[0], PARAMS).answer == "first"
+    assert _done(engine, batch[4])
+    assert [engine.completion(p, PARAMS).answer for p in batch[1:5]] == ["a"] * 3 + ["later"]
+    engine.close()
+
+
+def test_without_gathering_the_first_test_returns_alone(chat_server: ChatServer) -> None:
+    # The control for the test above: the same run, nothing gathered.
+    engine, batch = _gathering(chat_server, later_delay_s=0.6)
+    engine.gather = 0
+    assert engine.completion(batch[0], PARAMS).answer == "first"
+    assert not _done(engine, batch[4])
+    engine.close()
+
+
+@pytest.mark.parametrize("bound", ["GATHER_WAIT_S", "deadline"])
+def test_gathering_waits_a_bounded_time(
+    chat_server: ChatServer, monkeypatch: pytest.MonkeyPatch, bound: str
+) -> None:
+    # The fourth later takes 5 s: the first test's result is late by the bound at most,
+    # GATHER_WAIT_S or what is left of --lrm-deadline, whichever comes first.
+    monkeypatch.setattr(
+        "pytest_lrmsafety.engine.engine.GATHER_WAIT_S", 0.05 if bound == "GATHER_WAIT_S" else 30
+    )
+    engine, batch = _gathering(chat_server, later_delay_s=5.0)
+    if bound == "deadline":
+        engine.deadline = (time.monotonic() + 1.0, 1.0)
+    assert engine.completion(batch[0], PARAMS).answer == "first"
+    assert not _done(engine, batch[4])
+    engine.close()
+
+
+def test_a_completion_already_there_gathers_nothing(
+    chat_server: ChatServer, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # Cached: the test finds its completion ready, so it is in a run of ready ones and
+    # waits for no other (30 s of gathering would leave the fourth later done).
+    monkeypatch.setattr("pytest_lrmsafety.engine.engine.GATHER_WAIT_S", 30.0)
+    (first,) = request_probes(1)
+    cached = Engine(client(chat_server), Cache(tmp_path, "rw"))
+    cached.completion(first, PARAMS)
+    cached.close()
+    chat_server.add_rule("request 4", thinking="t", answer="later", delay_s=5.0)
+    engine = Engine(client(chat_server), Cache(tmp_path, "rw"), concurrency=8)
+    batch = request_probes(8)
+    engine.plan([(p, PARAMS) for p in batch])
+    engine.completion(batch[0], PARAMS)
+    assert not _done(engine, batch[4])
+    engine.close()
