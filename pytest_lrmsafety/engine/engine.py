@@ -141,6 +141,7 @@ class Engine:
         self._waiting: deque[str] = deque()  # their keys, in plan order
         # given to the pool, no test has asked for it yet; in plan order (see GATHER_MAX)
         self._window: dict[str, None] = {}
+        #: How many places later a test that waited lets a completion arrive (under 2: none).
         self.gather = min(GATHER_MAX, concurrency // 2)
         self._keys: dict[tuple[tuple[str, str, str, int], SamplingParams], str] = {}
         self._lock = threading.Lock()
