@@ -41,7 +41,7 @@ AHEAD_PER_SLOT = 8
 # one this many places later in plan order (half the requests in flight, at most
 # GATHER_MAX), for at most GATHER_WAIT_S more. The tests after it then find theirs ready, and
 # pytest's thread wakes once for several probes instead of once for each: each wake costs a
-# thread switch and cold caches (0.6 ms of CPU per probe on the issue-14 benchmark,
+# thread switch and cold caches (0.2-0.5 ms of CPU per probe on the issue-14 benchmark,
 # benchmarks/RESULTS.md). A test's result is late by GATHER_WAIT_S at most.
 GATHER_MAX = 16
 GATHER_WAIT_S = 0.1
@@ -361,6 +361,7 @@ class Engine:
     ) -> Completion:
         """This probe's completion, waiting only for it; raises :class:`GenerationError`."""
         key = self.key(probe, params)
+        gather = False  # a planned completion this test must wait for (see GATHER_MAX)
         with self._lock:
             job = self._jobs.get(key)
             queued = job is None and key in self._planned
@@ -374,15 +375,16 @@ class Engine:
         else:
             self.pool.hurry(job)
             self._taken(key)
-            if not job.future.done():
-                result = self._wait(job, on_wait, wait_s)
-                self._gather()
-                return result
-        return self._wait(job, on_wait, wait_s)
+            gather = not job.future.done()
+        result = self._wait(job, on_wait, wait_s)
+        if gather:
+            self._gather()
+        return result
 
     def _wait(
         self, job: Job, on_wait: Callable[[EngineStats], None] | None, wait_s: float
     ) -> Completion:
+        """The job's completion, calling ``on_wait`` every ``wait_s`` until the deadline."""
         while True:
             wait = wait_s
             if self.deadline is not None:
